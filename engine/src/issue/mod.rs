@@ -1,0 +1,25 @@
+//! Issues (community matters): their state, the pure replay that builds it, and the decision
+//! whether a step may be recorded now.
+
+mod decide;
+mod record;
+mod replay;
+mod state;
+
+pub use decide::{Refusal, Step, decide};
+pub use record::{
+    Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Party, Pact, Pledge, Project,
+    Resolution, Team, Votes, Wish,
+};
+pub use replay::{ReplayError, apply, pinned_workflow, replay, start};
+pub use state::{Anomaly, Counts, IssueState, MeetingRef, TransitionRecord, WorkflowRef};
+
+/// Stream name of an issue.
+pub fn stream_of(issue_id: &str) -> String {
+    format!("issue-{issue_id}")
+}
+
+/// Issue id of a stream name, if it is an issue stream.
+pub fn id_of(stream: &str) -> Option<&str> {
+    stream.strip_prefix("issue-")
+}

@@ -1,0 +1,133 @@
+//! What an issue looks like after replay.
+
+use super::record::{DeliberationRecord, Party};
+use crate::event::Actor;
+use crate::text::LocalizedText;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WorkflowRef {
+    pub id: String,
+    pub version: u32,
+}
+
+/// One recorded step as the workflow saw it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TransitionRecord {
+    pub version: u64,
+    pub position: u64,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+}
+
+/// A meeting the issue went through.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MeetingRef {
+    pub meeting_id: String,
+    /// Which event referred to it (PlacedOnAgenda, Deliberated, ResolutionPassed, …).
+    pub via: String,
+    pub version: u64,
+}
+
+/// An event in the log that the pinned workflow would not have allowed (e.g. written by an
+/// older engine or by hand). Replay never drops it; it reports it so an auditor sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Anomaly {
+    pub version: u64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub state: String,
+    pub reason: String,
+}
+
+/// Counters that guards can read as `issue.counts.*`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub wishes: u32,
+    pub wishes_claimed: u32,
+    pub wishes_fulfilled: u32,
+    pub pacts: u32,
+    pub pacts_publicized: u32,
+    pub pacts_adopted: u32,
+    pub teams: u32,
+    pub projects: u32,
+    pub projects_completed: u32,
+    pub pledges: u32,
+    pub pledges_delivered: u32,
+    pub resolutions_passed: u32,
+    pub resolutions_rejected: u32,
+    pub deliberations: u32,
+    pub evaluations: u32,
+    /// Completed micro steps: fulfilled wishes, adopted pacts, formed teams, completed
+    /// projects, delivered pledges.
+    pub micro_steps_done: u32,
+}
+
+/// The state of one issue, folded from its events.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IssueState {
+    pub id: String,
+    pub stream: String,
+    pub workflow: WorkflowRef,
+    pub community: String,
+    pub title: LocalizedText,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<LocalizedText>,
+    pub category: String,
+    pub households_affected: u64,
+    pub raised_by: Party,
+    pub raised_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Current state name.
+    pub state: String,
+    #[serde(skip)]
+    pub state_index: usize,
+    pub state_title: LocalizedText,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub entered_state_at: DateTime<Utc>,
+    /// When the state's deadline (if any) passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Stream version of the last event folded (the ETag).
+    pub version: u64,
+    /// Global position of the last event folded.
+    pub position: u64,
+    /// community | street | district.
+    pub escalation_level: String,
+    pub counts: Counts,
+    pub record: DeliberationRecord,
+    pub meetings: Vec<MeetingRef>,
+    pub history: Vec<TransitionRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl IssueState {
+    /// Is the deadline past at `now`?
+    pub fn overdue_at(&self, now: DateTime<Utc>) -> bool {
+        !self.is_final && self.due_at.is_some_and(|d| d < now)
+    }
+
+    /// What guards see as `issue`.
+    pub fn guard_view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "state": self.state,
+            "community": self.community,
+            "category": self.category,
+            "households_affected": self.households_affected,
+            "escalation_level": self.escalation_level,
+            "escalation_rank": crate::vocab::level_rank(&self.escalation_level).unwrap_or(0),
+            "version": self.version,
+            "counts": self.counts,
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! The issue index: every published workflow version and the current state of every issue,
+//! for lists, dashboards and commands.
+
+use crate::catalog::Catalog;
+use crate::event::RecordedEvent;
+use crate::issue::{self, IssueState};
+use crate::vocab::community_within;
+use crate::workflow::CompiledWorkflow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Filters of an issue list.
+#[derive(Debug, Clone, Default)]
+pub struct IssueFilter {
+    /// A community code; matches that community and every community below it.
+    pub community: Option<String>,
+    pub state: Option<String>,
+    pub workflow: Option<String>,
+    pub category: Option<String>,
+}
+
+/// One page of a list, newest first, with the cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// What the index refused to fold (a stream that is not a well-formed issue, a workflow
+/// document that no longer compiles). Kept so operators see it; never silently dropped.
+#[derive(Debug, Clone)]
+pub struct IndexProblem {
+    pub position: u64,
+    pub stream: String,
+    pub message: String,
+}
+
+#[derive(Default)]
+pub struct IssueIndex {
+    position: u64,
+    workflows: BTreeMap<(String, u32), Arc<CompiledWorkflow>>,
+    issues: HashMap<String, IssueState>,
+    /// Position of each issue's IssueRaised → issue id (list order).
+    order: BTreeMap<u64, String>,
+    problems: Vec<IndexProblem>,
+}
+
+impl IssueIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Global position of the last event folded.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Folds one event (events must come in global order; older ones are ignored).
+    pub fn apply(&mut self, e: &RecordedEvent, catalog: &Catalog) {
+        if e.position <= self.position {
+            return;
+        }
+        self.position = e.position;
+        if e.stream.starts_with("workflow-") && e.event_type == "WorkflowPublished" {
+            let doc = e.data_value().get("definition").cloned().unwrap_or_default();
+            match CompiledWorkflow::compile(&doc, catalog) {
+                Ok(wf) => {
+                    self.workflows.insert((wf.id().to_string(), wf.version()), Arc::new(wf));
+                }
+                Err(d) => self.problem(e, format!("published workflow does not compile: {d:?}")),
+            }
+            return;
+        }
+        let Some(id) = issue::id_of(&e.stream) else { return };
+        if e.version == 0 {
+            let pin = match issue::pinned_workflow(e) {
+                Ok(p) => p,
+                Err(err) => return self.problem(e, err.to_string()),
+            };
+            let Some(wf) = self.workflows.get(&(pin.id.clone(), pin.version)).cloned() else {
+                return self.problem(e, format!("workflow {} v{} is not published", pin.id, pin.version));
+            };
+            match issue::start(&wf, e) {
+                Ok(s) => {
+                    self.order.insert(e.position, id.to_string());
+                    self.issues.insert(id.to_string(), s);
+                }
+                Err(err) => self.problem(e, err.to_string()),
+            }
+        } else if let Some(s) = self.issues.get_mut(id) {
+            if let Some(wf) = self.workflows.get(&(s.workflow.id.clone(), s.workflow.version)) {
+                issue::apply(s, wf, e);
+            }
+        }
+    }
+
+    fn problem(&mut self, e: &RecordedEvent, message: String) {
+        tracing::warn!(stream = %e.stream, position = e.position, %message, "index skipped an event");
+        self.problems.push(IndexProblem { position: e.position, stream: e.stream.clone(), message });
+    }
+
+    pub fn problems(&self) -> &[IndexProblem] {
+        &self.problems
+    }
+
+    pub fn workflow(&self, id: &str, version: u32) -> Option<Arc<CompiledWorkflow>> {
+        self.workflows.get(&(id.to_string(), version)).cloned()
+    }
+
+    /// The highest published version of a workflow.
+    pub fn latest_workflow(&self, id: &str) -> Option<Arc<CompiledWorkflow>> {
+        self.workflows.range((id.to_string(), 0)..=(id.to_string(), u32::MAX)).next_back().map(|(_, w)| w.clone())
+    }
+
+    /// Every published version, by id then version.
+    pub fn workflows(&self) -> impl Iterator<Item = &Arc<CompiledWorkflow>> {
+        self.workflows.values()
+    }
+
+    pub fn issue(&self, id: &str) -> Option<&IssueState> {
+        self.issues.get(id)
+    }
+
+    pub fn issue_count(&self) -> usize {
+        self.issues.len()
+    }
+
+    pub fn issues(&self) -> impl Iterator<Item = &IssueState> {
+        self.order.values().rev().filter_map(|id| self.issues.get(id))
+    }
+
+    /// A page of issues matching `filter`, newest first. The cursor is the position of the
+    /// last item's IssueRaised, so pages stay stable while new issues arrive.
+    pub fn list(&self, filter: &IssueFilter, cursor: Option<u64>, limit: usize) -> Page<IssueState> {
+        let upper = cursor.unwrap_or(u64::MAX);
+        let mut items = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for (pos, id) in self.order.range(..upper).rev() {
+            let Some(s) = self.issues.get(id) else { continue };
+            let keep = filter.community.as_deref().is_none_or(|c| community_within(&s.community, c))
+                && filter.state.as_deref().is_none_or(|x| s.state == x)
+                && filter.workflow.as_deref().is_none_or(|x| s.workflow.id == x)
+                && filter.category.as_deref().is_none_or(|x| s.category == x);
+            if !keep {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(s.clone());
+            last = Some(*pos);
+        }
+        Page { items, next_cursor: if more { last.map(|p| p.to_string()) } else { None } }
+    }
+}

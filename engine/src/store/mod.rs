@@ -1,0 +1,164 @@
+//! The `EventStore` trait every backend implements, and what it promises.
+//!
+//! Promises (checked by the conformance suite in `tests/`):
+//! - stream versions are 0-based and gap-free; global positions are 1-based, gap-free and in
+//!   commit order, so a reader that has seen position P never later finds an event below P;
+//! - an append is all-or-nothing and is acknowledged only once durable;
+//! - appending event ids that are already stored returns the original outcome and writes
+//!   nothing (idempotency); a partial overlap is refused;
+//! - a subscription delivers every event after its start position exactly once, in order.
+
+mod sqlite;
+mod subscription;
+
+pub use sqlite::{SqliteStore, SqliteOptions};
+pub use subscription::Subscription;
+
+use crate::event::{NewEvent, RecordedEvent};
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// What the writer believes the stream's version is (optimistic concurrency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the current version is.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event must have exactly this version.
+    Exact(u64),
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Version of the first appended event.
+    pub first_version: u64,
+    /// Version of the last appended event (the stream's version after the append).
+    pub last_version: u64,
+    /// Global position of the first appended event.
+    pub first_position: u64,
+    /// Global position of the last appended event.
+    pub last_position: u64,
+    /// True when every event was already stored: nothing was written this time.
+    pub already_present: bool,
+}
+
+/// Direction of a stream read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// Errors of any backend. Each variant says how a caller handles it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stream's version is not what the caller expected: re-read, re-decide, retry
+    /// (or report 412/409 to a client that sent If-Match).
+    #[error("wrong expected version for {stream}: expected {expected:?}, actual {actual:?}")]
+    WrongExpectedVersion { stream: String, expected: ExpectedVersion, actual: Option<u64> },
+    /// Some but not all of the event ids are already stored, or they are stored elsewhere:
+    /// the caller reused ids for different events. Not retryable.
+    #[error("event ids partly stored already or stored in another stream: {0}")]
+    IdempotencyMismatch(String),
+    /// The append was malformed (no events, bad stream name). Not retryable.
+    #[error("invalid append: {0}")]
+    Invalid(String),
+    /// The store has shut down; the process is stopping.
+    #[error("event store is closed")]
+    Closed,
+    /// The backend failed (disk, database). Retryable after the operator fixes the cause;
+    /// nothing of the failed append was written.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// An append-only event log with streams, a global order and subscriptions.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` atomically if the stream is at `expected`.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError>;
+
+    /// Reads up to `limit` events of one stream, forward from version `from` (inclusive) or
+    /// backward from `from` (inclusive; `u64::MAX` = from the end).
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `limit` events with global position greater than `after`, in order.
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The stream's current version, or None if it does not exist.
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Finds one event by id.
+    async fn read_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// Lists stream names with the given prefix (e.g. `issue-`), in creation order.
+    async fn list_streams(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// A watch of the highest durable global position (0 when empty); subscriptions wait on it.
+    fn head(&self) -> watch::Receiver<u64>;
+
+    /// Stops accepting appends, finishes the ones in flight, and flushes.
+    async fn close(&self);
+
+    /// Backend name for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Subscriptions for any store.
+pub trait SubscribeExt {
+    /// Catch-up from `after`, then live: every later event exactly once, in global order.
+    fn subscribe(&self, after: u64) -> Subscription;
+}
+
+impl SubscribeExt for Arc<dyn EventStore> {
+    fn subscribe(&self, after: u64) -> Subscription {
+        Subscription::new(self.clone(), after)
+    }
+}
+
+/// Reads a whole stream forward (convenience over paged reads).
+pub async fn read_stream_all(
+    store: &dyn EventStore,
+    stream: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    const PAGE: usize = 4096;
+    let mut out = Vec::new();
+    loop {
+        let from = out.len() as u64;
+        let page = store.read_stream(stream, from, Direction::Forward, PAGE).await?;
+        let n = page.len();
+        out.extend(page);
+        if n < PAGE {
+            return Ok(out);
+        }
+    }
+}
+
+/// Checks a stream name: `<kind>-<id>`, printable, bounded.
+pub fn validate_stream_name(stream: &str) -> Result<(), StoreError> {
+    let ok = !stream.is_empty()
+        && stream.len() <= 200
+        && stream.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c));
+    if ok { Ok(()) } else { Err(StoreError::Invalid(format!("bad stream name {stream:?}"))) }
+}

@@ -1,0 +1,574 @@
+//! The embedded store: one SQLite database (WAL) under the data directory.
+//!
+//! Writes go through a single writer thread that owns the only read-write connection. It takes
+//! every append that queued up while the previous transaction was syncing and commits them in
+//! one durable transaction (group commit): with `synchronous=FULL` each commit is one fsync of
+//! the WAL, shared by every append in the batch. No append is acknowledged before its commit
+//! returns. A single writer also makes global positions trivially gap-free and equal to commit
+//! order, which is what subscriptions rely on.
+//!
+//! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
+//! beside the writer.
+
+use super::{
+    AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name,
+};
+use crate::event::{Actor, GENESIS_HASH, NewEvent, RecordedEvent, chain_hash, event_hash_input};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+/// Largest number of appends one transaction carries.
+const MAX_BATCH: usize = 4096;
+/// Largest number of events in one append.
+const MAX_EVENTS_PER_APPEND: usize = 10_000;
+/// Stream heads kept in the writer's cache before it is cleared (bounds memory).
+const MAX_CACHED_HEADS: usize = 1_000_000;
+
+/// How to open the embedded store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file (`<data dir>/convene.db`).
+    pub path: PathBuf,
+    /// `synchronous=FULL` (durable against power loss). Only benchmarks of the non-durable
+    /// case turn this off; the product never does.
+    pub durable: bool,
+}
+
+impl SqliteOptions {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self { path: dir.join("convene.db"), durable: true }
+    }
+}
+
+struct Request {
+    stream: String,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+struct Inner {
+    path: PathBuf,
+    sender: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    head: watch::Receiver<u64>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Embedded SQLite event store. Cheap to clone; clones share one writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY,
+    id             BLOB NOT NULL UNIQUE,
+    stream         TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    type           TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    recorded_at    INTEGER NOT NULL,
+    actor_id       TEXT NOT NULL,
+    actor_role     TEXT NOT NULL,
+    actor_name     TEXT,
+    actor_community TEXT,
+    correlation_id BLOB,
+    causation_id   BLOB,
+    data           TEXT NOT NULL,
+    prev_hash      BLOB NOT NULL,
+    hash           BLOB NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('format', '1');
+";
+
+const COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+    actor_role, actor_name, actor_community, correlation_id, causation_id, data, prev_hash, hash";
+
+fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `options.path`'s directory.
+    pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = options.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = open_conn(&options.path, options.durable)?;
+        conn.execute_batch(SCHEMA)?;
+        let (last_pos, last_us): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(MAX(position), 0), COALESCE(MAX(recorded_at), 0) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (head_tx, head_rx) = watch::channel(last_pos as u64);
+        let (tx, rx) = mpsc::channel::<Request>();
+        let writer = Writer {
+            conn,
+            next_position: last_pos as u64 + 1,
+            last_recorded_us: last_us,
+            heads: HashMap::new(),
+            head_tx,
+        };
+        let handle = std::thread::Builder::new()
+            .name("convene-sqlite-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: options.path,
+                sender: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                head: head_rx,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with a pooled read-only connection on a blocking thread.
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().map_err(|_| poisoned())?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = open_conn(&inner.path, true)?;
+                    c.pragma_update(None, "query_only", "1")?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock() {
+                if pool.len() < 8 {
+                    pool.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Backend("a store lock was poisoned by a panic".into())
+}
+
+fn uuid_from(bytes: Option<Vec<u8>>) -> Option<Uuid> {
+    bytes.and_then(|b| Uuid::from_slice(&b).ok())
+}
+
+fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
+    let id: Vec<u8> = r.get(1)?;
+    let recorded_us: i64 = r.get(6)?;
+    let data: String = r.get(13)?;
+    let prev: Vec<u8> = r.get(14)?;
+    let hash: Vec<u8> = r.get(15)?;
+    let bad = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Blob,
+            format!("corrupt {what}").into(),
+        )
+    };
+    Ok(RecordedEvent {
+        position: r.get::<_, i64>(0)? as u64,
+        id: Uuid::from_slice(&id).map_err(|_| bad(1, "id"))?,
+        stream: r.get(2)?,
+        version: r.get::<_, i64>(3)? as u64,
+        event_type: r.get(4)?,
+        schema_version: r.get::<_, i64>(5)? as u32,
+        recorded_at: DateTime::<Utc>::from_timestamp_micros(recorded_us)
+            .ok_or_else(|| bad(6, "recorded_at"))?,
+        actor: Actor { id: r.get(7)?, role: r.get(8)?, name: r.get(9)?, community: r.get(10)? },
+        correlation_id: uuid_from(r.get(11)?),
+        causation_id: uuid_from(r.get(12)?),
+        data: RawValue::from_string(data).map_err(|_| bad(13, "data"))?,
+        prev_hash: hex::encode(prev),
+        hash: hex::encode(hash),
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        validate_stream_name(stream)?;
+        if events.is_empty() || events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(StoreError::Invalid(format!(
+                "an append carries 1..={MAX_EVENTS_PER_APPEND} events, got {}",
+                events.len()
+            )));
+        }
+        let (reply, rx) = oneshot::channel();
+        let req = Request { stream: stream.to_string(), expected, events, reply };
+        {
+            let guard = self.inner.sender.lock().map_err(|_| poisoned())?;
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(req).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.to_string();
+        let from = from.min(i64::MAX as u64) as i64;
+        let limit = limit.min(1_000_000) as i64;
+        self.with_reader(move |c| {
+            let sql = match direction {
+                Direction::Forward => format!(
+                    "SELECT {COLUMNS} FROM events WHERE stream = ?1 AND version >= ?2 ORDER BY version ASC LIMIT ?3"
+                ),
+                Direction::Backward => format!(
+                    "SELECT {COLUMNS} FROM events WHERE stream = ?1 AND version <= ?2 ORDER BY version DESC LIMIT ?3"
+                ),
+            };
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(params![stream, from, limit], row_to_event)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let after = after.min(i64::MAX as u64) as i64;
+        let limit = limit.min(1_000_000) as i64;
+        self.with_reader(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position ASC LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![after, limit], row_to_event)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        let stream = stream.to_string();
+        self.with_reader(move |c| {
+            let v: Option<i64> = c
+                .prepare_cached("SELECT MAX(version) FROM events WHERE stream = ?1")?
+                .query_row([stream], |r| r.get(0))?;
+            Ok(v.map(|v| v as u64))
+        })
+        .await
+    }
+
+    async fn read_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        self.with_reader(move |c| {
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?;
+            Ok(st.query_row([id.as_bytes().as_slice()], row_to_event).optional()?)
+        })
+        .await
+    }
+
+    async fn list_streams(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
+        self.with_reader(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT stream FROM events WHERE version = 0 AND stream LIKE ?1 ESCAPE '\\' ORDER BY position",
+            )?;
+            let rows = st.query_map([pattern], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.inner.head.clone()
+    }
+
+    async fn close(&self) {
+        // Dropping the sender lets the writer drain what is queued, commit it, and exit.
+        if let Ok(mut s) = self.inner.sender.lock() {
+            s.take();
+        }
+        let handle = self.inner.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+/// The writer thread's state. Only this thread writes to the database.
+struct Writer {
+    conn: Connection,
+    next_position: u64,
+    last_recorded_us: i64,
+    /// Stream → (version, hash) of its last committed event.
+    heads: HashMap<String, (u64, String)>,
+    head_tx: watch::Sender<u64>,
+}
+
+/// One append's planned effect, applied to the caches only after the commit.
+struct Planned {
+    outcome: Result<AppendOutcome, StoreError>,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Request>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+        // All senders are gone: a clean shutdown. Fold the WAL back into the database so the
+        // data directory is a single file at rest.
+        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Request>) {
+        let now_us = Utc::now().timestamp_micros();
+        // Recorded times never go backwards in commit order, so time travel by `at` and by
+        // position agree even if the wall clock steps back.
+        let recorded_us = now_us.max(self.last_recorded_us);
+        let start_position = self.next_position;
+        let result = self.write_batch(&batch, recorded_us);
+        match result {
+            Ok((planned, overlay, next_position)) => {
+                if self.heads.len() + overlay.len() > MAX_CACHED_HEADS {
+                    self.heads.clear();
+                }
+                self.heads.extend(overlay);
+                self.next_position = next_position;
+                self.last_recorded_us = recorded_us;
+                if next_position > start_position {
+                    self.head_tx.send_replace(next_position - 1);
+                }
+                for (req, p) in batch.into_iter().zip(planned) {
+                    let _ = req.reply.send(p.outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; nothing of the batch was written");
+                self.heads.clear();
+                if let Ok(p) = self.conn.query_row(
+                    "SELECT COALESCE(MAX(position), 0) FROM events",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                ) {
+                    self.next_position = p as u64 + 1;
+                }
+                let msg = e.to_string();
+                for req in batch {
+                    let _ = req.reply.send(Err(StoreError::Backend(msg.clone())));
+                }
+            }
+        }
+    }
+
+    /// Writes every append of the batch in one transaction. Appends that fail their checks
+    /// (version, idempotency) are answered with that error and write nothing; the others
+    /// commit together. Returns per-request outcomes, the new stream heads and next position.
+    #[allow(clippy::type_complexity)]
+    fn write_batch(
+        &mut self,
+        batch: &[Request],
+        recorded_us: i64,
+    ) -> Result<(Vec<Planned>, HashMap<String, (u64, String)>, u64), StoreError> {
+        let recorded_at = DateTime::<Utc>::from_timestamp_micros(recorded_us)
+            .ok_or_else(|| StoreError::Backend("clock out of range".into()))?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut overlay: HashMap<String, (u64, String)> = HashMap::new();
+        let mut position = self.next_position;
+        let mut planned = Vec::with_capacity(batch.len());
+        for req in batch {
+            let outcome = plan_and_insert(
+                &tx,
+                &self.heads,
+                &mut overlay,
+                &mut position,
+                req,
+                recorded_at,
+                recorded_us,
+            )?;
+            planned.push(Planned { outcome });
+        }
+        tx.commit()?;
+        Ok((planned, overlay, position))
+    }
+}
+
+/// Checks one append and inserts its rows. `Ok(Err(..))` is a refusal of this append only
+/// (nothing inserted); `Err(..)` is a backend failure that aborts the batch.
+fn plan_and_insert(
+    tx: &rusqlite::Transaction<'_>,
+    heads: &HashMap<String, (u64, String)>,
+    overlay: &mut HashMap<String, (u64, String)>,
+    position: &mut u64,
+    req: &Request,
+    recorded_at: DateTime<Utc>,
+    recorded_us: i64,
+) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
+    // Idempotency: are these ids stored already?
+    let mut found = Vec::with_capacity(req.events.len());
+    {
+        let mut st = tx.prepare_cached("SELECT stream, version, position FROM events WHERE id = ?1")?;
+        for e in &req.events {
+            let hit = st
+                .query_row([e.id.as_bytes().as_slice()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
+                })
+                .optional()?;
+            found.push(hit);
+        }
+    }
+    let n_found = found.iter().filter(|f| f.is_some()).count();
+    if n_found == req.events.len() {
+        let consistent = found.iter().enumerate().all(|(i, f)| {
+            let (s, v, _) = f.as_ref().expect("cannot fail: every id was found");
+            let (_, v0, _) = found[0].as_ref().expect("cannot fail: every id was found");
+            s == &req.stream && *v == v0 + i as u64
+        });
+        if !consistent {
+            return Ok(Err(StoreError::IdempotencyMismatch(format!(
+                "ids are stored, but not as this append to {}",
+                req.stream
+            ))));
+        }
+        let first = found[0].as_ref().expect("cannot fail: every id was found");
+        let last = found[found.len() - 1].as_ref().expect("cannot fail: every id was found");
+        return Ok(Ok(AppendOutcome {
+            first_version: first.1,
+            last_version: last.1,
+            first_position: first.2,
+            last_position: last.2,
+            already_present: true,
+        }));
+    }
+    if n_found > 0 {
+        return Ok(Err(StoreError::IdempotencyMismatch(format!(
+            "{n_found} of {} event ids are already stored",
+            req.events.len()
+        ))));
+    }
+    {
+        let mut ids: Vec<&Uuid> = req.events.iter().map(|e| &e.id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != req.events.len() {
+            return Ok(Err(StoreError::Invalid("duplicate event ids in one append".into())));
+        }
+    }
+
+    // Optimistic concurrency against the stream's head.
+    let head: Option<(u64, String)> = match overlay.get(&req.stream).or_else(|| heads.get(&req.stream)) {
+        Some(h) => Some(h.clone()),
+        None => tx
+            .prepare_cached(
+                "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1",
+            )?
+            .query_row([&req.stream], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, hex::encode(r.get::<_, Vec<u8>>(1)?)))
+            })
+            .optional()?,
+    };
+    let actual = head.as_ref().map(|h| h.0);
+    let ok = match req.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => actual.is_none(),
+        ExpectedVersion::Exact(v) => actual == Some(v),
+    };
+    if !ok {
+        return Ok(Err(StoreError::WrongExpectedVersion {
+            stream: req.stream.clone(),
+            expected: req.expected,
+            actual,
+        }));
+    }
+
+    let (mut version, mut prev) = match head {
+        Some((v, h)) => (v + 1, h),
+        None => (0, GENESIS_HASH.to_string()),
+    };
+    let first_version = version;
+    let first_position = *position;
+    let mut st = tx.prepare_cached(
+        "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
+         actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
+         prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    for e in &req.events {
+        let hash = chain_hash(&event_hash_input(e, &req.stream, version, recorded_at, &prev));
+        let prev_bytes = hex::decode(&prev).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let hash_bytes = hex::decode(&hash).map_err(|e| StoreError::Backend(e.to_string()))?;
+        st.execute(params![
+            *position as i64,
+            e.id.as_bytes().as_slice(),
+            req.stream,
+            version as i64,
+            e.event_type,
+            e.schema_version as i64,
+            recorded_us,
+            e.actor.id,
+            e.actor.role,
+            e.actor.name,
+            e.actor.community,
+            e.correlation_id.map(|u| u.as_bytes().to_vec()),
+            e.causation_id.map(|u| u.as_bytes().to_vec()),
+            e.data().get(),
+            prev_bytes,
+            hash_bytes,
+        ])?;
+        prev = hash;
+        version += 1;
+        *position += 1;
+    }
+    overlay.insert(req.stream.clone(), (version - 1, prev));
+    Ok(Ok(AppendOutcome {
+        first_version,
+        last_version: version - 1,
+        first_position,
+        last_position: *position - 1,
+        already_present: false,
+    }))
+}

@@ -1,0 +1,41 @@
+//! Localized user-facing text: zh-CN first, English beside it.
+
+use serde::{Deserialize, Serialize};
+
+/// A text in Simplified Chinese (always present) and optionally English.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LocalizedText {
+    #[serde(rename = "zh-CN")]
+    pub zh: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<String>,
+}
+
+impl LocalizedText {
+    pub fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Self { zh: zh.into(), en: Some(en.into()) }
+    }
+
+    /// The text in the requested language, falling back to Chinese.
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => self.en.as_deref().unwrap_or(&self.zh),
+        }
+    }
+
+    /// "中文 / English", the form used in CLI output and error details.
+    pub fn both(&self) -> String {
+        match &self.en {
+            Some(en) if !en.is_empty() => format!("{} / {}", self.zh, en),
+            _ => self.zh.clone(),
+        }
+    }
+}
+
+/// The two languages every user-facing text carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}

@@ -1,0 +1,84 @@
+//! Closed vocabularies the workflows refer to: roles, escalation levels, meeting kinds.
+//! Each entry carries its zh-CN and English label.
+
+use crate::text::LocalizedText;
+
+/// Roles an actor can act in. Workflow `roles` tables may only name these.
+pub const ROLES: &[(&str, &str, &str)] = &[
+    ("resident", "居民", "resident"),
+    ("resident_representative", "居民代表", "resident representative"),
+    ("convener", "召集人", "convener"),
+    ("community_staff", "社区工作者", "community staff"),
+    ("social_worker", "社会工作者", "social worker"),
+    ("social_organisation", "社区社会组织", "community social organisation"),
+    ("volunteer", "社区志愿者", "community volunteer"),
+    ("charity", "社区公益慈善资源", "community charity resource"),
+    ("party_member", "下沉党员", "deployed party member"),
+    ("property_company", "物业服务企业", "property management company"),
+    ("owners_committee", "业主委员会", "owners' committee"),
+    ("street_officer", "街道干部", "sub-district officer"),
+    ("district_officer", "区级干部", "district officer"),
+    ("auditor", "审计监督人员", "auditor"),
+    ("system", "系统", "system"),
+];
+
+/// Escalation levels: 小事不出社区，大事不出街道.
+pub const LEVELS: &[(&str, &str, &str)] =
+    &[("community", "社区", "community"), ("street", "街道", "sub-district"), ("district", "区", "district")];
+
+/// Kinds of meeting that can act on issues.
+pub const MEETING_KINDS: &[(&str, &str, &str)] = &[
+    ("consultation_day", "社区协商民主日", "consultation democracy day"),
+    ("joint_meeting", "五社联动联席会议", "joint meeting of the five societies"),
+    ("tripartite", "三方联动会议", "tripartite meeting"),
+    ("resident_representatives", "居民代表会议", "resident representatives' meeting"),
+    ("building_heads", "楼栋长会议", "building heads' meeting"),
+    ("dialogue", "社区对话会", "community dialogue"),
+];
+
+fn find(table: &[(&str, &str, &str)], key: &str) -> Option<LocalizedText> {
+    table.iter().find(|(k, _, _)| *k == key).map(|(_, zh, en)| LocalizedText::new(*zh, *en))
+}
+
+pub fn is_role(r: &str) -> bool {
+    ROLES.iter().any(|(k, _, _)| *k == r)
+}
+
+pub fn role_label(r: &str) -> Option<LocalizedText> {
+    find(ROLES, r)
+}
+
+pub fn is_meeting_kind(k: &str) -> bool {
+    MEETING_KINDS.iter().any(|(m, _, _)| *m == k)
+}
+
+/// Rank of an escalation level (community 0, street 1, district 2).
+pub fn level_rank(level: &str) -> Option<usize> {
+    LEVELS.iter().position(|(k, _, _)| *k == level)
+}
+
+pub fn level_label(level: &str) -> Option<LocalizedText> {
+    find(LEVELS, level)
+}
+
+/// Does community code `code` lie at or below `scope`? Segment-aware: `wuhan/wu` does not
+/// cover `wuhan/wuchang`.
+pub fn community_within(code: &str, scope: &str) -> bool {
+    let scope = scope.trim_end_matches('/');
+    scope.is_empty()
+        || code == scope
+        || (code.starts_with(scope) && code.as_bytes().get(scope.len()) == Some(&b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn community_scope_is_segment_aware() {
+        assert!(community_within("wuhan/wuchang/x-street/y", "wuhan/wuchang"));
+        assert!(community_within("wuhan/wuchang", "wuhan/wuchang"));
+        assert!(!community_within("wuhan/wuchang2/x", "wuhan/wuchang"));
+        assert!(!community_within("wuhan", "wuhan/wuchang"));
+    }
+}

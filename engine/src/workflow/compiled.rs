@@ -1,0 +1,229 @@
+//! The form replay runs on: states and event types indexed, guards compiled, `on_any` merged.
+
+use super::definition::Definition;
+use super::validate::{Diagnostic, is_publishable, validate_definition};
+use super::{Guard, IsoDuration, parse_duration};
+use crate::catalog::Catalog;
+use crate::event::canonical_json;
+use crate::text::LocalizedText;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+struct Transition {
+    target: Option<usize>,
+    guard: Option<Guard>,
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    name: String,
+    title: LocalizedText,
+    is_final: bool,
+    actionable_by: Vec<String>,
+    deadline: Option<IsoDuration>,
+    deadline_text: Option<String>,
+    /// Own transitions merged with `on_any` (for non-final states).
+    on: HashMap<String, Vec<Transition>>,
+}
+
+/// A validated, indexed workflow definition version.
+#[derive(Debug, Clone)]
+pub struct CompiledWorkflow {
+    pub definition: Definition,
+    /// The definition document as published (canonical JSON).
+    pub document: Value,
+    /// SHA-256 of the canonical document: identifies this exact content.
+    pub content_hash: String,
+    states: Vec<State>,
+    index: HashMap<String, usize>,
+    initial: usize,
+}
+
+/// Which way an event goes from a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionChoice {
+    /// Move to (or stay in, when equal) this state index.
+    To(usize),
+    /// The state has no transition for this event type.
+    NotInState,
+    /// Every alternative's guard failed (messages explain evaluation errors, if any).
+    GuardFailed(Vec<Value>),
+}
+
+/// A step that may be recorded in a state, for clients and refusals.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StepOption {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub label: LocalizedText,
+    pub roles: Vec<String>,
+    /// True if taking it depends on a guard over the payload and the issue.
+    pub guarded: bool,
+}
+
+impl CompiledWorkflow {
+    /// Validates and compiles a document. Errors are the diagnostics.
+    pub fn compile(doc: &Value, catalog: &Catalog) -> Result<CompiledWorkflow, Vec<Diagnostic>> {
+        let diags = validate_definition(doc, catalog);
+        if !is_publishable(&diags) {
+            return Err(diags);
+        }
+        // cannot fail after validation: the shape check passed and the same deserializer ran.
+        let definition: Definition = serde_json::from_value(doc.clone()).map_err(|e| {
+            vec![Diagnostic {
+                severity: super::Severity::Error,
+                code: "schema",
+                path: String::new(),
+                message: LocalizedText { zh: e.to_string(), en: Some(e.to_string()) },
+            }]
+        })?;
+        let canonical = canonical_json(doc);
+        let content_hash = hex::encode(Sha256::digest(canonical.get().as_bytes()));
+        let index: HashMap<String, usize> =
+            definition.states.keys().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let compile_spec = |spec: &super::TransitionSpec| -> Vec<Transition> {
+            spec.alternatives()
+                .into_iter()
+                .map(|alt| Transition {
+                    target: alt.target.as_ref().and_then(|t| index.get(t).copied()),
+                    // cannot fail: validate_definition compiled every guard already.
+                    guard: alt.guard.as_ref().and_then(|g| Guard::compile(g).ok()),
+                })
+                .collect()
+        };
+        let states = definition
+            .states
+            .iter()
+            .map(|(name, st)| {
+                let mut on: HashMap<String, Vec<Transition>> = HashMap::new();
+                if !st.r#final {
+                    for (ev, spec) in &definition.on_any {
+                        on.insert(ev.clone(), compile_spec(spec));
+                    }
+                    for (ev, spec) in &st.on {
+                        on.insert(ev.clone(), compile_spec(spec));
+                    }
+                }
+                State {
+                    name: name.clone(),
+                    title: st.title.clone(),
+                    is_final: st.r#final,
+                    actionable_by: st.actionable_by.clone(),
+                    deadline: st.deadline.as_ref().and_then(|d| parse_duration(&d.after)),
+                    deadline_text: st.deadline.as_ref().map(|d| d.after.clone()),
+                    on,
+                }
+            })
+            .collect();
+        let initial = index.get(&definition.initial).copied().unwrap_or(0);
+        Ok(CompiledWorkflow { definition, document: doc.clone(), content_hash, states, index, initial })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.definition.id
+    }
+
+    pub fn version(&self) -> u32 {
+        self.definition.version
+    }
+
+    pub fn initial(&self) -> usize {
+        self.initial
+    }
+
+    pub fn state_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn state_name(&self, i: usize) -> &str {
+        &self.states[i].name
+    }
+
+    pub fn state_title(&self, i: usize) -> &LocalizedText {
+        &self.states[i].title
+    }
+
+    pub fn is_final(&self, i: usize) -> bool {
+        self.states[i].is_final
+    }
+
+    pub fn actionable_by(&self, i: usize) -> &[String] {
+        &self.states[i].actionable_by
+    }
+
+    pub fn deadline(&self, i: usize) -> Option<(&IsoDuration, &str)> {
+        let s = &self.states[i];
+        s.deadline.as_ref().zip(s.deadline_text.as_deref())
+    }
+
+    /// Roles that may record `event_type` under this workflow.
+    pub fn roles_for(&self, event_type: &str) -> &[String] {
+        self.definition.roles.get(event_type).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Does the state have any transition for this event type (guards aside)?
+    pub fn has_transition(&self, state: usize, event_type: &str) -> bool {
+        self.states[state].on.contains_key(event_type)
+    }
+
+    /// Chooses the transition for an event. `context` builds the guard context and is only
+    /// called when a guard has to be evaluated (replay of unguarded steps stays cheap).
+    pub fn choose(
+        &self,
+        state: usize,
+        event_type: &str,
+        context: &mut dyn FnMut() -> Value,
+    ) -> TransitionChoice {
+        let Some(alts) = self.states[state].on.get(event_type) else {
+            return TransitionChoice::NotInState;
+        };
+        let mut failed = Vec::new();
+        let mut ctx: Option<Value> = None;
+        for t in alts {
+            let holds = match &t.guard {
+                None => true,
+                Some(g) => {
+                    let c = ctx.get_or_insert_with(&mut *context);
+                    match g.holds(c) {
+                        Ok(b) => {
+                            if !b {
+                                failed.push(g.rule().clone());
+                            }
+                            b
+                        }
+                        Err(e) => {
+                            failed.push(serde_json::json!({"rule": g.rule(), "error": e}));
+                            false
+                        }
+                    }
+                }
+            };
+            if holds {
+                return TransitionChoice::To(t.target.unwrap_or(state));
+            }
+        }
+        TransitionChoice::GuardFailed(failed)
+    }
+
+    /// The steps that may be recorded in a state (sorted by event type).
+    pub fn steps_in(&self, state: usize, catalog: &Catalog) -> Vec<StepOption> {
+        let mut v: Vec<StepOption> = self.states[state]
+            .on
+            .iter()
+            .map(|(ev, alts)| StepOption {
+                event_type: ev.clone(),
+                label: catalog
+                    .get(ev)
+                    .map(|t| t.label.clone())
+                    .unwrap_or_else(|| LocalizedText { zh: ev.clone(), en: Some(ev.clone()) }),
+                roles: self.roles_for(ev).to_vec(),
+                guarded: alts.iter().all(|t| t.guard.is_some()),
+            })
+            .collect();
+        v.sort_by(|a, b| a.event_type.cmp(&b.event_type));
+        v
+    }
+}

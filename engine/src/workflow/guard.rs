@@ -1,0 +1,74 @@
+//! Guards: JSONLogic rules evaluated deterministically over `{event, issue}`.
+//!
+//! JSONLogic (through datalogic-rs) rather than a home-made language: it is data (so it lives
+//! in the workflow JSON), side-effect free, has no clock or randomness, and has implementations
+//! in the languages REST clients use, so a dashboard can explain a guard the same way.
+
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+
+fn engine() -> &'static datalogic_rs::Engine {
+    static ENGINE: OnceLock<datalogic_rs::Engine> = OnceLock::new();
+    ENGINE.get_or_init(datalogic_rs::Engine::new)
+}
+
+/// A compiled guard.
+#[derive(Clone)]
+pub struct Guard {
+    rule: Value,
+    logic: Arc<datalogic_rs::Logic>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Guard({})", self.rule)
+    }
+}
+
+impl Guard {
+    /// Compiles a rule; an unknown operator or malformed rule is an error message.
+    pub fn compile(rule: &Value) -> Result<Guard, String> {
+        if !rule.is_object() {
+            return Err("a guard must be a JSONLogic object such as {\">=\": [...]}".into());
+        }
+        let logic = engine().compile(rule).map_err(|e| e.to_string())?;
+        Ok(Guard { rule: rule.clone(), logic: Arc::new(logic) })
+    }
+
+    pub fn rule(&self) -> &Value {
+        &self.rule
+    }
+
+    /// Does the guard hold for this context? An evaluation error counts as "does not hold"
+    /// (and is reported as such), never as a pass.
+    pub fn holds(&self, context: &Value) -> Result<bool, String> {
+        let arena = datalogic_rs::bumpalo::Bump::new();
+        let v = engine().evaluate(&self.logic, context, &arena).map_err(|e| e.to_string())?;
+        Ok(engine().truthy(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn evaluates_over_event_and_issue() {
+        let g = Guard::compile(&json!({"and": [
+            {">": [{"var": "issue.counts.micro_steps_done"}, 0]},
+            {">=": [{"var": "event.data.satisfaction"}, 3]}
+        ]}))
+        .unwrap();
+        let ctx = |done: u64, s: u64| json!({"issue": {"counts": {"micro_steps_done": done}}, "event": {"data": {"satisfaction": s}}});
+        assert!(g.holds(&ctx(1, 3)).unwrap());
+        assert!(!g.holds(&ctx(1, 2)).unwrap());
+        assert!(!g.holds(&ctx(0, 5)).unwrap());
+    }
+
+    #[test]
+    fn unknown_operator_is_refused() {
+        assert!(Guard::compile(&json!({"frobnicate": [1]})).is_err());
+        assert!(Guard::compile(&json!(true)).is_err());
+    }
+}

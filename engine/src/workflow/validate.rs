@@ -1,0 +1,296 @@
+//! Validation of workflow documents: shape (JSON Schema) then meaning, each problem a
+//! [`Diagnostic`] with a JSON pointer and a stable code.
+
+use super::definition::{Definition, TransitionSpec};
+use super::{Guard, OPENING_EVENT, parse_duration};
+use crate::catalog::Catalog;
+use crate::text::LocalizedText;
+use crate::vocab;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in a workflow document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable code: `schema`, `initial_unknown`, `unknown_target`, `unknown_event_type`,
+    /// `opening_event_as_transition`, `bad_guard`, `final_has_transitions`, `no_final_state`,
+    /// `unreachable_state`, `dead_end_state`, `unknown_role`, `missing_roles`,
+    /// `unknown_meeting_kind`, `bad_duration`, `shadowed_alternative`.
+    pub code: &'static str,
+    /// JSON pointer into the document.
+    pub path: String,
+    pub message: LocalizedText,
+}
+
+fn diag(severity: Severity, code: &'static str, path: String, zh: String, en: String) -> Diagnostic {
+    Diagnostic { severity, code, path, message: LocalizedText { zh, en: Some(en) } }
+}
+
+fn err(code: &'static str, path: String, zh: String, en: String) -> Diagnostic {
+    diag(Severity::Error, code, path, zh, en)
+}
+
+/// JSON pointer escaping of one segment.
+fn seg(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Validates a workflow document. An empty result or only warnings means it can be published.
+pub fn validate_definition(doc: &Value, catalog: &Catalog) -> Vec<Diagnostic> {
+    if let Err(errors) = catalog.validate_workflow_shape(doc) {
+        return errors
+            .into_iter()
+            .map(|e| {
+                err(
+                    "schema",
+                    e.pointer,
+                    format!("不符合工作流模式：{}", e.message),
+                    format!("does not match the workflow schema: {}", e.message),
+                )
+            })
+            .collect();
+    }
+    let def: Definition = match serde_json::from_value(doc.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![err("schema", String::new(), format!("无法解析：{e}"), format!("cannot parse: {e}"))];
+        }
+    };
+    semantic(&def, catalog)
+}
+
+fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let states = &def.states;
+    if !states.contains_key(&def.initial) {
+        out.push(err(
+            "initial_unknown",
+            "/initial".into(),
+            format!("初始状态 {} 未定义", def.initial),
+            format!("initial state {:?} is not defined", def.initial),
+        ));
+    }
+
+    // Every (path, event type, spec) of the document, with the state it leaves from
+    // (None = on_any).
+    let mut transitions: Vec<(String, Option<&str>, &str, &TransitionSpec)> = Vec::new();
+    for (name, st) in states {
+        for (ev, spec) in &st.on {
+            transitions.push((format!("/states/{}/on/{}", seg(name), seg(ev)), Some(name), ev, spec));
+        }
+        if st.r#final && !st.on.is_empty() {
+            out.push(err(
+                "final_has_transitions",
+                format!("/states/{}/on", seg(name)),
+                format!("终止状态 {name} 不应再有流转"),
+                format!("final state {name:?} must not have transitions"),
+            ));
+        }
+        for (i, k) in st.actionable_by.iter().enumerate() {
+            if !vocab::is_meeting_kind(k) {
+                out.push(err(
+                    "unknown_meeting_kind",
+                    format!("/states/{}/actionable_by/{i}", seg(name)),
+                    format!("未知的会议类型 {k}"),
+                    format!("unknown meeting kind {k:?}"),
+                ));
+            }
+        }
+        if let Some(d) = &st.deadline {
+            if parse_duration(&d.after).is_none() {
+                out.push(err(
+                    "bad_duration",
+                    format!("/states/{}/deadline/after", seg(name)),
+                    format!("期限 {} 不是 ISO 8601 时长（如 P7D）", d.after),
+                    format!("deadline {:?} is not an ISO 8601 duration such as P7D", d.after),
+                ));
+            }
+        }
+    }
+    for (ev, spec) in &def.on_any {
+        transitions.push((format!("/on_any/{}", seg(ev)), None, ev, spec));
+    }
+
+    let mut used_events = BTreeSet::new();
+    for (path, _from, ev, spec) in &transitions {
+        used_events.insert(ev.to_string());
+        if *ev == OPENING_EVENT {
+            out.push(err(
+                "opening_event_as_transition",
+                path.clone(),
+                format!("{OPENING_EVENT} 是创建议题的事件，不能作为流转"),
+                format!("{OPENING_EVENT} opens an issue; it cannot be a transition"),
+            ));
+        } else if !catalog.contains(ev) {
+            out.push(err(
+                "unknown_event_type",
+                path.clone(),
+                format!("未知的事件类型 {ev}"),
+                format!("unknown event type {ev:?}"),
+            ));
+        }
+        let alts = spec.alternatives();
+        let many = matches!(spec, TransitionSpec::Many(_));
+        for (i, alt) in alts.iter().enumerate() {
+            let p = if many { format!("{path}/{i}") } else { path.clone() };
+            if let Some(t) = &alt.target {
+                if !states.contains_key(t) {
+                    let tp = if matches!(spec, TransitionSpec::Target(_)) { p.clone() } else { format!("{p}/target") };
+                    out.push(err(
+                        "unknown_target",
+                        tp,
+                        format!("目标状态 {t} 未定义"),
+                        format!("target state {t:?} is not defined"),
+                    ));
+                }
+            }
+            if let Some(g) = &alt.guard {
+                if let Err(e) = Guard::compile(g) {
+                    out.push(err(
+                        "bad_guard",
+                        format!("{p}/guard"),
+                        format!("守卫条件无效：{e}"),
+                        format!("guard is not valid JSONLogic: {e}"),
+                    ));
+                }
+            } else if i + 1 < alts.len() {
+                out.push(diag(
+                    Severity::Warning,
+                    "shadowed_alternative",
+                    p.clone(),
+                    "无条件的分支之后的分支永远不会被选中".into(),
+                    "alternatives after an unguarded one are never chosen".into(),
+                ));
+            }
+        }
+    }
+
+    // Roles.
+    for (ev, roles) in &def.roles {
+        if ev != OPENING_EVENT && !catalog.contains(ev) {
+            out.push(err(
+                "unknown_event_type",
+                format!("/roles/{}", seg(ev)),
+                format!("未知的事件类型 {ev}"),
+                format!("unknown event type {ev:?}"),
+            ));
+        }
+        for (i, r) in roles.iter().enumerate() {
+            if !vocab::is_role(r) {
+                out.push(err(
+                    "unknown_role",
+                    format!("/roles/{}/{i}", seg(ev)),
+                    format!("未知的角色 {r}"),
+                    format!("unknown role {r:?}"),
+                ));
+            }
+        }
+    }
+    for ev in used_events.iter().map(String::as_str).chain([OPENING_EVENT]) {
+        if !def.roles.contains_key(ev) {
+            out.push(err(
+                "missing_roles",
+                "/roles".into(),
+                format!("未规定谁可以记录 {ev}"),
+                format!("no roles say who may record {ev}"),
+            ));
+        }
+    }
+
+    // Graph: reachability from the initial state, and a path to a final state from each.
+    let finals: BTreeSet<&str> =
+        states.iter().filter(|(_, s)| s.r#final).map(|(n, _)| n.as_str()).collect();
+    if finals.is_empty() {
+        out.push(err(
+            "no_final_state",
+            "/states".into(),
+            "没有终止状态：议题永远无法办结".into(),
+            "no final state: an issue could never finish".into(),
+        ));
+    }
+    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (name, st) in states {
+        let e = edges.entry(name.as_str()).or_default();
+        if st.r#final {
+            continue;
+        }
+        let own = st.on.iter().map(|(ev, spec)| (ev, spec));
+        let any = def.on_any.iter().filter(|(ev, _)| !st.on.contains_key(*ev));
+        for (_, spec) in own.chain(any) {
+            if let TransitionSpec::Target(t) = spec {
+                if let Some((k, _)) = states.get_key_value(t) {
+                    e.insert(k.as_str());
+                }
+            } else {
+                for alt in spec.alternatives() {
+                    if let Some(t) = &alt.target {
+                        if let Some((k, _)) = states.get_key_value(t) {
+                            e.insert(k.as_str());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some((init, _)) = states.get_key_value(&def.initial) {
+        let mut seen = BTreeSet::from([init.as_str()]);
+        let mut queue = VecDeque::from([init.as_str()]);
+        while let Some(s) = queue.pop_front() {
+            for t in edges.get(s).into_iter().flatten() {
+                if seen.insert(t) {
+                    queue.push_back(t);
+                }
+            }
+        }
+        for name in states.keys() {
+            if !seen.contains(name.as_str()) {
+                out.push(err(
+                    "unreachable_state",
+                    format!("/states/{}", seg(name)),
+                    format!("状态 {name} 从初始状态不可达"),
+                    format!("state {name:?} cannot be reached from the initial state"),
+                ));
+            }
+        }
+    }
+    if !finals.is_empty() {
+        // Reverse reachability from the final states.
+        let mut can_finish: BTreeSet<&str> = finals.clone();
+        loop {
+            let before = can_finish.len();
+            for (s, ts) in &edges {
+                if ts.iter().any(|t| can_finish.contains(t)) {
+                    can_finish.insert(s);
+                }
+            }
+            if can_finish.len() == before {
+                break;
+            }
+        }
+        for name in states.keys() {
+            if !can_finish.contains(name.as_str()) {
+                out.push(err(
+                    "dead_end_state",
+                    format!("/states/{}", seg(name)),
+                    format!("状态 {name} 无法到达任何终止状态（死胡同）"),
+                    format!("no final state can be reached from {name:?} (dead end)"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// True when no diagnostic is an error.
+pub fn is_publishable(diags: &[Diagnostic]) -> bool {
+    diags.iter().all(|d| d.severity != Severity::Error)
+}
