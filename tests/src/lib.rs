@@ -1,1 +1,19 @@
+//! Integration, conformance and end-to-end tests of convene, written to read as specs:
+//! given these events, when this step, then this state or this refusal.
+//!
+//! - `support`: the given/when/then harness, payload fixtures, fresh stores and engines;
+//! - `workflow_specs`: every transition and refusal of the shipped workflows, and the
+//!   diagnostics of broken workflow definitions;
+//! - `store_conformance`: the promises of `EventStore`, run against every backend;
+//! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
+//!   idempotency, optimistic concurrency).
+#![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod support;
+#[cfg(test)]
+mod workflow_specs;
+#[cfg(test)]
+mod store_conformance;
+#[cfg(test)]
+mod engine_specs;

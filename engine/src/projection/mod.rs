@@ -1,6 +1,8 @@
 //! Read models folded from the log. Pure: they are fed events and never read the store
 //! themselves, so each can be dropped and rebuilt from position 0.
 
+mod chains;
 mod issue_index;
 
-pub use issue_index::{IssueFilter, IssueIndex, Page};
+pub use chains::ChainTracker;
+pub use issue_index::{IndexProblem, IssueFilter, IssueIndex, Page};

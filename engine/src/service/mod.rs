@@ -3,8 +3,10 @@
 //! current, and answers time-travel queries by replaying from the store.
 
 mod error;
+mod log_replay;
 
 pub use error::EngineError;
+pub use log_replay::{LogReplay, replay_log};
 
 use crate::catalog::{Catalog, embedded};
 use crate::event::{Actor, NewEvent, RecordedEvent, canonical_json};

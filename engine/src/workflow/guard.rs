@@ -31,6 +31,7 @@ impl Guard {
         if !rule.is_object() {
             return Err("a guard must be a JSONLogic object such as {\">=\": [...]}".into());
         }
+        check_operators(rule)?;
         let logic = engine().compile(rule).map_err(|e| e.to_string())?;
         Ok(Guard { rule: rule.clone(), logic: Arc::new(logic) })
     }
@@ -45,6 +46,25 @@ impl Guard {
         let arena = datalogic_rs::bumpalo::Bump::new();
         let v = engine().evaluate(&self.logic, context, &arena).map_err(|e| e.to_string())?;
         Ok(engine().truthy(v))
+    }
+}
+
+/// JSONLogic treats an unknown `{"op": …}` as a literal; in a guard that is always a typo, so
+/// every object must be exactly one built-in operator.
+fn check_operators(rule: &Value) -> Result<(), String> {
+    match rule {
+        Value::Object(map) => {
+            let mut keys = map.keys();
+            let (Some(op), None) = (keys.next(), keys.next()) else {
+                return Err("each object in a guard must be one operator, e.g. {\"==\": [a, b]}".into());
+            };
+            if !engine().builtin_operator_names().any(|n| n == op) {
+                return Err(format!("unknown operator {op:?}"));
+            }
+            map.values().try_for_each(check_operators)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_operators),
+        _ => Ok(()),
     }
 }
 

@@ -1,0 +1,216 @@
+//! `convene issue raise|show|step`.
+
+use clap::{Args, Subcommand};
+use convene_engine::service::{AsOf, RaiseIssue, RecordStep, StepOutcome};
+use convene_engine::{Actor, EngineError, issue::IssueState};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct ActorArgs {
+    /// Who acts (id).
+    #[arg(long)]
+    pub actor_id: String,
+    /// In which role (resident, convener, social_worker, …).
+    #[arg(long)]
+    pub role: String,
+    #[arg(long)]
+    pub actor_name: Option<String>,
+    /// Community code the actor acts for.
+    #[arg(long)]
+    pub actor_community: Option<String>,
+}
+
+impl From<ActorArgs> for Actor {
+    fn from(a: ActorArgs) -> Actor {
+        Actor { id: a.actor_id, name: a.actor_name, role: a.role, community: a.actor_community }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Raise an issue; the IssueRaised payload comes from --payload, --file or stdin.
+    Raise {
+        #[arg(long, default_value = "community-issue")]
+        workflow: String,
+        #[arg(long)]
+        workflow_version: Option<u32>,
+        #[command(flatten)]
+        actor: ActorArgs,
+        #[arg(long)]
+        payload: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an issue (now, or --at a time / --version N).
+    Show {
+        id: String,
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        version: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a step; the payload comes from --payload, --file or stdin.
+    Step {
+        id: String,
+        /// Event type, e.g. NeedAssessed.
+        #[arg(name = "TYPE")]
+        event_type: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        #[arg(long)]
+        payload: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The version you saw (fails if the issue moved on).
+        #[arg(long)]
+        if_match: Option<u64>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn payload(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Value> {
+    let text = match (inline, file) {
+        (Some(s), _) => s,
+        (None, Some(f)) => std::fs::read_to_string(&f)
+            .map_err(|e| anyhow::anyhow!("无法读取 / cannot read {}: {e}", f.display()))?,
+        (None, None) => std::io::read_to_string(std::io::stdin())?,
+    };
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("载荷不是合法 JSON / payload is not valid JSON: {e}"))
+}
+
+fn print_issue(s: &IssueState) {
+    println!("议题 / issue {}  [{} v{}]", s.id, s.workflow.id, s.workflow.version);
+    println!("  标题 / title:      {}", s.title.both());
+    println!("  社区 / community:  {}", s.community);
+    println!("  状态 / state:      {} ({})", s.state_title.both(), s.state);
+    println!("  版本 / version:    {}", s.version);
+    println!("  层级 / level:      {}", s.escalation_level);
+    if let Some(d) = s.due_at {
+        println!("  期限 / due:        {}", d.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))));
+    }
+    println!("  经过 / history:");
+    for t in &s.history {
+        println!(
+            "    v{:<3} {}  {:<28} {} → {}  ({} {})",
+            t.version,
+            t.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            t.event_type,
+            t.from.as_deref().unwrap_or("·"),
+            t.to,
+            t.actor.role,
+            t.actor.name.as_deref().unwrap_or(&t.actor.id)
+        );
+    }
+}
+
+fn report(o: &StepOutcome, json: bool) {
+    if json {
+        super::print_json(&json!({"event": o.event, "issue": o.issue, "replayed": o.replayed}));
+    } else {
+        if o.replayed {
+            println!("（重试：未写入新事件 / retry: nothing new written）");
+        }
+        print_issue(&o.issue);
+    }
+}
+
+/// Refusals are the user's input being refused: exit 1 with the reason and what is allowed.
+fn refused(e: EngineError) -> anyhow::Result<ExitCode> {
+    match e {
+        EngineError::Refused(r) => {
+            eprintln!("拒绝 / refused: {}", r.message().both());
+            if let convene_engine::issue::Refusal::InvalidPayload { errors, .. } = &r {
+                for e in errors {
+                    eprintln!("  {}: {}", e.pointer, e.message);
+                }
+            }
+            eprintln!("当前可记录的步骤 / steps allowed now:");
+            for s in r.allowed() {
+                eprintln!("  {:<30} {}  [{}]", s.event_type, s.label.both(), s.roles.join(", "));
+            }
+            Ok(ExitCode::from(1))
+        }
+        e @ (EngineError::PreconditionFailed { .. }
+        | EngineError::NotFound(_)
+        | EngineError::NotYetRaised(_)
+        | EngineError::IdempotencyKeyReused
+        | EngineError::UnknownWorkflow { .. }
+        | EngineError::InvalidRequest(_)) => {
+            eprintln!("错误 / error: {e}");
+            Ok(ExitCode::from(1))
+        }
+        e => Err(e.into()),
+    }
+}
+
+pub async fn run(data: &Path, cmd: IssueCommand) -> anyhow::Result<ExitCode> {
+    let engine = super::open_engine(data).await?;
+    let result = match cmd {
+        IssueCommand::Raise { workflow, workflow_version, actor, payload: p, file, idempotency_key, json } => {
+            let data = payload(p, file)?;
+            let cmd = RaiseIssue { workflow_id: workflow, workflow_version, data, actor: actor.into(), idempotency_key };
+            match engine.raise(cmd).await {
+                Ok(o) => {
+                    report(&o, json);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => refused(e),
+            }
+        }
+        IssueCommand::Show { id, at, version, json } => {
+            let r = match (at, version) {
+                (Some(t), _) => {
+                    let t = chrono::DateTime::parse_from_rfc3339(&t)
+                        .map_err(|e| anyhow::anyhow!("--at 须为 RFC 3339 / must be RFC 3339: {e}"))?;
+                    engine.issue_as_of(&id, AsOf::Time(t.into())).await
+                }
+                (None, Some(v)) => engine.issue_as_of(&id, AsOf::Version(v)).await,
+                (None, None) => engine.current(&id).await,
+            };
+            match r {
+                Ok(s) => {
+                    if json {
+                        super::print_json(&s);
+                    } else {
+                        print_issue(&s);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => refused(e),
+            }
+        }
+        IssueCommand::Step { id, event_type, actor, payload: p, file, if_match, idempotency_key, json } => {
+            let data = payload(p, file)?;
+            let cmd = RecordStep {
+                issue_id: id,
+                event_type,
+                data,
+                actor: actor.into(),
+                expected_version: if_match,
+                idempotency_key,
+                correlation_id: None,
+                causation_id: None,
+            };
+            match engine.step(cmd).await {
+                Ok(o) => {
+                    report(&o, json);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => refused(e),
+            }
+        }
+    };
+    engine.store().close().await;
+    result
+}

@@ -1,0 +1,108 @@
+//! The REST API under `/v1`, plus `/healthz`, `/readyz` and `/openapi.json`.
+//!
+//! Conventions: JSON in and out; errors are problem+json; `ETag` is the stream version and
+//! `If-Match` is checked on steps; `Idempotency-Key` makes a command safe to retry; lists are
+//! cursor-paginated; `/v1/events/live` is Server-Sent Events.
+
+mod events;
+mod issues;
+mod ops;
+pub mod problem;
+mod workflows;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, web};
+use convene_engine::Engine;
+use problem::Problem;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use ops::ApiDoc;
+
+/// Largest request body accepted (bigger → 413).
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+/// Registers every route and the extractor error handlers on an actix app.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(
+                web::JsonConfig::default().limit(MAX_BODY).error_handler(|e, _req| json_error(e).into()),
+            )
+            .app_data(web::PayloadConfig::default().limit(MAX_BODY))
+            .app_data(web::QueryConfig::default().error_handler(|e, _req| query_error(e).into()))
+            .app_data(web::PathConfig::default().error_handler(|e, _req| Problem::bad_request(e.to_string()).into()))
+            .route("/healthz", web::get().to(ops::healthz))
+            .route("/readyz", web::get().to(ops::readyz))
+            .route("/openapi.json", web::get().to(ops::openapi))
+            .service(
+                web::scope("/v1")
+                    .route("/workflows", web::get().to(workflows::list))
+                    .route("/workflows", web::post().to(workflows::publish))
+                    .route("/workflows/{id}", web::get().to(workflows::get))
+                    .route("/issues", web::post().to(issues::raise))
+                    .route("/issues", web::get().to(issues::list))
+                    .route("/issues/{id}", web::get().to(issues::get))
+                    .route("/issues/{id}/steps", web::post().to(issues::step))
+                    .route("/issues/{id}/events", web::get().to(issues::events))
+                    .route("/events", web::get().to(events::list))
+                    .route("/events/live", web::get().to(events::live)),
+            )
+            .default_service(web::to(not_found));
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, Problem> {
+    Err(Problem::not_found(format!("没有这个地址 / no route for {} {}", req.method(), req.path())))
+}
+
+fn json_error(e: JsonPayloadError) -> Problem {
+    match e {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => Problem::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "请求体过大 / Request body too large",
+            format!("请求体不得超过 {} KiB / the body must not exceed {} KiB", MAX_BODY / 1024, MAX_BODY / 1024),
+        ),
+        JsonPayloadError::ContentType => Problem::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type",
+            "需要 JSON / JSON required",
+            "Content-Type 必须是 application/json / Content-Type must be application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            Problem::unprocessable(format!("JSON 内容不符合要求 / JSON does not match the request shape: {e}"))
+        }
+        other => Problem::bad_request(format!("JSON 格式错误 / malformed JSON: {other}")),
+    }
+}
+
+fn query_error(e: QueryPayloadError) -> Problem {
+    Problem::bad_request(format!("查询参数错误 / bad query parameters: {e}"))
+}
+
+/// Request log through tracing: method, path, status, latency.
+pub async fn log_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let res = next.call(req).await;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    match &res {
+        Ok(r) => tracing::info!(%method, %path, status = r.status().as_u16(), ms, "request"),
+        Err(e) => tracing::warn!(%method, %path, error = %e, ms, "request failed"),
+    }
+    res
+}

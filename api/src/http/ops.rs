@@ -1,0 +1,52 @@
+//! Health, readiness and the OpenAPI document.
+
+use super::AppState;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use utoipa::OpenApi;
+
+/// The OpenAPI 3.1 document, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "convene",
+        description = "五社联动社区协商引擎 / Event-sourced coordination engine for five-society linkage community governance",
+        version = env!("CARGO_PKG_VERSION")
+    ),
+    paths(
+        super::workflows::list, super::workflows::get, super::workflows::publish,
+        super::issues::raise, super::issues::list, super::issues::get, super::issues::step, super::issues::events,
+        super::events::list, super::events::live, healthz, readyz
+    ),
+    components(schemas(
+        super::issues::RaiseRequest, super::issues::StepRequest, super::issues::ActorBody,
+        super::problem::ProblemDoc
+    ))
+)]
+pub struct ApiDoc;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: the store answers reads.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "ready"), (status = 503, description = "store unavailable")))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.engine.store();
+    match store.read_all(0, 1).await {
+        Ok(_) => HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "backend": store.backend(),
+            "head_position": *store.head().borrow(),
+        })),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .content_type("application/problem+json")
+            .json(json!({"type": "https://convene.invalid/problems/not-ready", "title": "未就绪 / Not ready", "status": 503, "detail": e.to_string()})),
+    }
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

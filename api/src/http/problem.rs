@@ -1,0 +1,195 @@
+//! RFC 9457 problem details (`application/problem+json`) for every error the API returns.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use convene_engine::EngineError;
+use convene_engine::issue::Refusal;
+use convene_engine::store::StoreError;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// A problem response. `title` and `detail` are "中文 / English".
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Extension members (allowed_steps, errors, diagnostics, current_version, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("https://convene.invalid/problems/{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        self.extra.insert(key.to_string(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-request", "请求格式错误 / Bad request", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "未找到 / Not found", detail)
+    }
+
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "内容不符合规范 / Invalid content", detail)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.title, self.detail)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).content_type("application/problem+json").json(self)
+    }
+}
+
+fn refusal(r: Refusal) -> Problem {
+    let msg = r.message().both();
+    let allowed = r.allowed().to_vec();
+    let p = match &r {
+        Refusal::UnknownStep { .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-step", "未知的步骤 / Unknown step", msg)
+        }
+        Refusal::InvalidPayload { errors, .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-payload", "内容不符合规范 / Invalid payload", msg)
+                .with("errors", errors)
+        }
+        Refusal::WrongRole { roles, .. } => {
+            Problem::new(StatusCode::FORBIDDEN, "wrong-role", "角色无权记录此步骤 / Role may not record this step", msg)
+                .with("roles", roles)
+        }
+        Refusal::OutOfCommunity { .. } => Problem::new(
+            StatusCode::FORBIDDEN,
+            "out-of-community",
+            "不在本社区职责范围 / Outside the actor's community",
+            msg,
+        ),
+        Refusal::NotInState { state, .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "step-not-allowed",
+            "当前状态不允许此步骤 / Step not allowed in the current state",
+            msg,
+        )
+        .with("state", state),
+        Refusal::DomainRule { code, .. } => {
+            Problem::new(StatusCode::CONFLICT, "domain-rule", "不符合业务规则 / Domain rule violated", msg)
+                .with("code", code)
+        }
+        Refusal::GuardFailed { guards, .. } => {
+            Problem::new(StatusCode::CONFLICT, "guard-failed", "条件不满足 / Conditions not met", msg)
+                .with("guards", guards)
+        }
+    };
+    p.with("allowed_steps", allowed)
+}
+
+impl From<EngineError> for Problem {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(what) => Problem::not_found(format!("未找到 / not found: {what}")),
+            EngineError::NotYetRaised(id) => Problem::not_found(format!(
+                "该时间点议题尚未提出 / issue {id} had not been raised at that time"
+            )),
+            EngineError::Refused(r) => refusal(r),
+            EngineError::PreconditionFailed { expected, current } => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "stale-version",
+                "版本已过期 / Version is stale",
+                format!("If-Match 为 {expected}，当前版本为 {current} / If-Match was {expected}, current version is {current}"),
+            )
+            .with("current_version", current),
+            EngineError::IdempotencyKeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "幂等键已用于其他请求 / Idempotency-Key reused",
+                "同一 Idempotency-Key 已用于不同的请求 / this Idempotency-Key was used for a different request",
+            ),
+            EngineError::InvalidWorkflow(diagnostics) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-workflow",
+                "工作流定义有误 / Invalid workflow definition",
+                format!("{} 个问题 / {} problem(s)", diagnostics.len(), diagnostics.len()),
+            )
+            .with("diagnostics", diagnostics),
+            e @ (EngineError::WorkflowVersionExists { .. } | EngineError::WorkflowVersionGap { .. }) => {
+                Problem::new(StatusCode::CONFLICT, "workflow-version", "工作流版本冲突 / Workflow version conflict", e.to_string())
+            }
+            e @ EngineError::UnknownWorkflow { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-workflow",
+                "工作流未发布 / Workflow not published",
+                e.to_string(),
+            ),
+            EngineError::InvalidRequest(m) => Problem::unprocessable(m),
+            EngineError::TooMuchContention => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "contention",
+                "并发冲突过多，请重试 / Too much contention, retry",
+                "too many concurrent writers on this issue",
+            ),
+            EngineError::Store(StoreError::Closed) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting-down",
+                "服务正在停止 / Server is shutting down",
+                "the event store is closed",
+            ),
+            EngineError::Store(StoreError::IdempotencyMismatch(m)) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "幂等键已用于其他请求 / Idempotency-Key reused",
+                m,
+            ),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "服务器内部错误 / Internal error",
+                    other.to_string(),
+                )
+            }
+        }
+    }
+}
+
+/// Shape of an `application/problem+json` body, for the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProblemDoc {
+    /// URI identifying the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// "中文 / English" summary.
+    pub title: String,
+    pub status: u16,
+    /// "中文 / English" explanation.
+    pub detail: String,
+    /// On refused steps: the steps allowed now (type, label, roles, guarded).
+    pub allowed_steps: Option<Vec<Value>>,
+    /// On invalid payloads: `{pointer, message}` per problem.
+    pub errors: Option<Vec<Value>>,
+    /// On invalid workflows: `{severity, code, path, message}` per problem.
+    pub diagnostics: Option<Vec<Value>>,
+}
