@@ -22,22 +22,53 @@ pub async fn run(data: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let s = convene_engine::demo::load_demo(&engine).await?;
         tracing::info!(issues = s.issues, written = s.events_written, "demo community loaded");
     }
-    let state = AppState { engine: engine.clone() };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = AppState { engine: engine.clone(), shutdown: stop_rx };
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(http::log_requests))
             .configure(http::configure(state.clone()))
     })
-    // actix stops on SIGTERM/SIGINT: it stops accepting, lets in-flight requests (and so
-    // in-flight appends) finish for up to this long, then returns.
+    // On SIGTERM/SIGINT we end live streams, then let actix stop accepting and finish the
+    // in-flight requests (and so in-flight appends) for up to this long.
     .shutdown_timeout(10)
+    .disable_signals()
     .bind(&args.bind)
     .map_err(|e| anyhow::anyhow!("无法监听 / cannot listen on {}: {e}", args.bind))?
     .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+        handle.stop(true).await;
+    });
     tracing::info!(bind = %args.bind, data = %data.display(), "convene serving");
     server.await?;
     tracing::info!("shutting down: flushing the event store");
     engine.store().close().await;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -48,19 +48,24 @@ pub async fn live(state: web::Data<AppState>, req: HttpRequest, q: web::Query<Li
         None => q.after.unwrap_or(0),
     };
     let sub = state.engine.subscribe(after);
-    let stream = futures_util::stream::unfold(sub, |mut sub: Subscription| async move {
+    let shutdown = state.shutdown.clone();
+    let stream = futures_util::stream::unfold((sub, shutdown), |(mut sub, mut shutdown): (Subscription, _)| async move {
+        if *shutdown.borrow() {
+            return None;
+        }
         // Subscription::next is cancel-safe (it only advances after handing out an event),
-        // so racing it against the keep-alive timer loses nothing.
+        // so racing it against the keep-alive timer and shutdown loses nothing.
         tokio::select! {
+            _ = shutdown.changed() => None,
             next = sub.next() => match next {
                 Ok(e) => {
                     let data = serde_json::to_string(&e).unwrap_or_default();
                     let msg = format!("id: {}\nevent: {}\ndata: {}\n\n", e.position, e.event_type, data);
-                    Some((Ok::<_, actix_web::Error>(Bytes::from(msg)), sub))
+                    Some((Ok::<_, actix_web::Error>(Bytes::from(msg)), (sub, shutdown)))
                 }
                 Err(_) => None,
             },
-            _ = tokio::time::sleep(Duration::from_secs(15)) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), sub)),
+            _ = tokio::time::sleep(Duration::from_secs(15)) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (sub, shutdown))),
         }
     });
     Ok(HttpResponse::Ok()

@@ -29,6 +29,19 @@ pub const MAX_BODY: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Flips to true when the server starts stopping; live streams end on it so a graceful
+    /// shutdown does not wait on idle SSE clients.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// State for a server that is never asked to stop (tests).
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let (tx, shutdown) = tokio::sync::watch::channel(false);
+        // The sender must outlive the receivers or `changed()` fires at once.
+        std::mem::forget(tx);
+        AppState { engine, shutdown }
+    }
 }
 
 /// Registers every route and the extractor error handlers on an actix app.
