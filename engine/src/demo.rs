@@ -41,7 +41,9 @@ pub async fn load_demo(engine: &Engine) -> Result<DemoSummary, EngineError> {
         let raised = engine
             .raise(RaiseIssue {
                 workflow_id: plan.workflow.to_string(),
-                workflow_version: None,
+                // Pinned to the shipped version, so reloading after a v2 is published still
+                // finds the same issues instead of a payload that names another version.
+                workflow_version: Some(1),
                 data: plan.raise,
                 actor: plan.raised_by,
                 idempotency_key: Some(format!("demo:{}", plan.key)),

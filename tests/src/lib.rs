@@ -6,7 +6,9 @@
 //!   diagnostics of broken workflow definitions;
 //! - `store_conformance`: the promises of `EventStore`, run against every backend;
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
-//!   idempotency, optimistic concurrency).
+//!   idempotency, optimistic concurrency);
+//! - `http`: every route and error status, in process (no socket);
+//! - `durability`: SIGKILL of a real server during appends.
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
@@ -17,3 +19,7 @@ mod workflow_specs;
 mod store_conformance;
 #[cfg(test)]
 mod engine_specs;
+#[cfg(test)]
+mod http;
+#[cfg(test)]
+mod durability;

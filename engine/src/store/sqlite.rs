@@ -129,6 +129,7 @@ impl SqliteStore {
             last_recorded_us: last_us,
             heads: HashMap::new(),
             head_tx,
+            data_version: 0,
         };
         let handle = std::thread::Builder::new()
             .name("convene-sqlite-writer".into())
@@ -342,6 +343,9 @@ struct Writer {
     /// Stream → (version, hash) of its last committed event.
     heads: HashMap<String, (u64, String)>,
     head_tx: watch::Sender<u64>,
+    /// `PRAGMA data_version` as last seen: it changes when *another* connection (another
+    /// process, e.g. a CLI command beside the server) commits, which invalidates the caches.
+    data_version: i64,
 }
 
 /// One append's planned effect, applied to the caches only after the commit.
@@ -371,17 +375,16 @@ impl Writer {
         // Recorded times never go backwards in commit order, so time travel by `at` and by
         // position agree even if the wall clock steps back.
         let recorded_us = now_us.max(self.last_recorded_us);
-        let start_position = self.next_position;
         let result = self.write_batch(&batch, recorded_us);
         match result {
-            Ok((planned, overlay, next_position)) => {
+            Ok((planned, overlay, next_position, recorded_us)) => {
                 if self.heads.len() + overlay.len() > MAX_CACHED_HEADS {
                     self.heads.clear();
                 }
                 self.heads.extend(overlay);
                 self.next_position = next_position;
                 self.last_recorded_us = recorded_us;
-                if next_position > start_position {
+                if next_position - 1 > *self.head_tx.borrow() {
                     self.head_tx.send_replace(next_position - 1);
                 }
                 for (req, p) in batch.into_iter().zip(planned) {
@@ -408,16 +411,33 @@ impl Writer {
 
     /// Writes every append of the batch in one transaction. Appends that fail their checks
     /// (version, idempotency) are answered with that error and write nothing; the others
-    /// commit together. Returns per-request outcomes, the new stream heads and next position.
+    /// commit together. Returns per-request outcomes, the new stream heads, the next position
+    /// and the recorded time used.
     #[allow(clippy::type_complexity)]
     fn write_batch(
         &mut self,
         batch: &[Request],
         recorded_us: i64,
-    ) -> Result<(Vec<Planned>, HashMap<String, (u64, String)>, u64), StoreError> {
+    ) -> Result<(Vec<Planned>, HashMap<String, (u64, String)>, u64, i64), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Holding the write lock now, check whether another connection (another process,
+        // e.g. a CLI command beside the server) committed since we last looked; if so our
+        // cached heads and next position are stale.
+        let dv: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if dv != self.data_version {
+            self.data_version = dv;
+            self.heads.clear();
+            let (pos, us): (i64, i64) = tx.query_row(
+                "SELECT COALESCE(MAX(position), 0), COALESCE(MAX(recorded_at), 0) FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            self.next_position = pos as u64 + 1;
+            self.last_recorded_us = self.last_recorded_us.max(us);
+        }
+        let recorded_us = recorded_us.max(self.last_recorded_us);
         let recorded_at = DateTime::<Utc>::from_timestamp_micros(recorded_us)
             .ok_or_else(|| StoreError::Backend("clock out of range".into()))?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut overlay: HashMap<String, (u64, String)> = HashMap::new();
         let mut position = self.next_position;
         let mut planned = Vec::with_capacity(batch.len());
@@ -434,7 +454,7 @@ impl Writer {
             planned.push(Planned { outcome });
         }
         tx.commit()?;
-        Ok((planned, overlay, position))
+        Ok((planned, overlay, position, recorded_us))
     }
 }
 
