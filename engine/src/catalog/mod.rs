@@ -134,11 +134,10 @@ fn collect(v: &jsonschema::Validator, data: &Value) -> Result<(), Vec<FieldError
         .iter_errors(data)
         .map(|e| {
             let mut pointer = e.instance_path().to_string();
-            if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind() {
-                if let Some(p) = property.as_str() {
+            if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
+                && let Some(p) = property.as_str() {
                     pointer = format!("{pointer}/{p}");
                 }
-            }
             FieldError { pointer, message: e.to_string() }
         })
         .collect();

@@ -84,7 +84,7 @@ impl NewEvent {
         self
     }
 
-    pub fn data(&self) -> &Box<RawValue> {
+    pub fn data(&self) -> &RawValue {
         &self.data
     }
 }

@@ -182,6 +182,9 @@ struct MeetingOnly {
 
 /// Folds one payload into the record. Malformed payloads (which validation prevents) are
 /// ignored field by field rather than failing replay: the log is the truth, the record a view.
+// The fold touches several disjoint parts of IssueState; passing them separately keeps the
+// borrow of `state` split without a wrapper type used nowhere else.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn apply_payload(
     record: &mut DeliberationRecord,
     counts: &mut Counts,
@@ -248,13 +251,12 @@ pub(super) fn apply_payload(
                 wish_id: String,
                 claimed_by: Party,
             }
-            if let Some(p) = parse::<P>(data) {
-                if let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id) {
+            if let Some(p) = parse::<P>(data)
+                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id) {
                     w.status = "claimed".into();
                     w.claimed_by = Some(p.claimed_by);
                     counts.wishes_claimed += 1;
                 }
-            }
         }
         "MicroWishFulfilled" => {
             #[derive(Deserialize)]
@@ -266,8 +268,8 @@ pub(super) fn apply_payload(
                 #[serde(default)]
                 volunteer_hours: f64,
             }
-            if let Some(p) = parse::<P>(data) {
-                if let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id) {
+            if let Some(p) = parse::<P>(data)
+                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id) {
                     w.status = "fulfilled".into();
                     w.fulfilled_by = Some(p.fulfilled_by);
                     w.value_fen = p.value_fen;
@@ -276,7 +278,6 @@ pub(super) fn apply_payload(
                     counts.wishes_fulfilled += 1;
                     counts.micro_steps_done += 1;
                 }
-            }
         }
         "MicroPactDrafted" => {
             #[derive(Deserialize)]
@@ -304,13 +305,12 @@ pub(super) fn apply_payload(
                 pact_id: String,
                 until: String,
             }
-            if let Some(p) = parse::<P>(data) {
-                if let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id) {
+            if let Some(p) = parse::<P>(data)
+                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id) {
                     x.status = "publicized".into();
                     x.publicity_until = Some(p.until);
                     counts.pacts_publicized += 1;
                 }
-            }
         }
         "MicroPactAdopted" => {
             #[derive(Deserialize)]
@@ -320,15 +320,14 @@ pub(super) fn apply_payload(
                 #[serde(default)]
                 votes: Option<Votes>,
             }
-            if let Some(p) = parse::<P>(data) {
-                if let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id) {
+            if let Some(p) = parse::<P>(data)
+                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id) {
                     x.status = "adopted".into();
                     x.effective_from = Some(p.effective_from);
                     x.votes = p.votes;
                     counts.pacts_adopted += 1;
                     counts.micro_steps_done += 1;
                 }
-            }
         }
         "MicroTeamFormed" => {
             #[derive(Deserialize)]
@@ -382,8 +381,8 @@ pub(super) fn apply_payload(
                 #[serde(default)]
                 spent_fen: Option<u64>,
             }
-            if let Some(p) = parse::<P>(data) {
-                if let Some(x) = record.projects.iter_mut().find(|x| x.project_id == p.project_id) {
+            if let Some(p) = parse::<P>(data)
+                && let Some(x) = record.projects.iter_mut().find(|x| x.project_id == p.project_id) {
                     if let Some(s) = p.spent_fen {
                         record.spent_fen = record.spent_fen - x.spent_fen + s;
                         x.spent_fen = s;
@@ -397,7 +396,6 @@ pub(super) fn apply_payload(
                         x.percent = pc;
                     }
                 }
-            }
         }
         "MicroCharityPledged" => {
             #[derive(Deserialize)]
@@ -438,8 +436,8 @@ pub(super) fn apply_payload(
                 #[serde(default)]
                 volunteer_hours: f64,
             }
-            if let Some(p) = parse::<P>(data) {
-                if let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == p.pledge_id) {
+            if let Some(p) = parse::<P>(data)
+                && let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == p.pledge_id) {
                     x.status = "delivered".into();
                     x.delivered_fen += p.amount_fen;
                     x.delivered_hours += p.volunteer_hours;
@@ -448,7 +446,6 @@ pub(super) fn apply_payload(
                     counts.pledges_delivered += 1;
                     counts.micro_steps_done += 1;
                 }
-            }
         }
         "Deliberated" => counts.deliberations += 1,
         "ResolutionPassed" | "ResolutionRejected" => {
@@ -524,11 +521,9 @@ pub(super) fn apply_payload(
         _ => {}
     }
     if matches!(event_type, "PlacedOnAgenda" | "Deliberated" | "ResolutionPassed" | "ResolutionRejected" | "MicroPactAdopted" | "MicroTeamFormed")
-    {
-        if let Some(MeetingOnly { meeting_id: Some(m) }) = parse::<MeetingOnly>(data) {
+        && let Some(MeetingOnly { meeting_id: Some(m) }) = parse::<MeetingOnly>(data) {
             meetings.push(MeetingRef { meeting_id: m, via: event_type.to_string(), version });
         }
-    }
 }
 
 /// Ids a step refers to, for the referential rules in `decide`.

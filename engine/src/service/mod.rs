@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 /// Namespace for ids derived from idempotency keys (UUID v5), so a retried command produces
 /// the same event id and the store's idempotency makes the retry harmless.
-const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d0f_3c1e_55a4_4c0b_9d7e_c0_5e_e5_1a_7e_01);
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d0f_3c1e_55a4_4c0b_9d7e_c05e_e51a_7e01);
 
 /// How many times a command without If-Match re-decides after losing a race.
 const MAX_RETRIES: usize = 8;
@@ -227,15 +227,14 @@ impl Engine {
                 allowed,
             }));
         }
-        if let (Some(c), Some(ic)) = (&cmd.actor.community, data["community"].as_str()) {
-            if !crate::vocab::community_within(ic, c) {
+        if let (Some(c), Some(ic)) = (&cmd.actor.community, data["community"].as_str())
+            && !crate::vocab::community_within(ic, c) {
                 return Err(EngineError::Refused(Refusal::OutOfCommunity {
                     actor_community: c.clone(),
                     issue_community: ic.to_string(),
                     allowed,
                 }));
             }
-        }
         let stream = issue::stream_of(&issue_id.to_string());
         let event = NewEvent::new(OPENING_EVENT, &data, cmd.actor.clone())
             .with_id(event_id)
@@ -276,19 +275,17 @@ impl Engine {
             Some(k) => Uuid::new_v5(&ID_NAMESPACE, format!("step:{}:{k}", cmd.issue_id).as_bytes()),
             None => Uuid::now_v7(),
         };
-        if cmd.idempotency_key.is_some() {
-            if let Some(found) = self.store.read_event(event_id).await? {
+        if cmd.idempotency_key.is_some()
+            && let Some(found) = self.store.read_event(event_id).await? {
                 return self.replayed_outcome(found, &cmd.event_type, &cmd.data).await;
             }
-        }
         let stream = issue::stream_of(&cmd.issue_id);
         for _attempt in 0..MAX_RETRIES {
             let state = self.current(&cmd.issue_id).await?;
-            if let Some(v) = cmd.expected_version {
-                if v != state.version {
+            if let Some(v) = cmd.expected_version
+                && v != state.version {
                     return Err(EngineError::PreconditionFailed { expected: v, current: state.version });
                 }
-            }
             let wf = self.workflow(&state.workflow.id, state.workflow.version).await?;
             let step = Step { event_type: &cmd.event_type, data: &cmd.data, actor: &cmd.actor };
             issue::decide(&wf, &state, &step, self.catalog).map_err(EngineError::Refused)?;

@@ -169,11 +169,10 @@ impl SqliteStore {
                 }
             };
             let out = f(&conn);
-            if let Ok(mut pool) = inner.readers.lock() {
-                if pool.len() < 8 {
+            if let Ok(mut pool) = inner.readers.lock()
+                && pool.len() < 8 {
                     pool.push(conn);
                 }
-            }
             out
         })
         .await

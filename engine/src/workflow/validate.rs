@@ -105,8 +105,8 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
                 ));
             }
         }
-        if let Some(d) = &st.deadline {
-            if parse_duration(&d.after).is_none() {
+        if let Some(d) = &st.deadline
+            && parse_duration(&d.after).is_none() {
                 out.push(err(
                     "bad_duration",
                     format!("/states/{}/deadline/after", seg(name)),
@@ -114,7 +114,6 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
                     format!("deadline {:?} is not an ISO 8601 duration such as P7D", d.after),
                 ));
             }
-        }
     }
     for (ev, spec) in &def.on_any {
         transitions.push((format!("/on_any/{}", seg(ev)), None, ev, spec));
@@ -142,8 +141,8 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
         let many = matches!(spec, TransitionSpec::Many(_));
         for (i, alt) in alts.iter().enumerate() {
             let p = if many { format!("{path}/{i}") } else { path.clone() };
-            if let Some(t) = &alt.target {
-                if !states.contains_key(t) {
+            if let Some(t) = &alt.target
+                && !states.contains_key(t) {
                     let tp = if matches!(spec, TransitionSpec::Target(_)) { p.clone() } else { format!("{p}/target") };
                     out.push(err(
                         "unknown_target",
@@ -152,7 +151,6 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
                         format!("target state {t:?} is not defined"),
                     ));
                 }
-            }
             if let Some(g) = &alt.guard {
                 if let Err(e) = Guard::compile(g) {
                     out.push(err(
@@ -223,7 +221,7 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
         if st.r#final {
             continue;
         }
-        let own = st.on.iter().map(|(ev, spec)| (ev, spec));
+        let own = st.on.iter();
         let any = def.on_any.iter().filter(|(ev, _)| !st.on.contains_key(*ev));
         for (_, spec) in own.chain(any) {
             if let TransitionSpec::Target(t) = spec {
@@ -232,11 +230,10 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
                 }
             } else {
                 for alt in spec.alternatives() {
-                    if let Some(t) = &alt.target {
-                        if let Some((k, _)) = states.get_key_value(t) {
+                    if let Some(t) = &alt.target
+                        && let Some((k, _)) = states.get_key_value(t) {
                             e.insert(k.as_str());
                         }
-                    }
                 }
             }
         }
