@@ -53,36 +53,100 @@ pub fn lifecycle(n: u64) -> Vec<(&'static str, Value, Actor)> {
     let meeting = format!("m-{}", n / 10);
     let a = |id: &str, role: &str| Actor::new(id, role);
     vec![
-        ("IssueRaised", json!({
-            "community": community, "workflow_id": "community-issue", "workflow_version": 1,
-            "title": text("广场舞音量过大影响休息", "Square-dance music too loud at night"),
-            "description": text("晚间九点后仍有音乐，影响老人和学生休息。", "Music after 9 pm keeps elderly and students awake."),
-            "category": "noise", "households_affected": 40 + n % 200,
-            "raised_by": party("王秀英", "community"), "channel": "mini_program", "location": "3 栋北侧广场",
-        }), a("r1", "resident")),
-        ("NeedAssessed", json!({
-            "assessor": party("李社工", "social_worker"), "method": "door_to_door", "households_visited": 36,
-            "findings": text("多数住户支持限定时段和音量。", "Most households support limited hours and volume."),
-            "priority": "high", "recommended_steps": ["micro_pact", "micro_team"],
-        }), a("sw1", "social_worker")),
-        ("PlacedOnAgenda", json!({"meeting_id": meeting, "meeting_kind": "consultation_day", "scheduled_for": "2026-11-20T01:30:00Z"}), a("c1", "convener")),
-        ("Deliberated", json!({"meeting_id": meeting, "summary": text("居民代表与舞蹈队协商时段。", "Representatives and the dance team agreed on hours."), "participants": 37}), a("c1", "convener")),
-        ("ResolutionPassed", json!({"meeting_id": meeting, "motion_id": format!("mo-{n}"), "votes": {"for": 31, "against": 4, "abstain": 2}, "rule": "majority",
-            "resolution": text("制定广场舞微公约并组建调解微团队。", "Draft a square-dance pact and form a mediation team."), "decided_steps": ["micro_pact", "micro_team"]}), a("c1", "convener")),
-        ("MicroPactDrafted", json!({"pact_id": format!("p-{n}"), "title": text("广场舞文明公约", "Square-dance pact"),
-            "clauses": [text("每晚 19:00—21:00 活动", "Dance 19:00-21:00 only"), text("音量不超过 60 分贝", "Volume under 60 dB")]}), a("rr1", "resident_representative")),
-        ("MicroPactPublicized", json!({"pact_id": format!("p-{n}"), "channels": ["notice_board", "wechat_group"], "from": "2026-11-21", "until": "2026-11-28"}), a("cs1", "community_staff")),
-        ("MicroPactAdopted", json!({"pact_id": format!("p-{n}"), "meeting_id": meeting, "votes": {"for": 31, "against": 4, "abstain": 2}, "effective_from": "2026-12-01"}), a("c1", "convener")),
-        ("MicroTeamFormed", json!({"team_id": format!("t-{n}"), "name": text("邻里调解微团队", "Neighbourhood mediation team"),
-            "purpose": text("劝导并调解噪音纠纷", "Mediate noise disputes"), "leader": party("张建国", "volunteer"), "members_count": 6, "society": "volunteer"}), a("c1", "convener")),
-        ("MicroProjectUndertaken", json!({"project_id": format!("pr-{n}"), "title": text("静音耳机共享", "Silent-disco headsets"),
-            "undertaken_by": party("江城社工服务中心", "social_organisation"), "budget_fen": 300_000, "funding_source": "micro_venture"}), a("so1", "social_organisation")),
-        ("MicroProjectProgressReported", json!({"project_id": format!("pr-{n}"), "percent": 50, "summary": text("已采购 20 副耳机", "20 headsets bought"), "spent_fen": 150_000, "disclosed": true}), a("so1", "social_organisation")),
-        ("MicroProjectCompleted", json!({"project_id": format!("pr-{n}"), "outcome": text("舞蹈队改用耳机", "The dance team now uses headsets"), "spent_fen": 290_000, "beneficiaries": 120}), a("so1", "social_organisation")),
-        ("MicroCharityPledged", json!({"pledge_id": format!("pl-{n}"), "donor": {"name": "社区基金", "kind": "community_fund"}, "kind": "money", "amount_fen": 50_000}), a("ch1", "charity")),
-        ("MicroCharityDelivered", json!({"pledge_id": format!("pl-{n}"), "amount_fen": 50_000, "delivered_to": text("舞蹈队", "the dance team")}), a("ch1", "charity")),
-        ("Evaluated", json!({"evaluator": party("赵代表", "community"), "satisfaction": 4, "households_surveyed": 30, "outcome": "resolved"}), a("rr1", "resident_representative")),
-        ("IssueClosed", json!({"reason": "resolved", "summary": text("噪音问题已解决", "The noise problem is solved")}), a("c1", "convener")),
+        (
+            "IssueRaised",
+            json!({
+                "community": community, "workflow_id": "community-issue", "workflow_version": 1,
+                "title": text("广场舞音量过大影响休息", "Square-dance music too loud at night"),
+                "description": text("晚间九点后仍有音乐，影响老人和学生休息。", "Music after 9 pm keeps elderly and students awake."),
+                "category": "noise", "households_affected": 40 + n % 200,
+                "raised_by": party("王秀英", "community"), "channel": "mini_program", "location": "3 栋北侧广场",
+            }),
+            a("r1", "resident"),
+        ),
+        (
+            "NeedAssessed",
+            json!({
+                "assessor": party("李社工", "social_worker"), "method": "door_to_door", "households_visited": 36,
+                "findings": text("多数住户支持限定时段和音量。", "Most households support limited hours and volume."),
+                "priority": "high", "recommended_steps": ["micro_pact", "micro_team"],
+            }),
+            a("sw1", "social_worker"),
+        ),
+        (
+            "PlacedOnAgenda",
+            json!({"meeting_id": meeting, "meeting_kind": "consultation_day", "scheduled_for": "2026-11-20T01:30:00Z"}),
+            a("c1", "convener"),
+        ),
+        (
+            "Deliberated",
+            json!({"meeting_id": meeting, "summary": text("居民代表与舞蹈队协商时段。", "Representatives and the dance team agreed on hours."), "participants": 37}),
+            a("c1", "convener"),
+        ),
+        (
+            "ResolutionPassed",
+            json!({"meeting_id": meeting, "motion_id": format!("mo-{n}"), "votes": {"for": 31, "against": 4, "abstain": 2}, "rule": "majority",
+            "resolution": text("制定广场舞微公约并组建调解微团队。", "Draft a square-dance pact and form a mediation team."), "decided_steps": ["micro_pact", "micro_team"]}),
+            a("c1", "convener"),
+        ),
+        (
+            "MicroPactDrafted",
+            json!({"pact_id": format!("p-{n}"), "title": text("广场舞文明公约", "Square-dance pact"),
+            "clauses": [text("每晚 19:00—21:00 活动", "Dance 19:00-21:00 only"), text("音量不超过 60 分贝", "Volume under 60 dB")]}),
+            a("rr1", "resident_representative"),
+        ),
+        (
+            "MicroPactPublicized",
+            json!({"pact_id": format!("p-{n}"), "channels": ["notice_board", "wechat_group"], "from": "2026-11-21", "until": "2026-11-28"}),
+            a("cs1", "community_staff"),
+        ),
+        (
+            "MicroPactAdopted",
+            json!({"pact_id": format!("p-{n}"), "meeting_id": meeting, "votes": {"for": 31, "against": 4, "abstain": 2}, "effective_from": "2026-12-01"}),
+            a("c1", "convener"),
+        ),
+        (
+            "MicroTeamFormed",
+            json!({"team_id": format!("t-{n}"), "name": text("邻里调解微团队", "Neighbourhood mediation team"),
+            "purpose": text("劝导并调解噪音纠纷", "Mediate noise disputes"), "leader": party("张建国", "volunteer"), "members_count": 6, "society": "volunteer"}),
+            a("c1", "convener"),
+        ),
+        (
+            "MicroProjectUndertaken",
+            json!({"project_id": format!("pr-{n}"), "title": text("静音耳机共享", "Silent-disco headsets"),
+            "undertaken_by": party("江城社工服务中心", "social_organisation"), "budget_fen": 300_000, "funding_source": "micro_venture"}),
+            a("so1", "social_organisation"),
+        ),
+        (
+            "MicroProjectProgressReported",
+            json!({"project_id": format!("pr-{n}"), "percent": 50, "summary": text("已采购 20 副耳机", "20 headsets bought"), "spent_fen": 150_000, "disclosed": true}),
+            a("so1", "social_organisation"),
+        ),
+        (
+            "MicroProjectCompleted",
+            json!({"project_id": format!("pr-{n}"), "outcome": text("舞蹈队改用耳机", "The dance team now uses headsets"), "spent_fen": 290_000, "beneficiaries": 120}),
+            a("so1", "social_organisation"),
+        ),
+        (
+            "MicroCharityPledged",
+            json!({"pledge_id": format!("pl-{n}"), "donor": {"name": "社区基金", "kind": "community_fund"}, "kind": "money", "amount_fen": 50_000}),
+            a("ch1", "charity"),
+        ),
+        (
+            "MicroCharityDelivered",
+            json!({"pledge_id": format!("pl-{n}"), "amount_fen": 50_000, "delivered_to": text("舞蹈队", "the dance team")}),
+            a("ch1", "charity"),
+        ),
+        (
+            "Evaluated",
+            json!({"evaluator": party("赵代表", "community"), "satisfaction": 4, "households_surveyed": 30, "outcome": "resolved"}),
+            a("rr1", "resident_representative"),
+        ),
+        (
+            "IssueClosed",
+            json!({"reason": "resolved", "summary": text("噪音问题已解决", "The noise problem is solved")}),
+            a("c1", "convener"),
+        ),
     ]
 }
 
@@ -150,7 +214,8 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
     let start = Instant::now();
     let r = replay_log(store.clone(), None, false, &|_| {}).await?;
     let replay_s = start.elapsed().as_secs_f64();
-    let anomalies: u64 = r.index.issues().map(|s| s.anomalies.len() as u64).sum::<u64>() + r.index.problems().len() as u64;
+    let anomalies: u64 =
+        r.index.issues().map(|s| s.anomalies.len() as u64).sum::<u64>() + r.index.problems().len() as u64;
     let replayed = r.events;
     let issues = r.index.issue_count() as u64;
     drop(r);
@@ -193,13 +258,28 @@ mod tests {
         obj.remove("workflow_id");
         obj.remove("workflow_version");
         let o = engine
-            .raise(RaiseIssue { workflow_id: "community-issue".into(), workflow_version: None, data: raised, actor, idempotency_key: None })
+            .raise(RaiseIssue {
+                workflow_id: "community-issue".into(),
+                workflow_version: None,
+                data: raised,
+                actor,
+                idempotency_key: None,
+            })
             .await
             .unwrap();
         let id = o.issue.id.clone();
         for (t, data, actor) in steps {
             engine
-                .step(RecordStep { issue_id: id.clone(), event_type: t.into(), data, actor, expected_version: None, idempotency_key: None, correlation_id: None, causation_id: None })
+                .step(RecordStep {
+                    issue_id: id.clone(),
+                    event_type: t.into(),
+                    data,
+                    actor,
+                    expected_version: None,
+                    idempotency_key: None,
+                    correlation_id: None,
+                    causation_id: None,
+                })
                 .await
                 .unwrap_or_else(|e| panic!("{t} refused: {e:?}"));
         }

@@ -65,9 +65,7 @@ pub fn level_label(level: &str) -> Option<LocalizedText> {
 /// cover `wuhan/wuchang`.
 pub fn community_within(code: &str, scope: &str) -> bool {
     let scope = scope.trim_end_matches('/');
-    scope.is_empty()
-        || code == scope
-        || (code.starts_with(scope) && code.as_bytes().get(scope.len()) == Some(&b'/'))
+    scope.is_empty() || code == scope || (code.starts_with(scope) && code.as_bytes().get(scope.len()) == Some(&b'/'))
 }
 
 #[cfg(test)]

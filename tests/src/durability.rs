@@ -36,8 +36,16 @@ struct Server {
     base: String,
 }
 
+/// Kills and reaps the server however the test ends (a failed assertion included).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(data: &Path, port: u16) -> Server {
-    let child = Command::new(convene_bin())
+    let mut child = Command::new(convene_bin())
         .args(["--data", data.to_str().unwrap(), "serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -52,6 +60,8 @@ fn start(data: &Path, port: u16) -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("convene serve did not become ready");
 }
 
@@ -80,8 +90,12 @@ fn step_body(i: usize) -> Value {
     match i {
         0 => json!({"type": "NeedAssessed", "actor": {"id": "sw", "role": "social_worker"}, "data": {
             "assessor": {"name": "李娜"}, "method": "survey", "findings": {"zh-CN": "需要协商"}, "priority": "medium"}}),
-        1 => json!({"type": "PlacedOnAgenda", "actor": {"id": "c", "role": "convener"}, "data": {"meeting_id": "m1", "meeting_kind": "consultation_day"}}),
-        _ => json!({"type": "PlacedOnAgenda", "actor": {"id": "c", "role": "convener"}, "data": {"meeting_id": format!("m{i}"), "meeting_kind": "joint_meeting"}}),
+        1 => {
+            json!({"type": "PlacedOnAgenda", "actor": {"id": "c", "role": "convener"}, "data": {"meeting_id": "m1", "meeting_kind": "consultation_day"}})
+        }
+        _ => {
+            json!({"type": "PlacedOnAgenda", "actor": {"id": "c", "role": "convener"}, "data": {"meeting_id": format!("m{i}"), "meeting_kind": "joint_meeting"}})
+        }
     }
 }
 
@@ -102,25 +116,41 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
                 let agent = agent();
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(mut r) = agent.post(&format!("{base}/v1/issues")).send_json(raise_body(c * 10_000 + n)) else { return };
+                    let Ok(mut r) = agent.post(&format!("{base}/v1/issues")).send_json(raise_body(c * 10_000 + n))
+                    else {
+                        return;
+                    };
                     n += 1;
                     if r.status() != 201 {
                         continue;
                     }
                     let Ok(body) = r.body_mut().read_json::<Value>() else { return };
                     let id = body["issue"]["id"].as_str().unwrap().to_string();
-                    acked.lock().unwrap().entry(id.clone()).or_default().insert(0, body["event"]["id"].as_str().unwrap().into());
+                    acked
+                        .lock()
+                        .unwrap()
+                        .entry(id.clone())
+                        .or_default()
+                        .insert(0, body["event"]["id"].as_str().unwrap().into());
                     for i in 0..20 {
                         if stop.load(Ordering::Relaxed) {
                             return;
                         }
-                        let Ok(mut r) = agent.post(&format!("{base}/v1/issues/{id}/steps")).send_json(step_body(i)) else { return };
+                        let Ok(mut r) = agent.post(&format!("{base}/v1/issues/{id}/steps")).send_json(step_body(i))
+                        else {
+                            return;
+                        };
                         if r.status() != 201 {
                             continue;
                         }
                         let Ok(b) = r.body_mut().read_json::<Value>() else { return };
                         let v = b["event"]["version"].as_u64().unwrap();
-                        acked.lock().unwrap().entry(id.clone()).or_default().insert(v, b["event"]["id"].as_str().unwrap().into());
+                        acked
+                            .lock()
+                            .unwrap()
+                            .entry(id.clone())
+                            .or_default()
+                            .insert(v, b["event"]["id"].as_str().unwrap().into());
                     }
                 }
             })
@@ -143,7 +173,7 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
     assert!(total >= 300, "clients got only {total} acknowledgements before the kill");
 
     // Restart on the same data directory.
-    let mut server = start(dir.path(), free_port());
+    let server = start(dir.path(), free_port());
     let agent = agent();
     for (id, versions) in &acked {
         let mut r = agent.get(&format!("{}/v1/issues/{id}/events", server.base)).call().unwrap();
@@ -171,6 +201,4 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
         }
     }
     assert!(after as usize >= total);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
 }

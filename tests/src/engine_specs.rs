@@ -31,7 +31,8 @@ fn community_issue_v2() -> Value {
     let mut doc = shipped_doc("community-issue");
     doc["version"] = json!(2);
     doc["states"]["assessed"]["title"] = json!({"zh-CN": "已评估（第二版）", "en": "Assessed (v2)"});
-    doc["states"]["assessed"]["on"]["IssueClosed"]["guard"] = json!({"==": [{"var": "event.data.reason"}, "duplicate"]});
+    doc["states"]["assessed"]["on"]["IssueClosed"]["guard"] =
+        json!({"==": [{"var": "event.data.reason"}, "duplicate"]});
     doc
 }
 
@@ -90,7 +91,8 @@ async fn a_refused_step_appends_nothing_and_says_what_is_allowed() {
     let (_dir, engine) = fresh_engine().await;
     let id = raise(&engine).await;
     let head_before = head(&engine);
-    let err = engine.step(step(&id, "Deliberated", payload::deliberated("m-1"), "convener")).await.expect_err("refused");
+    let err =
+        engine.step(step(&id, "Deliberated", payload::deliberated("m-1"), "convener")).await.expect_err("refused");
     match err {
         EngineError::Refused(r @ Refusal::NotInState { .. }) => {
             assert!(r.allowed().iter().any(|o| o.event_type == "NeedAssessed"));
@@ -137,7 +139,10 @@ async fn raising_is_refused_for_a_role_that_may_not_raise_an_invalid_payload_and
     let mut cmd = raise_community_issue();
     cmd.workflow_id = "no-such-workflow".into();
     let err = engine.raise(cmd).await.expect_err("refused");
-    assert!(matches!(err, EngineError::UnknownWorkflow { ref id, version: None } if id == "no-such-workflow"), "{err:?}");
+    assert!(
+        matches!(err, EngineError::UnknownWorkflow { ref id, version: None } if id == "no-such-workflow"),
+        "{err:?}"
+    );
 
     let mut cmd = raise_community_issue();
     cmd.workflow_version = Some(9);
@@ -237,7 +242,8 @@ async fn an_issue_is_shown_as_it_was_at_any_earlier_time() {
 async fn an_issue_stays_on_the_workflow_version_it_was_raised_under_when_a_new_version_is_published() {
     let (dir, engine) = fresh_engine().await;
     let old = raise(&engine).await;
-    let published = engine.publish_workflow(&community_issue_v2(), &actor("community_staff")).await.expect("publish v2");
+    let published =
+        engine.publish_workflow(&community_issue_v2(), &actor("community_staff")).await.expect("publish v2");
     assert!(published.created);
     assert_eq!(published.workflow.version(), 2);
     assert!(published.diagnostics.is_empty(), "{:?}", published.diagnostics);
@@ -264,7 +270,10 @@ async fn an_issue_stays_on_the_workflow_version_it_was_raised_under_when_a_new_v
     engine.step(step(&old, "IssueClosed", merged(), "convener")).await.expect("v1 allows merged");
     let err = engine.step(step(&new, "IssueClosed", merged(), "convener")).await.expect_err("v2 refuses merged");
     assert!(matches!(err, EngineError::Refused(Refusal::GuardFailed { .. })), "{err:?}");
-    engine.step(step(&new, "IssueClosed", payload::issue_closed("duplicate"), "convener")).await.expect("v2 allows duplicate");
+    engine
+        .step(step(&new, "IssueClosed", payload::issue_closed("duplicate"), "convener"))
+        .await
+        .expect("v2 allows duplicate");
 
     // The pin survives a restart: the published versions replay from the log too.
     engine.store().close().await;
@@ -332,7 +341,10 @@ async fn an_invalid_workflow_is_refused_with_its_diagnostics() {
     let err = engine.publish_workflow(&doc, &Actor::system()).await.expect_err("invalid");
     match err {
         EngineError::InvalidWorkflow(d) => {
-            assert!(d.iter().any(|d| d.code == "unknown_target" && d.path == "/states/raised/on/NeedAssessed"), "{d:#?}");
+            assert!(
+                d.iter().any(|d| d.code == "unknown_target" && d.path == "/states/raised/on/NeedAssessed"),
+                "{d:#?}"
+            );
         }
         other => panic!("expected InvalidWorkflow, got {other:?}"),
     }
@@ -452,7 +464,9 @@ async fn concurrent_steps_without_if_match_are_all_recorded_one_after_another() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "engine bug: a retry racing its original is re-decided instead of answered (see report)"]
+// Regression: Engine::step once looked the key's event up only before its retry loop, so a
+// duplicate that read "not there yet" and then lost the race re-decided against the state the
+// original produced and was refused (NotInState) instead of answered. Failed ~1 in 300 rounds.
 async fn two_concurrent_deliveries_of_the_same_keyed_step_are_recorded_once_and_both_answered() {
     let (_dir, engine) = fresh_engine().await;
     let engine = Arc::new(engine);

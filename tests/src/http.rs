@@ -87,7 +87,16 @@ async fn health_readiness_and_openapi_answer() {
     let r = test::call_service(&app, test::TestRequest::get().uri("/openapi.json").to_request()).await;
     let doc = json_of(r).await;
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/v1/issues", "/v1/issues/{id}", "/v1/issues/{id}/steps", "/v1/issues/{id}/events", "/v1/workflows", "/v1/workflows/{id}", "/v1/events", "/v1/events/live"] {
+    for path in [
+        "/v1/issues",
+        "/v1/issues/{id}",
+        "/v1/issues/{id}/steps",
+        "/v1/issues/{id}/events",
+        "/v1/workflows",
+        "/v1/workflows/{id}",
+        "/v1/events",
+        "/v1/events/live",
+    ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
 }
@@ -173,14 +182,22 @@ async fn raising_refuses_bad_input_with_the_right_status() {
 
     let r = test::call_service(
         &app,
-        test::TestRequest::post().uri("/v1/issues").insert_header(("content-type", "application/json")).set_payload("{bad").to_request(),
+        test::TestRequest::post()
+            .uri("/v1/issues")
+            .insert_header(("content-type", "application/json"))
+            .set_payload("{bad")
+            .to_request(),
     )
     .await;
     is_problem(&r, StatusCode::BAD_REQUEST);
 
     let r = test::call_service(
         &app,
-        test::TestRequest::post().uri("/v1/issues").insert_header(("content-type", "text/plain")).set_payload("{}").to_request(),
+        test::TestRequest::post()
+            .uri("/v1/issues")
+            .insert_header(("content-type", "text/plain"))
+            .set_payload("{}")
+            .to_request(),
     )
     .await;
     is_problem(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -206,7 +223,8 @@ async fn a_step_moves_the_issue_and_refusals_say_why_and_what_is_allowed() {
     let r = test::call_service(&app, post(&steps, &placed()).to_request()).await;
     is_problem(&r, StatusCode::CONFLICT);
     let p = json_of(r).await;
-    let allowed: Vec<&str> = p["allowed_steps"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
+    let allowed: Vec<&str> =
+        p["allowed_steps"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
     assert!(allowed.contains(&"NeedAssessed"), "{allowed:?}");
 
     // Wrong role: 403.
@@ -230,7 +248,8 @@ async fn a_step_moves_the_issue_and_refusals_say_why_and_what_is_allowed() {
     assert_eq!(json_of(r).await["issue"]["state"], "assessed");
 
     // Nothing refused was written: the stream has exactly two events.
-    let r = test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/issues/{id}/events")).to_request()).await;
+    let r =
+        test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/issues/{id}/events")).to_request()).await;
     assert_eq!(json_of(r).await["items"].as_array().unwrap().len(), 2);
 }
 
@@ -268,7 +287,8 @@ async fn if_match_and_idempotency_key_make_steps_safe_to_retry() {
     is_problem(&r, StatusCode::BAD_REQUEST);
 
     // Same Idempotency-Key twice: same response, one event.
-    let req = || post(&steps, &assessed()).insert_header(("If-Match", "\"0\"")).insert_header(("Idempotency-Key", "k-1"));
+    let req =
+        || post(&steps, &assessed()).insert_header(("If-Match", "\"0\"")).insert_header(("Idempotency-Key", "k-1"));
     let r1 = test::call_service(&app, req().to_request()).await;
     assert_eq!(r1.status(), StatusCode::CREATED);
     let b1 = json_of(r1).await;
@@ -278,11 +298,13 @@ async fn if_match_and_idempotency_key_make_steps_safe_to_retry() {
     let b2 = json_of(r2).await;
     assert_eq!(b1["event"], b2["event"]);
     assert_eq!(b1["issue"]["version"], b2["issue"]["version"]);
-    let r = test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/issues/{id}/events")).to_request()).await;
+    let r =
+        test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/issues/{id}/events")).to_request()).await;
     assert_eq!(json_of(r).await["items"].as_array().unwrap().len(), 2);
 
     // The key reused for a different step: 422.
-    let r = test::call_service(&app, post(&steps, &placed()).insert_header(("Idempotency-Key", "k-1")).to_request()).await;
+    let r =
+        test::call_service(&app, post(&steps, &placed()).insert_header(("Idempotency-Key", "k-1")).to_request()).await;
     is_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -320,7 +342,8 @@ async fn an_issue_reads_now_at_a_version_and_at_a_time() {
     is_problem(&r, StatusCode::NOT_FOUND);
     let r = test::call_service(&app, test::TestRequest::get().uri("/v1/issues/no-such-issue").to_request()).await;
     is_problem(&r, StatusCode::NOT_FOUND);
-    let r = test::call_service(&app, test::TestRequest::get().uri("/v1/issues/no-such-issue/events").to_request()).await;
+    let r =
+        test::call_service(&app, test::TestRequest::get().uri("/v1/issues/no-such-issue/events").to_request()).await;
     is_problem(&r, StatusCode::NOT_FOUND);
 }
 
@@ -376,7 +399,8 @@ async fn the_issue_stream_and_the_global_log_show_versions_positions_and_hashes(
     let id = raise(&app).await;
     let r = test::call_service(&app, post(&format!("/v1/issues/{id}/steps"), &assessed()).to_request()).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/issues/{id}/events")).to_request()).await;
+    let r =
+        test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/issues/{id}/events")).to_request()).await;
     let items = json_of(r).await["items"].clone();
     let events: Vec<convene_engine::RecordedEvent> = serde_json::from_value(items).unwrap();
     assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), vec![0, 1]);
@@ -384,10 +408,13 @@ async fn the_issue_stream_and_the_global_log_show_versions_positions_and_hashes(
 
     let r = test::call_service(&app, test::TestRequest::get().uri("/v1/events?after=0&limit=1000").to_request()).await;
     let all = json_of(r).await;
-    let positions: Vec<u64> = all["items"].as_array().unwrap().iter().map(|e| e["position"].as_u64().unwrap()).collect();
+    let positions: Vec<u64> =
+        all["items"].as_array().unwrap().iter().map(|e| e["position"].as_u64().unwrap()).collect();
     assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
     let last = positions.len() as u64;
-    let r = test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/events?after={}", last - 1)).to_request()).await;
+    let r =
+        test::call_service(&app, test::TestRequest::get().uri(&format!("/v1/events?after={}", last - 1)).to_request())
+            .await;
     assert_eq!(json_of(r).await["items"].as_array().unwrap().len(), 1);
     let r = test::call_service(&app, test::TestRequest::get().uri("/v1/events?limit=0").to_request()).await;
     is_problem(&r, StatusCode::BAD_REQUEST);
@@ -428,7 +455,10 @@ async fn live_events_catch_up_from_last_event_id_then_follow() {
     let head = *f.engine.store().head().borrow();
     let r = test::call_service(
         &app,
-        test::TestRequest::get().uri("/v1/events/live").insert_header(("Last-Event-ID", (head - 1).to_string())).to_request(),
+        test::TestRequest::get()
+            .uri("/v1/events/live")
+            .insert_header(("Last-Event-ID", (head - 1).to_string()))
+            .to_request(),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);

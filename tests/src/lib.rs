@@ -12,14 +12,14 @@
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
-mod support;
-#[cfg(test)]
-mod workflow_specs;
-#[cfg(test)]
-mod store_conformance;
+mod durability;
 #[cfg(test)]
 mod engine_specs;
 #[cfg(test)]
 mod http;
 #[cfg(test)]
-mod durability;
+mod store_conformance;
+#[cfg(test)]
+mod support;
+#[cfg(test)]
+mod workflow_specs;

@@ -143,7 +143,8 @@ pub async fn read_all_is_in_commit_order_with_gap_free_positions(f: &dyn StoreFa
 pub async fn expected_versions_are_enforced_and_conflicts_report_the_actual_version(f: &dyn StoreFactory) {
     let (_dir, store) = fresh(f);
     assert_wrong_version(store.append("test-c", ExpectedVersion::Exact(0), vec![event(0)]).await, "test-c", None);
-    let out = store.append("test-c", ExpectedVersion::NoStream, vec![event(1)]).await.expect("NoStream on a new stream");
+    let out =
+        store.append("test-c", ExpectedVersion::NoStream, vec![event(1)]).await.expect("NoStream on a new stream");
     assert_eq!(out.last_version, 0);
     assert_wrong_version(store.append("test-c", ExpectedVersion::NoStream, vec![event(2)]).await, "test-c", Some(0));
     let out = store.append("test-c", ExpectedVersion::Exact(0), events(3..5)).await.expect("Exact(current)");
@@ -478,7 +479,10 @@ pub async fn a_reopened_store_keeps_everything_and_continues_versions_positions_
     assert_eq!(r1[4].prev_hash, before.iter().find(|e| e.stream == "test-r1" && e.version == 3).expect("v3").hash);
     // Idempotency still knows the ids written before the reopen.
     let again = store.append("test-r2", ExpectedVersion::NoStream, before[3..5].iter().map(as_new).collect()).await;
-    assert!(matches!(again, Ok(AppendOutcome { already_present: true, first_version: 0, last_version: 1, .. })), "{again:?}");
+    assert!(
+        matches!(again, Ok(AppendOutcome { already_present: true, first_version: 0, last_version: 1, .. })),
+        "{again:?}"
+    );
     assert!(all(&store).await.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
 }
 

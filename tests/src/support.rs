@@ -52,8 +52,7 @@ pub fn shipped_doc(name: &str) -> Value {
 
 /// Compiles a workflow document against the shipped catalog, panicking with the diagnostics.
 pub fn compile(doc: &Value) -> CompiledWorkflow {
-    CompiledWorkflow::compile(doc, Catalog::shipped())
-        .unwrap_or_else(|d| panic!("workflow does not compile: {d:#?}"))
+    CompiledWorkflow::compile(doc, Catalog::shipped()).unwrap_or_else(|d| panic!("workflow does not compile: {d:#?}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,11 +181,7 @@ impl Spec {
                     "{et} from {from} should lead to {state}, but the issue is in {}",
                     self.state.state
                 );
-                assert!(
-                    self.state.anomalies.is_empty(),
-                    "an allowed step left anomalies: {:?}",
-                    self.state.anomalies
-                );
+                assert!(self.state.anomalies.is_empty(), "an allowed step left anomalies: {:?}", self.state.anomalies);
             }
             Some((et, Outcome::Refused(r))) => panic!("expected {et} to lead to {state}, but it was refused: {r:#?}"),
             None => assert_eq!(self.state.state, state, "the given history should leave the issue in {state}"),
@@ -716,12 +711,16 @@ mod fixture_specs {
     #[test]
     #[should_panic(expected = "but it was refused")]
     fn then_state_fails_when_the_step_was_refused() {
-        let _ = Spec::community_issue().when("Deliberated", payload::deliberated("m-1"), "convener").then_state("deliberated");
+        let _ = Spec::community_issue()
+            .when("Deliberated", payload::deliberated("m-1"), "convener")
+            .then_state("deliberated");
     }
 
     #[test]
     #[should_panic(expected = "but it was recorded")]
     fn then_refused_fails_when_the_step_was_recorded() {
-        let _ = Spec::community_issue().when("NeedAssessed", payload::need_assessed(), "social_worker").then_refused(|_| true);
+        let _ = Spec::community_issue()
+            .when("NeedAssessed", payload::need_assessed(), "social_worker")
+            .then_refused(|_| true);
     }
 }

@@ -64,7 +64,9 @@ mod community_issue_raised {
 
     #[test]
     fn community_staff_may_assess_needs_too() {
-        Spec::community_issue().when("NeedAssessed", payload::need_assessed(), "community_staff").then_state("assessed");
+        Spec::community_issue()
+            .when("NeedAssessed", payload::need_assessed(), "community_staff")
+            .then_state("assessed");
     }
 
     #[test]
@@ -351,7 +353,11 @@ mod community_issue_acting {
             .given(&to_acting())
             .when("MicroProjectUndertaken", payload::micro_project_undertaken("proj-1", 800_000), "social_organisation")
             .then_state("acting")
-            .when("MicroProjectProgressReported", payload::micro_project_progress_reported("proj-1", 50, 300_000), "social_worker")
+            .when(
+                "MicroProjectProgressReported",
+                payload::micro_project_progress_reported("proj-1", 50, 300_000),
+                "social_worker",
+            )
             .then_state("acting")
             .then_record(|s| {
                 assert_eq!((s.record.projects[0].percent, s.record.spent_fen), (50, 300_000));
@@ -427,14 +433,13 @@ mod community_issue_acting {
 
     #[test]
     fn acting_issue_cannot_be_evaluated_before_any_micro_step_is_done() {
-        Spec::community_issue()
-            .given(&to_acting())
-            .when("Evaluated", payload::evaluated(5), "resident")
-            .then_refused(|r| {
+        Spec::community_issue().given(&to_acting()).when("Evaluated", payload::evaluated(5), "resident").then_refused(
+            |r| {
                 matches!(r, Refusal::GuardFailed { event_type, guards, .. }
                     if event_type == "Evaluated" && guards.len() == 2)
                     && offered(r).contains(&"MicroTeamFormed")
-            });
+            },
+        );
     }
 
     #[test]
@@ -450,7 +455,9 @@ mod community_issue_acting {
         Spec::community_issue()
             .given(&to_acting())
             .when("MicroProjectUndertaken", payload::micro_project_undertaken("proj-1", 5_000_001), "social_worker")
-            .then_refused(|r| matches!(r, Refusal::GuardFailed { event_type, .. } if event_type == "MicroProjectUndertaken"))
+            .then_refused(
+                |r| matches!(r, Refusal::GuardFailed { event_type, .. } if event_type == "MicroProjectUndertaken"),
+            )
             .then_record(|s| assert!(s.record.projects.is_empty()));
     }
 
@@ -660,7 +667,9 @@ mod refusals {
     fn an_unknown_priority_and_a_malformed_date_are_refused_naming_their_fields() {
         let mut data = payload::need_assessed();
         data["priority"] = json!("whenever");
-        Spec::community_issue().when("NeedAssessed", data, "social_worker").then_refused(|r| invalid_at(r, "/priority"));
+        Spec::community_issue()
+            .when("NeedAssessed", data, "social_worker")
+            .then_refused(|r| invalid_at(r, "/priority"));
 
         let mut data = payload::micro_pact_publicized("pact-1");
         data["until"] = json!("next week");
@@ -775,7 +784,11 @@ mod refusals {
     fn progress_cannot_be_reported_on_a_project_nobody_undertook() {
         Spec::community_issue()
             .given(&to_acting())
-            .when("MicroProjectProgressReported", payload::micro_project_progress_reported("proj-9", 10, 0), "social_worker")
+            .when(
+                "MicroProjectProgressReported",
+                payload::micro_project_progress_reported("proj-9", 10, 0),
+                "social_worker",
+            )
             .then_refused(|r| is_domain_rule(r, "wrong_reference"));
     }
 
@@ -924,12 +937,12 @@ mod micro_wish {
 
     #[test]
     fn a_wish_cannot_be_claimed_before_it_is_collected() {
-        Spec::micro_wish()
-            .when("MicroWishClaimed", payload::micro_wish_claimed("wish-1"), "volunteer")
-            .then_refused(|r| {
+        Spec::micro_wish().when("MicroWishClaimed", payload::micro_wish_claimed("wish-1"), "volunteer").then_refused(
+            |r| {
                 matches!(r, Refusal::NotInState { state, .. } if state == "raised")
                     && offered(r) == ["IssueWithdrawn", "MicroWishCollected"]
-            });
+            },
+        );
     }
 
     #[test]
@@ -941,9 +954,9 @@ mod micro_wish {
 
     #[test]
     fn a_convener_may_not_withdraw_a_wish_and_is_told_who_may() {
-        Spec::micro_wish()
-            .when("IssueWithdrawn", payload::issue_withdrawn(), "convener")
-            .then_refused(|r| matches!(r, Refusal::WrongRole { roles, .. } if roles == &["resident", "community_staff"]));
+        Spec::micro_wish().when("IssueWithdrawn", payload::issue_withdrawn(), "convener").then_refused(
+            |r| matches!(r, Refusal::WrongRole { roles, .. } if roles == &["resident", "community_staff"]),
+        );
     }
 
     #[test]
@@ -999,7 +1012,10 @@ mod replay {
         let spec = Spec::community_issue().wait(Duration::days(3)).given(&to_assessed());
         let s = spec.state();
         let h = &s.history[1];
-        assert_eq!((h.from.as_deref(), h.to.as_str(), h.event_type.as_str()), (Some("raised"), "assessed", "NeedAssessed"));
+        assert_eq!(
+            (h.from.as_deref(), h.to.as_str(), h.event_type.as_str()),
+            (Some("raised"), "assessed", "NeedAssessed")
+        );
         assert_eq!(h.actor.role, "social_worker");
         assert_eq!(h.at - s.raised_at, Duration::days(3) + Duration::hours(1));
         assert!(s.overdue_at(s.raised_at + Duration::days(30)), "the 14-day assessed deadline passed");

@@ -23,16 +23,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
     bar.enable_steady_tick(Duration::from_millis(120));
-    let report = convene_engine::bench::run(dir.path(), args.events, &|phase| bar.set_message(phase.to_string())).await?;
+    let report =
+        convene_engine::bench::run(dir.path(), args.events, &|phase| bar.set_message(phase.to_string())).await?;
     bar.finish_and_clear();
     if args.json {
         super::print_json(&report);
     } else {
         let r = &report;
-        println!("convene bench — embedded SQLite store (WAL, synchronous=FULL), {} events, {} issues", r.events, r.issues);
+        println!(
+            "convene bench — embedded SQLite store (WAL, synchronous=FULL), {} events, {} issues",
+            r.events, r.issues
+        );
         println!("{:<46} {:>14} {:>10}", "measure", "per second", "events");
-        println!("{:<46} {:>14.0} {:>10}", "append, 1 writer, 1 event/append (durable)", r.append_single_per_s, r.append_single_events);
-        println!("{:<46} {:>14.0} {:>10}", format!("append, {} writers, 1 event/append (durable)", r.append_concurrent_writers), r.append_concurrent_per_s, r.append_concurrent_events);
+        println!(
+            "{:<46} {:>14.0} {:>10}",
+            "append, 1 writer, 1 event/append (durable)", r.append_single_per_s, r.append_single_events
+        );
+        println!(
+            "{:<46} {:>14.0} {:>10}",
+            format!("append, {} writers, 1 event/append (durable)", r.append_concurrent_writers),
+            r.append_concurrent_per_s,
+            r.append_concurrent_events
+        );
         println!("{:<46} {:>14.0} {:>10}", "replay log into issue states", r.replay_per_s, r.events);
         println!("{:<46} {:>14.0} {:>10}", "replay + verify every hash chain", r.replay_verify_per_s, r.events);
         println!("replay anomalies: {}   broken chains: {}", r.replay_anomalies, r.broken_chains);

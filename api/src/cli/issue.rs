@@ -82,8 +82,9 @@ pub enum IssueCommand {
 fn payload(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Value> {
     let text = match (inline, file) {
         (Some(s), _) => s,
-        (None, Some(f)) => std::fs::read_to_string(&f)
-            .map_err(|e| anyhow::anyhow!("无法读取 / cannot read {}: {e}", f.display()))?,
+        (None, Some(f)) => {
+            std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("无法读取 / cannot read {}: {e}", f.display()))?
+        }
         (None, None) => std::io::read_to_string(std::io::stdin())?,
     };
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("载荷不是合法 JSON / payload is not valid JSON: {e}"))
@@ -97,7 +98,13 @@ fn print_issue(s: &IssueState) {
     println!("  版本 / version:    {}", s.version);
     println!("  层级 / level:      {}", s.escalation_level);
     if let Some(d) = s.due_at {
-        println!("  期限 / due:        {}", d.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))));
+        println!(
+            "  期限 / due:        {}",
+            d.with_timezone(
+                &chrono::FixedOffset::east_opt(8 * 3600)
+                    .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+            )
+        );
     }
     println!("  经过 / history:");
     for t in &s.history {
@@ -159,7 +166,8 @@ pub async fn run(data: &Path, cmd: IssueCommand) -> anyhow::Result<ExitCode> {
     let result = match cmd {
         IssueCommand::Raise { workflow, workflow_version, actor, payload: p, file, idempotency_key, json } => {
             let data = payload(p, file)?;
-            let cmd = RaiseIssue { workflow_id: workflow, workflow_version, data, actor: actor.into(), idempotency_key };
+            let cmd =
+                RaiseIssue { workflow_id: workflow, workflow_version, data, actor: actor.into(), idempotency_key };
             match engine.raise(cmd).await {
                 Ok(o) => {
                     report(&o, json);

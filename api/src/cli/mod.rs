@@ -18,7 +18,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
-#[command(name = "convene", version, about = "五社联动社区协商引擎 / event-sourced coordination engine for five-society linkage")]
+#[command(
+    name = "convene",
+    version,
+    about = "五社联动社区协商引擎 / event-sourced coordination engine for five-society linkage"
+)]
 pub struct Cli {
     /// Data directory of the embedded store.
     #[arg(long, global = true, env = "CONVENE_DATA", default_value = "./convene-data")]

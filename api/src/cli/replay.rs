@@ -53,7 +53,9 @@ pub async fn run(data: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         };
         store.close().await;
         if args.json {
-            super::print_json(&json!({"stream": stream, "events": events.len(), "chain_ok": chain.is_ok(), "chain_error": chain.as_ref().err().map(|e| e.to_string()), "state": state}));
+            super::print_json(
+                &json!({"stream": stream, "events": events.len(), "chain_ok": chain.is_ok(), "chain_error": chain.as_ref().err().map(|e| e.to_string()), "state": state}),
+            );
         } else {
             println!("流 / stream {stream}: {} 个事件 events", events.len());
             match &chain {
@@ -79,20 +81,30 @@ pub async fn run(data: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     for s in r.index.issues() {
         *by_state.entry(format!("{}/{}", s.workflow.id, s.state)).or_default() += 1;
     }
-    let broken: Vec<String> = r.chains.as_ref().map(|c| c.broken.iter().map(|e| e.to_string()).collect()).unwrap_or_default();
-    let problems: Vec<String> = r.index.problems().iter().map(|p| format!("{} @{}: {}", p.stream, p.position, p.message)).collect();
+    let broken: Vec<String> =
+        r.chains.as_ref().map(|c| c.broken.iter().map(|e| e.to_string()).collect()).unwrap_or_default();
+    let problems: Vec<String> =
+        r.index.problems().iter().map(|p| format!("{} @{}: {}", p.stream, p.position, p.message)).collect();
     if args.json {
         super::print_json(&json!({
             "events": r.events, "position": r.position, "issues": r.index.issue_count(), "by_state": by_state,
             "chains_ok": broken.is_empty(), "broken": broken, "problems": problems, "seconds": secs,
         }));
     } else {
-        println!("重放 / replayed {} 个事件 events ({} 个议题 issues) in {:.2}s", r.events, r.index.issue_count(), secs);
+        println!(
+            "重放 / replayed {} 个事件 events ({} 个议题 issues) in {:.2}s",
+            r.events,
+            r.index.issue_count(),
+            secs
+        );
         for (k, n) in &by_state {
             println!("  {k:<40} {n}");
         }
         if broken.is_empty() {
-            println!("全部哈希链完整 / every hash chain intact ({} streams)", r.chains.as_ref().map(|c| c.streams()).unwrap_or(0));
+            println!(
+                "全部哈希链完整 / every hash chain intact ({} streams)",
+                r.chains.as_ref().map(|c| c.streams()).unwrap_or(0)
+            );
         } else {
             println!("哈希链断裂 / BROKEN hash chains:");
             for b in &broken {

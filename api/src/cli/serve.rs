@@ -25,9 +25,7 @@ pub async fn run(data: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = AppState { engine: engine.clone(), shutdown: stop_rx };
     let server = HttpServer::new(move || {
-        App::new()
-            .wrap(middleware::from_fn(http::log_requests))
-            .configure(http::configure(state.clone()))
+        App::new().wrap(middleware::from_fn(http::log_requests)).configure(http::configure(state.clone()))
     })
     // On SIGTERM/SIGINT we end live streams, then let actix stop accepting and finish the
     // in-flight requests (and so in-flight appends) for up to this long.

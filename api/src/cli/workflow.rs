@@ -87,7 +87,9 @@ pub async fn run(data: &Path, cmd: WorkflowCommand) -> anyhow::Result<ExitCode> 
             match result {
                 Ok(p) => {
                     if json {
-                        super::print_json(&json!({"id": p.workflow.id(), "version": p.workflow.version(), "created": p.created}));
+                        super::print_json(
+                            &json!({"id": p.workflow.id(), "version": p.workflow.version(), "created": p.created}),
+                        );
                     } else if p.created {
                         println!("已发布 / published {} v{}", p.workflow.id(), p.workflow.version());
                     } else {

@@ -38,7 +38,11 @@ pub struct LiveQuery {
 /// commits. Each SSE message has `id` = global position, `event` = type, `data` = the event.
 #[utoipa::path(get, path = "/v1/events/live", params(("Last-Event-ID" = Option<String>, Header), ("after" = Option<u64>, Query)),
     responses((status = 200, description = "text/event-stream")))]
-pub async fn live(state: web::Data<AppState>, req: HttpRequest, q: web::Query<LiveQuery>) -> Result<HttpResponse, Problem> {
+pub async fn live(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LiveQuery>,
+) -> Result<HttpResponse, Problem> {
     let after = match req.headers().get("Last-Event-ID") {
         Some(v) => v
             .to_str()
@@ -49,25 +53,28 @@ pub async fn live(state: web::Data<AppState>, req: HttpRequest, q: web::Query<Li
     };
     let sub = state.engine.subscribe(after);
     let shutdown = state.shutdown.clone();
-    let stream = futures_util::stream::unfold((sub, shutdown), |(mut sub, mut shutdown): (Subscription, _)| async move {
-        if *shutdown.borrow() {
-            return None;
-        }
-        // Subscription::next is cancel-safe (it only advances after handing out an event),
-        // so racing it against the keep-alive timer and shutdown loses nothing.
-        tokio::select! {
-            _ = shutdown.changed() => None,
-            next = sub.next() => match next {
-                Ok(e) => {
-                    let data = serde_json::to_string(&e).unwrap_or_default();
-                    let msg = format!("id: {}\nevent: {}\ndata: {}\n\n", e.position, e.event_type, data);
-                    Some((Ok::<_, actix_web::Error>(Bytes::from(msg)), (sub, shutdown)))
-                }
-                Err(_) => None,
-            },
-            _ = tokio::time::sleep(Duration::from_secs(15)) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (sub, shutdown))),
-        }
-    });
+    let stream = futures_util::stream::unfold(
+        (sub, shutdown),
+        |(mut sub, mut shutdown): (Subscription, _)| async move {
+            if *shutdown.borrow() {
+                return None;
+            }
+            // Subscription::next is cancel-safe (it only advances after handing out an event),
+            // so racing it against the keep-alive timer and shutdown loses nothing.
+            tokio::select! {
+                _ = shutdown.changed() => None,
+                next = sub.next() => match next {
+                    Ok(e) => {
+                        let data = serde_json::to_string(&e).unwrap_or_default();
+                        let msg = format!("id: {}\nevent: {}\ndata: {}\n\n", e.position, e.event_type, data);
+                        Some((Ok::<_, actix_web::Error>(Bytes::from(msg)), (sub, shutdown)))
+                    }
+                    Err(_) => None,
+                },
+                _ = tokio::time::sleep(Duration::from_secs(15)) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (sub, shutdown))),
+            }
+        },
+    );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

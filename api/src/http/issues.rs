@@ -83,9 +83,11 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, Problem> {
         return Ok(None);
     }
     let s = s.trim_start_matches("W/").trim_matches('"');
-    s.parse::<u64>()
-        .map(Some)
-        .map_err(|_| Problem::bad_request(format!("If-Match 应为版本号，如 \"3\" / If-Match must be a version such as \"3\", got {s:?}")))
+    s.parse::<u64>().map(Some).map_err(|_| {
+        Problem::bad_request(format!(
+            "If-Match 应为版本号，如 \"3\" / If-Match must be a version such as \"3\", got {s:?}"
+        ))
+    })
 }
 
 fn etag(version: u64) -> (header::HeaderName, String) {

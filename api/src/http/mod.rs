@@ -48,9 +48,7 @@ impl AppState {
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state))
-            .app_data(
-                web::JsonConfig::default().limit(MAX_BODY).error_handler(|e, _req| json_error(e).into()),
-            )
+            .app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(|e, _req| json_error(e).into()))
             .app_data(web::PayloadConfig::default().limit(MAX_BODY))
             .app_data(web::QueryConfig::default().error_handler(|e, _req| query_error(e).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _req| Problem::bad_request(e.to_string()).into()))

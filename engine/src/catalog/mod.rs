@@ -135,9 +135,10 @@ fn collect(v: &jsonschema::Validator, data: &Value) -> Result<(), Vec<FieldError
         .map(|e| {
             let mut pointer = e.instance_path().to_string();
             if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
-                && let Some(p) = property.as_str() {
-                    pointer = format!("{pointer}/{p}");
-                }
+                && let Some(p) = property.as_str()
+            {
+                pointer = format!("{pointer}/{p}");
+            }
             FieldError { pointer, message: e.to_string() }
         })
         .collect();
@@ -160,9 +161,7 @@ mod tests {
     #[test]
     fn missing_field_is_named_by_pointer() {
         let c = Catalog::shipped();
-        let errs = c
-            .validate("Evaluated", &json!({"evaluator": {"name": "王"}, "outcome": "resolved"}))
-            .unwrap_err();
+        let errs = c.validate("Evaluated", &json!({"evaluator": {"name": "王"}, "outcome": "resolved"})).unwrap_err();
         assert!(errs.iter().any(|e| e.pointer == "/satisfaction"), "{errs:?}");
     }
 

@@ -116,11 +116,7 @@ pub fn verify_chain(events: &[RecordedEvent]) -> Result<(), ChainError> {
     let mut prev = GENESIS_HASH.to_string();
     for (i, e) in events.iter().enumerate() {
         if e.version != i as u64 {
-            return Err(ChainError::VersionGap {
-                stream: e.stream.clone(),
-                expected: i as u64,
-                found: e.version,
-            });
+            return Err(ChainError::VersionGap { stream: e.stream.clone(), expected: i as u64, found: e.version });
         }
         if e.prev_hash != prev {
             return Err(ChainError::BrokenLink { stream: e.stream.clone(), version: e.version });

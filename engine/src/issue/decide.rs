@@ -91,10 +91,9 @@ impl Refusal {
             Refusal::DomainRule { message, .. } => {
                 return LocalizedText { zh: message.clone(), en: None };
             }
-            Refusal::GuardFailed { event_type, .. } => (
-                format!("记录 {event_type} 的条件不满足"),
-                format!("the conditions for {event_type} do not hold"),
-            ),
+            Refusal::GuardFailed { event_type, .. } => {
+                (format!("记录 {event_type} 的条件不满足"), format!("the conditions for {event_type} do not hold"))
+            }
         };
         LocalizedText { zh, en: Some(en) }
     }
@@ -105,12 +104,7 @@ fn rule(code: &'static str, zh: String, en: String, allowed: &[StepOption]) -> R
 }
 
 /// Decides a step against the issue's current state. Returns the target state index.
-pub fn decide(
-    wf: &CompiledWorkflow,
-    state: &IssueState,
-    step: &Step<'_>,
-    catalog: &Catalog,
-) -> Result<usize, Refusal> {
+pub fn decide(wf: &CompiledWorkflow, state: &IssueState, step: &Step<'_>, catalog: &Catalog) -> Result<usize, Refusal> {
     let allowed = wf.steps_in(state.state_index, catalog);
     let et = step.event_type;
     if !catalog.contains(et) {
@@ -147,7 +141,8 @@ pub fn decide(
         return Err(Refusal::InvalidPayload { event_type: et.to_string(), errors, allowed });
     }
     domain_rules(state, et, step.data, &allowed)?;
-    let mut ctx = || json!({"event": {"type": et, "data": step.data, "actor": step.actor}, "issue": state.guard_view()});
+    let mut ctx =
+        || json!({"event": {"type": et, "data": step.data, "actor": step.actor}, "issue": state.guard_view()});
     match wf.choose(state.state_index, et, &mut ctx) {
         TransitionChoice::To(t) => Ok(t),
         TransitionChoice::GuardFailed(guards) => {
@@ -209,7 +204,9 @@ fn domain_rules(s: &IssueState, et: &str, data: &Value, allowed: &[StepOption]) 
         }
         "MicroProjectUndertaken" if project_status.is_some() => Err(dup("微项目", "micro-project", &project)),
         "MicroProjectUndertaken"
-            if data["end"].is_string() && data["start"].is_string() && data["end"].as_str() < data["start"].as_str() =>
+            if data["end"].is_string()
+                && data["start"].is_string()
+                && data["end"].as_str() < data["start"].as_str() =>
         {
             Err(rule("bad_period", "项目结束日期早于开始日期".into(), "project ends before it starts".into(), allowed))
         }

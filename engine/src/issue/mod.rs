@@ -8,8 +8,8 @@ mod state;
 
 pub use decide::{Refusal, Step, decide};
 pub use record::{
-    Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Party, Pact, Pledge, Project,
-    Resolution, Team, Votes, Wish,
+    Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Pact, Party, Pledge, Project, Resolution, Team,
+    Votes, Wish,
 };
 pub use replay::{ReplayError, apply, pinned_workflow, replay, start};
 pub use state::{Anomaly, Counts, IssueState, MeetingRef, TransitionRecord, WorkflowRef};

@@ -252,11 +252,12 @@ pub(super) fn apply_payload(
                 claimed_by: Party,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id) {
-                    w.status = "claimed".into();
-                    w.claimed_by = Some(p.claimed_by);
-                    counts.wishes_claimed += 1;
-                }
+                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id)
+            {
+                w.status = "claimed".into();
+                w.claimed_by = Some(p.claimed_by);
+                counts.wishes_claimed += 1;
+            }
         }
         "MicroWishFulfilled" => {
             #[derive(Deserialize)]
@@ -269,15 +270,16 @@ pub(super) fn apply_payload(
                 volunteer_hours: f64,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id) {
-                    w.status = "fulfilled".into();
-                    w.fulfilled_by = Some(p.fulfilled_by);
-                    w.value_fen = p.value_fen;
-                    w.volunteer_hours = p.volunteer_hours;
-                    record.volunteer_hours += p.volunteer_hours;
-                    counts.wishes_fulfilled += 1;
-                    counts.micro_steps_done += 1;
-                }
+                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id)
+            {
+                w.status = "fulfilled".into();
+                w.fulfilled_by = Some(p.fulfilled_by);
+                w.value_fen = p.value_fen;
+                w.volunteer_hours = p.volunteer_hours;
+                record.volunteer_hours += p.volunteer_hours;
+                counts.wishes_fulfilled += 1;
+                counts.micro_steps_done += 1;
+            }
         }
         "MicroPactDrafted" => {
             #[derive(Deserialize)]
@@ -306,11 +308,12 @@ pub(super) fn apply_payload(
                 until: String,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id) {
-                    x.status = "publicized".into();
-                    x.publicity_until = Some(p.until);
-                    counts.pacts_publicized += 1;
-                }
+                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id)
+            {
+                x.status = "publicized".into();
+                x.publicity_until = Some(p.until);
+                counts.pacts_publicized += 1;
+            }
         }
         "MicroPactAdopted" => {
             #[derive(Deserialize)]
@@ -321,13 +324,14 @@ pub(super) fn apply_payload(
                 votes: Option<Votes>,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id) {
-                    x.status = "adopted".into();
-                    x.effective_from = Some(p.effective_from);
-                    x.votes = p.votes;
-                    counts.pacts_adopted += 1;
-                    counts.micro_steps_done += 1;
-                }
+                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id)
+            {
+                x.status = "adopted".into();
+                x.effective_from = Some(p.effective_from);
+                x.votes = p.votes;
+                counts.pacts_adopted += 1;
+                counts.micro_steps_done += 1;
+            }
         }
         "MicroTeamFormed" => {
             #[derive(Deserialize)]
@@ -382,20 +386,21 @@ pub(super) fn apply_payload(
                 spent_fen: Option<u64>,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.projects.iter_mut().find(|x| x.project_id == p.project_id) {
-                    if let Some(s) = p.spent_fen {
-                        record.spent_fen = record.spent_fen - x.spent_fen + s;
-                        x.spent_fen = s;
-                    }
-                    if event_type == "MicroProjectCompleted" {
-                        x.status = "completed".into();
-                        x.percent = 100;
-                        counts.projects_completed += 1;
-                        counts.micro_steps_done += 1;
-                    } else if let Some(pc) = p.percent {
-                        x.percent = pc;
-                    }
+                && let Some(x) = record.projects.iter_mut().find(|x| x.project_id == p.project_id)
+            {
+                if let Some(s) = p.spent_fen {
+                    record.spent_fen = record.spent_fen - x.spent_fen + s;
+                    x.spent_fen = s;
                 }
+                if event_type == "MicroProjectCompleted" {
+                    x.status = "completed".into();
+                    x.percent = 100;
+                    counts.projects_completed += 1;
+                    counts.micro_steps_done += 1;
+                } else if let Some(pc) = p.percent {
+                    x.percent = pc;
+                }
+            }
         }
         "MicroCharityPledged" => {
             #[derive(Deserialize)]
@@ -437,15 +442,16 @@ pub(super) fn apply_payload(
                 volunteer_hours: f64,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == p.pledge_id) {
-                    x.status = "delivered".into();
-                    x.delivered_fen += p.amount_fen;
-                    x.delivered_hours += p.volunteer_hours;
-                    record.delivered_fen += p.amount_fen;
-                    record.volunteer_hours += p.volunteer_hours;
-                    counts.pledges_delivered += 1;
-                    counts.micro_steps_done += 1;
-                }
+                && let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == p.pledge_id)
+            {
+                x.status = "delivered".into();
+                x.delivered_fen += p.amount_fen;
+                x.delivered_hours += p.volunteer_hours;
+                record.delivered_fen += p.amount_fen;
+                record.volunteer_hours += p.volunteer_hours;
+                counts.pledges_delivered += 1;
+                counts.micro_steps_done += 1;
+            }
         }
         "Deliberated" => counts.deliberations += 1,
         "ResolutionPassed" | "ResolutionRejected" => {
@@ -520,10 +526,18 @@ pub(super) fn apply_payload(
         }
         _ => {}
     }
-    if matches!(event_type, "PlacedOnAgenda" | "Deliberated" | "ResolutionPassed" | "ResolutionRejected" | "MicroPactAdopted" | "MicroTeamFormed")
-        && let Some(MeetingOnly { meeting_id: Some(m) }) = parse::<MeetingOnly>(data) {
-            meetings.push(MeetingRef { meeting_id: m, via: event_type.to_string(), version });
-        }
+    if matches!(
+        event_type,
+        "PlacedOnAgenda"
+            | "Deliberated"
+            | "ResolutionPassed"
+            | "ResolutionRejected"
+            | "MicroPactAdopted"
+            | "MicroTeamFormed"
+    ) && let Some(MeetingOnly { meeting_id: Some(m) }) = parse::<MeetingOnly>(data)
+    {
+        meetings.push(MeetingRef { meeting_id: m, via: event_type.to_string(), version });
+    }
 }
 
 /// Ids a step refers to, for the referential rules in `decide`.

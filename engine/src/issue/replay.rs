@@ -45,10 +45,8 @@ pub fn pinned_workflow(first: &RecordedEvent) -> Result<WorkflowRef, ReplayError
     if first.event_type != OPENING_EVENT {
         return Err(ReplayError::NotAnIssue { stream: first.stream.clone(), found: first.event_type.clone() });
     }
-    let p: Pin = serde_json::from_str(first.data.get()).map_err(|e| ReplayError::MalformedOpening {
-        stream: first.stream.clone(),
-        message: e.to_string(),
-    })?;
+    let p: Pin = serde_json::from_str(first.data.get())
+        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.clone(), message: e.to_string() })?;
     Ok(WorkflowRef { id: p.workflow_id, version: p.workflow_version })
 }
 
@@ -57,10 +55,8 @@ pub fn start(wf: &CompiledWorkflow, first: &RecordedEvent) -> Result<IssueState,
     if first.event_type != OPENING_EVENT {
         return Err(ReplayError::NotAnIssue { stream: first.stream.clone(), found: first.event_type.clone() });
     }
-    let o: Opening = serde_json::from_str(first.data.get()).map_err(|e| ReplayError::MalformedOpening {
-        stream: first.stream.clone(),
-        message: e.to_string(),
-    })?;
+    let o: Opening = serde_json::from_str(first.data.get())
+        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.clone(), message: e.to_string() })?;
     if o.workflow_id != wf.id() || o.workflow_version != wf.version() {
         return Err(ReplayError::WrongWorkflow {
             stream: first.stream.clone(),

@@ -88,9 +88,10 @@ impl IssueIndex {
                 Err(err) => self.problem(e, err.to_string()),
             }
         } else if let Some(s) = self.issues.get_mut(id)
-            && let Some(wf) = self.workflows.get(&(s.workflow.id.clone(), s.workflow.version)) {
-                issue::apply(s, wf, e);
-            }
+            && let Some(wf) = self.workflows.get(&(s.workflow.id.clone(), s.workflow.version))
+        {
+            issue::apply(s, wf, e);
+        }
     }
 
     fn problem(&mut self, e: &RecordedEvent, message: String) {

@@ -48,12 +48,8 @@ pub async fn replay_log(
             }
         }
     });
-    let mut out = LogReplay {
-        index: IssueIndex::new(),
-        chains: verify_chains.then(ChainTracker::new),
-        events: 0,
-        position: 0,
-    };
+    let mut out =
+        LogReplay { index: IssueIndex::new(), chains: verify_chains.then(ChainTracker::new), events: 0, position: 0 };
     'pages: while let Some(page) = rx.recv().await {
         for e in page? {
             if until.is_some_and(|t| e.recorded_at > t) {

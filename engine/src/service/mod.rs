@@ -12,7 +12,7 @@ use crate::catalog::{Catalog, embedded};
 use crate::event::{Actor, NewEvent, RecordedEvent, canonical_json};
 use crate::issue::{self, IssueState, Refusal, Step};
 use crate::projection::{IssueFilter, IssueIndex, Page};
-use crate::store::{Direction, EventStore, ExpectedVersion, StoreError, Subscription, SubscribeExt, read_stream_all};
+use crate::store::{Direction, EventStore, ExpectedVersion, StoreError, SubscribeExt, Subscription, read_stream_all};
 use crate::workflow::{CompiledWorkflow, Diagnostic, OPENING_EVENT};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -143,7 +143,8 @@ impl Engine {
         if version != next {
             return Err(EngineError::WorkflowVersionGap { id, version, next });
         }
-        let expected = if version == 1 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(u64::from(version) - 2) };
+        let expected =
+            if version == 1 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(u64::from(version) - 2) };
         let event_id = Uuid::new_v5(&ID_NAMESPACE, format!("workflow:{id}:{version}:{}", wf.content_hash).as_bytes());
         let event = NewEvent::new("WorkflowPublished", &json!({"definition": doc}), actor.clone()).with_id(event_id);
         match self.store.append(&format!("workflow-{id}"), expected, vec![event]).await {
@@ -228,23 +229,29 @@ impl Engine {
             }));
         }
         if let (Some(c), Some(ic)) = (&cmd.actor.community, data["community"].as_str())
-            && !crate::vocab::community_within(ic, c) {
-                return Err(EngineError::Refused(Refusal::OutOfCommunity {
-                    actor_community: c.clone(),
-                    issue_community: ic.to_string(),
-                    allowed,
-                }));
-            }
+            && !crate::vocab::community_within(ic, c)
+        {
+            return Err(EngineError::Refused(Refusal::OutOfCommunity {
+                actor_community: c.clone(),
+                issue_community: ic.to_string(),
+                allowed,
+            }));
+        }
         let stream = issue::stream_of(&issue_id.to_string());
         let event = NewEvent::new(OPENING_EVENT, &data, cmd.actor.clone())
             .with_id(event_id)
             .with_schema_version(self.schema_version(OPENING_EVENT));
-        self.store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
-        let recorded = self
-            .store
-            .read_event(event_id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("event {event_id}")))?;
+        let appended = match self.store.append(&stream, ExpectedVersion::NoStream, vec![event]).await {
+            Ok(o) => Some(o),
+            // The same key raced us and won: answer as its raise was answered.
+            Err(StoreError::WrongExpectedVersion { .. }) if cmd.idempotency_key.is_some() => None,
+            Err(e) => return Err(e.into()),
+        };
+        let recorded =
+            self.store.read_event(event_id).await?.ok_or_else(|| EngineError::NotFound(format!("event {event_id}")))?;
+        if appended.is_none_or(|o| o.already_present) {
+            return self.replayed_outcome(recorded, OPENING_EVENT, &data).await;
+        }
         let issue = self.current(&issue_id.to_string()).await?;
         Ok(StepOutcome { event: recorded, issue, replayed: false })
     }
@@ -276,16 +283,25 @@ impl Engine {
             None => Uuid::now_v7(),
         };
         if cmd.idempotency_key.is_some()
-            && let Some(found) = self.store.read_event(event_id).await? {
-                return self.replayed_outcome(found, &cmd.event_type, &cmd.data).await;
-            }
+            && let Some(found) = self.store.read_event(event_id).await?
+        {
+            return self.replayed_outcome(found, &cmd.event_type, &cmd.data).await;
+        }
         let stream = issue::stream_of(&cmd.issue_id);
         for _attempt in 0..MAX_RETRIES {
             let state = self.current(&cmd.issue_id).await?;
+            // A duplicate delivery racing its original may find the original already written
+            // only now; answer it as the original was answered instead of deciding again.
+            if cmd.idempotency_key.is_some()
+                && let Some(found) = self.store.read_event(event_id).await?
+            {
+                return self.replayed_outcome(found, &cmd.event_type, &cmd.data).await;
+            }
             if let Some(v) = cmd.expected_version
-                && v != state.version {
-                    return Err(EngineError::PreconditionFailed { expected: v, current: state.version });
-                }
+                && v != state.version
+            {
+                return Err(EngineError::PreconditionFailed { expected: v, current: state.version });
+            }
             let wf = self.workflow(&state.workflow.id, state.workflow.version).await?;
             let step = Step { event_type: &cmd.event_type, data: &cmd.data, actor: &cmd.actor };
             issue::decide(&wf, &state, &step, self.catalog).map_err(EngineError::Refused)?;

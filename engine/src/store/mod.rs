@@ -11,7 +11,7 @@
 mod sqlite;
 mod subscription;
 
-pub use sqlite::{SqliteStore, SqliteOptions};
+pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 
 use crate::event::{NewEvent, RecordedEvent};
@@ -138,10 +138,7 @@ impl SubscribeExt for Arc<dyn EventStore> {
 }
 
 /// Reads a whole stream forward (convenience over paged reads).
-pub async fn read_stream_all(
-    store: &dyn EventStore,
-    stream: &str,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+pub async fn read_stream_all(store: &dyn EventStore, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
     const PAGE: usize = 4096;
     let mut out = Vec::new();
     loop {

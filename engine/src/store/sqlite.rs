@@ -10,9 +10,7 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
-use super::{
-    AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name,
-};
+use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
 use crate::event::{Actor, GENESIS_HASH, NewEvent, RecordedEvent, chain_hash, event_hash_input};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -110,17 +108,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in `options.path`'s directory.
     pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = options.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
         }
         let conn = open_conn(&options.path, options.durable)?;
         conn.execute_batch(SCHEMA)?;
-        let (last_pos, last_us): (i64, i64) = conn.query_row(
-            "SELECT COALESCE(MAX(position), 0), COALESCE(MAX(recorded_at), 0) FROM events",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (last_pos, last_us): (i64, i64) =
+            conn.query_row("SELECT COALESCE(MAX(position), 0), COALESCE(MAX(recorded_at), 0) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         let (head_tx, head_rx) = watch::channel(last_pos as u64);
         let (tx, rx) = mpsc::channel::<Request>();
         let writer = Writer {
@@ -170,9 +166,10 @@ impl SqliteStore {
             };
             let out = f(&conn);
             if let Ok(mut pool) = inner.readers.lock()
-                && pool.len() < 8 {
-                    pool.push(conn);
-                }
+                && pool.len() < 8
+            {
+                pool.push(conn);
+            }
             out
         })
         .await
@@ -195,11 +192,7 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     let prev: Vec<u8> = r.get(14)?;
     let hash: Vec<u8> = r.get(15)?;
     let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Blob,
-            format!("corrupt {what}").into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, format!("corrupt {what}").into())
     };
     Ok(RecordedEvent {
         position: r.get::<_, i64>(0)? as u64,
@@ -208,8 +201,7 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
         version: r.get::<_, i64>(3)? as u64,
         event_type: r.get(4)?,
         schema_version: r.get::<_, i64>(5)? as u32,
-        recorded_at: DateTime::<Utc>::from_timestamp_micros(recorded_us)
-            .ok_or_else(|| bad(6, "recorded_at"))?,
+        recorded_at: DateTime::<Utc>::from_timestamp_micros(recorded_us).ok_or_else(|| bad(6, "recorded_at"))?,
         actor: Actor { id: r.get(7)?, role: r.get(8)?, name: r.get(9)?, community: r.get(10)? },
         correlation_id: uuid_from(r.get(11)?),
         causation_id: uuid_from(r.get(12)?),
@@ -393,11 +385,9 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; nothing of the batch was written");
                 self.heads.clear();
-                if let Ok(p) = self.conn.query_row(
-                    "SELECT COALESCE(MAX(position), 0) FROM events",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                ) {
+                if let Ok(p) =
+                    self.conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get::<_, i64>(0))
+                {
                     self.next_position = p as u64 + 1;
                 }
                 let msg = e.to_string();
@@ -441,15 +431,8 @@ impl Writer {
         let mut position = self.next_position;
         let mut planned = Vec::with_capacity(batch.len());
         for req in batch {
-            let outcome = plan_and_insert(
-                &tx,
-                &self.heads,
-                &mut overlay,
-                &mut position,
-                req,
-                recorded_at,
-                recorded_us,
-            )?;
+            let outcome =
+                plan_and_insert(&tx, &self.heads, &mut overlay, &mut position, req, recorded_at, recorded_us)?;
             planned.push(Planned { outcome });
         }
         tx.commit()?;
@@ -523,12 +506,8 @@ fn plan_and_insert(
     let head: Option<(u64, String)> = match overlay.get(&req.stream).or_else(|| heads.get(&req.stream)) {
         Some(h) => Some(h.clone()),
         None => tx
-            .prepare_cached(
-                "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1",
-            )?
-            .query_row([&req.stream], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, hex::encode(r.get::<_, Vec<u8>>(1)?)))
-            })
+            .prepare_cached("SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1")?
+            .query_row([&req.stream], |r| Ok((r.get::<_, i64>(0)? as u64, hex::encode(r.get::<_, Vec<u8>>(1)?))))
             .optional()?,
     };
     let actual = head.as_ref().map(|h| h.0);

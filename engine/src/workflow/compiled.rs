@@ -82,8 +82,7 @@ impl CompiledWorkflow {
         })?;
         let canonical = canonical_json(doc);
         let content_hash = hex::encode(Sha256::digest(canonical.get().as_bytes()));
-        let index: HashMap<String, usize> =
-            definition.states.keys().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let index: HashMap<String, usize> = definition.states.keys().enumerate().map(|(i, n)| (n.clone(), i)).collect();
         let compile_spec = |spec: &super::TransitionSpec| -> Vec<Transition> {
             spec.alternatives()
                 .into_iter()
@@ -171,12 +170,7 @@ impl CompiledWorkflow {
 
     /// Chooses the transition for an event. `context` builds the guard context and is only
     /// called when a guard has to be evaluated (replay of unguarded steps stays cheap).
-    pub fn choose(
-        &self,
-        state: usize,
-        event_type: &str,
-        context: &mut dyn FnMut() -> Value,
-    ) -> TransitionChoice {
+    pub fn choose(&self, state: usize, event_type: &str, context: &mut dyn FnMut() -> Value) -> TransitionChoice {
         let Some(alts) = self.states[state].on.get(event_type) else {
             return TransitionChoice::NotInState;
         };

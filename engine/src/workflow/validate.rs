@@ -106,14 +106,15 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
             }
         }
         if let Some(d) = &st.deadline
-            && parse_duration(&d.after).is_none() {
-                out.push(err(
-                    "bad_duration",
-                    format!("/states/{}/deadline/after", seg(name)),
-                    format!("期限 {} 不是 ISO 8601 时长（如 P7D）", d.after),
-                    format!("deadline {:?} is not an ISO 8601 duration such as P7D", d.after),
-                ));
-            }
+            && parse_duration(&d.after).is_none()
+        {
+            out.push(err(
+                "bad_duration",
+                format!("/states/{}/deadline/after", seg(name)),
+                format!("期限 {} 不是 ISO 8601 时长（如 P7D）", d.after),
+                format!("deadline {:?} is not an ISO 8601 duration such as P7D", d.after),
+            ));
+        }
     }
     for (ev, spec) in &def.on_any {
         transitions.push((format!("/on_any/{}", seg(ev)), None, ev, spec));
@@ -142,15 +143,16 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
         for (i, alt) in alts.iter().enumerate() {
             let p = if many { format!("{path}/{i}") } else { path.clone() };
             if let Some(t) = &alt.target
-                && !states.contains_key(t) {
-                    let tp = if matches!(spec, TransitionSpec::Target(_)) { p.clone() } else { format!("{p}/target") };
-                    out.push(err(
-                        "unknown_target",
-                        tp,
-                        format!("目标状态 {t} 未定义"),
-                        format!("target state {t:?} is not defined"),
-                    ));
-                }
+                && !states.contains_key(t)
+            {
+                let tp = if matches!(spec, TransitionSpec::Target(_)) { p.clone() } else { format!("{p}/target") };
+                out.push(err(
+                    "unknown_target",
+                    tp,
+                    format!("目标状态 {t} 未定义"),
+                    format!("target state {t:?} is not defined"),
+                ));
+            }
             if let Some(g) = &alt.guard {
                 if let Err(e) = Guard::compile(g) {
                     out.push(err(
@@ -205,8 +207,7 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
     }
 
     // Graph: reachability from the initial state, and a path to a final state from each.
-    let finals: BTreeSet<&str> =
-        states.iter().filter(|(_, s)| s.r#final).map(|(n, _)| n.as_str()).collect();
+    let finals: BTreeSet<&str> = states.iter().filter(|(_, s)| s.r#final).map(|(n, _)| n.as_str()).collect();
     if finals.is_empty() {
         out.push(err(
             "no_final_state",
@@ -231,9 +232,10 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
             } else {
                 for alt in spec.alternatives() {
                     if let Some(t) = &alt.target
-                        && let Some((k, _)) = states.get_key_value(t) {
-                            e.insert(k.as_str());
-                        }
+                        && let Some((k, _)) = states.get_key_value(t)
+                    {
+                        e.insert(k.as_str());
+                    }
                 }
             }
         }
