@@ -4,6 +4,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+// Replay and projections allocate many small strings; mimalloc's thread-local free lists
+// roughly halve their allocation cost against glibc malloc on this workload.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = convene_api::cli::Cli::parse();
     convene_api::logging::init(cli.log_format);

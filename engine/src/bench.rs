@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -30,6 +31,8 @@ pub struct BenchReport {
     pub append_concurrent_writers: usize,
     /// Durable appends per second, 64 writers on distinct issues, one event per append.
     pub append_concurrent_per_s: f64,
+    /// Appends carried per durable transaction in the concurrent phase (group commit at work).
+    pub appends_per_commit: f64,
     /// Full replay of the log into issue states (read + fold through the workflow), events/s.
     pub replay_per_s: f64,
     /// The same replay, also recomputing and checking every hash chain, events/s.
@@ -157,7 +160,9 @@ fn events_for(n: u64) -> Vec<NewEvent> {
 /// Runs the benchmark on a fresh store in `dir` with about `events` events in total.
 pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> Result<BenchReport, EngineError> {
     let per_issue = lifecycle(0).len() as u64;
-    let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(SqliteOptions::in_dir(dir))?);
+    let sqlite = SqliteStore::open(SqliteOptions::in_dir(dir))?;
+    let stats = sqlite.clone();
+    let store: Arc<dyn EventStore> = Arc::new(sqlite);
     let engine = Engine::open(store.clone()).await?;
     engine.bootstrap_workflows().await?;
 
@@ -187,6 +192,7 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
         work[(k % WRITERS as u64) as usize].push((format!("issue-{}", Uuid::now_v7()), events_for(single_issues + k)));
     }
     let concurrent_events: u64 = work.iter().flatten().map(|(_, e)| e.len() as u64).sum();
+    let (c0, a0) = (stats.stats().commits.load(Ordering::Relaxed), stats.stats().appends.load(Ordering::Relaxed));
     let start = Instant::now();
     let tasks: Vec<_> = work
         .into_iter()
@@ -208,6 +214,8 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
         t.await.map_err(|e| EngineError::InvalidRequest(format!("writer task failed: {e}")))??;
     }
     let concurrent_s = start.elapsed().as_secs_f64();
+    let commits = stats.stats().commits.load(Ordering::Relaxed);
+    let appends = stats.stats().appends.load(Ordering::Relaxed);
 
     // Phase 3: replay the whole log into issue states, then again verifying chains.
     progress("replay");
@@ -234,6 +242,7 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
         append_concurrent_events: concurrent_events,
         append_concurrent_writers: WRITERS,
         append_concurrent_per_s: concurrent_events as f64 / concurrent_s,
+        appends_per_commit: (appends - a0) as f64 / (commits - c0).max(1) as f64,
         replay_per_s: replayed as f64 / replay_s,
         replay_verify_per_s: replayed as f64 / verify_s,
         replay_anomalies: anomalies,

@@ -47,6 +47,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
         println!("{:<46} {:>14.0} {:>10}", "replay log into issue states", r.replay_per_s, r.events);
         println!("{:<46} {:>14.0} {:>10}", "replay + verify every hash chain", r.replay_verify_per_s, r.events);
+        println!("appends per durable commit: {:.1}", r.appends_per_commit);
         println!("replay anomalies: {}   broken chains: {}", r.replay_anomalies, r.broken_chains);
     }
     Ok(ExitCode::SUCCESS)

@@ -43,13 +43,35 @@ pub struct HashInput<'a> {
 /// Written by hand rather than through `serde_json::to_string` of a struct so the key order is
 /// visibly sorted here, and the payload (already canonical) is embedded without a re-parse.
 pub fn chain_hash(e: &HashInput<'_>) -> String {
+    super::hex::encode(&chain_hash_bytes(e))
+}
+
+/// The actor in canonical form: keys sorted, absent optional fields left out (exactly what
+/// `canonical_json` of its serialization gives, without the intermediate map).
+#[derive(serde::Serialize)]
+struct CanonicalActor<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    community: Option<&'a str>,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    role: &'a str,
+}
+
+/// [`chain_hash`] as raw bytes (what the stores keep).
+pub fn chain_hash_bytes(e: &HashInput<'_>) -> [u8; 32] {
     let mut h = Sha256::new();
-    let actor = serde_json::to_value(e.actor).unwrap_or_default();
+    let actor = CanonicalActor {
+        community: e.actor.community.as_deref(),
+        id: &e.actor.id,
+        name: e.actor.name.as_deref(),
+        role: &e.actor.role,
+    };
     let opt = |u: Option<Uuid>| u.map(|u| format!("\"{u}\"")).unwrap_or_else(|| "null".into());
     // Keys in lexicographic order: actor, causation_id, correlation_id, data, id, prev_hash,
     // recorded_at, schema_version, stream, type, version.
     h.update(b"{\"actor\":");
-    h.update(canonical_json(&actor).get().as_bytes());
+    h.update(serde_json::to_string(&actor).unwrap_or_default().as_bytes());
     h.update(b",\"causation_id\":");
     h.update(opt(e.causation_id).as_bytes());
     h.update(b",\"correlation_id\":");
@@ -71,7 +93,7 @@ pub fn chain_hash(e: &HashInput<'_>) -> String {
     h.update(b",\"version\":");
     h.update(e.version.to_string().as_bytes());
     h.update(b"}");
-    hex::encode(h.finalize())
+    h.finalize().into()
 }
 
 impl RecordedEvent {
@@ -154,5 +176,32 @@ pub fn event_hash_input<'a>(
         causation_id: e.causation_id,
         data: e.data().get(),
         prev_hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_actor_matches_canonical_json_of_the_actor() {
+        for a in [
+            Actor::new("u1", "resident"),
+            Actor {
+                id: "u2".into(),
+                name: Some("王秀英".into()),
+                role: "convener".into(),
+                community: Some("wuhan/x".into()),
+            },
+        ] {
+            let direct = serde_json::to_string(&CanonicalActor {
+                community: a.community.as_deref(),
+                id: &a.id,
+                name: a.name.as_deref(),
+                role: &a.role,
+            })
+            .unwrap();
+            assert_eq!(direct, canonical_json(&serde_json::to_value(&a).unwrap()).get());
+        }
     }
 }

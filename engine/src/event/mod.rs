@@ -1,8 +1,11 @@
 //! The event envelope: what every deliberation step looks like once it is in the log.
 
 mod hash;
+pub mod hex;
 
-pub use hash::{ChainError, GENESIS_HASH, HashInput, canonical_json, chain_hash, event_hash_input, verify_chain};
+pub use hash::{
+    ChainError, GENESIS_HASH, HashInput, canonical_json, chain_hash, chain_hash_bytes, event_hash_input, verify_chain,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
