@@ -46,8 +46,9 @@ fn seg(s: &str) -> String {
 
 /// Validates a workflow document. An empty result or only warnings means it can be published.
 pub fn validate_definition(doc: &Value, catalog: &Catalog) -> Vec<Diagnostic> {
-    if let Err(errors) = catalog.validate_workflow_shape(doc) {
-        return errors
+    let mut out: Vec<Diagnostic> = match catalog.validate_workflow_shape(doc) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors
             .into_iter()
             .map(|e| {
                 err(
@@ -57,15 +58,21 @@ pub fn validate_definition(doc: &Value, catalog: &Catalog) -> Vec<Diagnostic> {
                     format!("does not match the workflow schema: {}", e.message),
                 )
             })
-            .collect();
-    }
-    let def: Definition = match serde_json::from_value(doc.clone()) {
-        Ok(d) => d,
-        Err(e) => {
-            return vec![err("schema", String::new(), format!("无法解析：{e}"), format!("cannot parse: {e}"))];
-        }
+            .collect(),
     };
-    semantic(&def, catalog)
+    // Report the meaning problems too whenever the document still parses, so an author sees
+    // everything at once; a path the schema already flagged is not reported twice.
+    match serde_json::from_value::<Definition>(doc.clone()) {
+        Ok(def) => {
+            let flagged: BTreeSet<String> = out.iter().map(|d| d.path.clone()).collect();
+            out.extend(semantic(&def, catalog).into_iter().filter(|d| !flagged.contains(&d.path)));
+        }
+        Err(e) if out.is_empty() => {
+            out.push(err("schema", String::new(), format!("无法解析：{e}"), format!("cannot parse: {e}")));
+        }
+        Err(_) => {}
+    }
+    out
 }
 
 fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
@@ -292,4 +299,28 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
 /// True when no diagnostic is an error.
 pub fn is_publishable(diags: &[Diagnostic]) -> bool {
     diags.iter().all(|d| d.severity != Severity::Error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_with_shape_and_meaning_problems_reports_all_of_them_at_once() {
+        let doc: Value = serde_json::from_str(include_str!("../../../examples/broken-workflow.json")).unwrap();
+        let diags = validate_definition(&doc, Catalog::shipped());
+        let found: BTreeSet<(&str, &str)> = diags.iter().map(|d| (d.code, d.path.as_str())).collect();
+        for expected in [
+            ("schema", "/states/assessed/deadline/after"),
+            ("unknown_event_type", "/states/raised/on/NeedAssesed"),
+            ("unknown_role", "/roles/NeedAssessed/2"),
+            ("unreachable_state", "/states/orphan"),
+            ("dead_end_state", "/states/orphan"),
+        ] {
+            assert!(found.contains(&expected), "missing {expected:?} in {found:?}");
+        }
+        // The bad duration is reported once (by the schema), not again as bad_duration.
+        assert!(!diags.iter().any(|d| d.code == "bad_duration"));
+        assert!(!is_publishable(&diags));
+    }
 }
