@@ -98,20 +98,14 @@ fn print_issue(s: &IssueState) {
     println!("  版本 / version:    {}", s.version);
     println!("  层级 / level:      {}", s.escalation_level);
     if let Some(d) = s.due_at {
-        println!(
-            "  期限 / due:        {}",
-            d.with_timezone(
-                &chrono::FixedOffset::east_opt(8 * 3600)
-                    .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
-            )
-        );
+        println!("  期限 / due:        {}", super::cst(d));
     }
     println!("  经过 / history:");
     for t in &s.history {
         println!(
             "    v{:<3} {}  {:<28} {} → {}  ({} {})",
             t.version,
-            t.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            super::cst(t.at),
             t.event_type,
             t.from.as_deref().unwrap_or("·"),
             t.to,

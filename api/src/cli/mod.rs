@@ -73,6 +73,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A time as people in the communities read it: China Standard Time (UTC+8). Stored UTC.
+pub(crate) fn cst(t: chrono::DateTime<chrono::Utc>) -> String {
+    // cannot fail: +08:00 is within the ±24 h chrono accepts.
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).expect("cannot fail: valid offset");
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S CST").to_string()
+}
+
 /// Prints JSON or human text.
 pub(crate) fn print_json(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
