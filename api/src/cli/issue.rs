@@ -38,14 +38,8 @@ pub enum IssueCommand {
         workflow_version: Option<u32>,
         #[command(flatten)]
         actor: ActorArgs,
-        #[arg(long)]
-        payload: Option<String>,
-        #[arg(long)]
-        file: Option<PathBuf>,
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        input: CommandInput,
     },
     /// Show an issue (now, or --at a time / --version N).
     Show {
@@ -65,18 +59,29 @@ pub enum IssueCommand {
         event_type: String,
         #[command(flatten)]
         actor: ActorArgs,
-        #[arg(long)]
-        payload: Option<String>,
-        #[arg(long)]
-        file: Option<PathBuf>,
         /// The version you saw (fails if the issue moved on).
         #[arg(long)]
         if_match: Option<u64>,
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        input: CommandInput,
     },
+}
+
+/// What a command carries besides the actor: its payload, a retry key, the output form.
+#[derive(Debug, Args)]
+pub struct CommandInput {
+    /// The payload as JSON text (else --file, else standard input).
+    #[arg(long)]
+    pub payload: Option<String>,
+    /// A file holding the payload JSON.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Makes a retry of the same command harmless (same key, same result, one event).
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn payload(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Value> {
@@ -158,7 +163,8 @@ fn refused(e: EngineError) -> anyhow::Result<ExitCode> {
 pub async fn run(data: &Path, cmd: IssueCommand) -> anyhow::Result<ExitCode> {
     let engine = super::open_engine(data).await?;
     let result = match cmd {
-        IssueCommand::Raise { workflow, workflow_version, actor, payload: p, file, idempotency_key, json } => {
+        IssueCommand::Raise { workflow, workflow_version, actor, input } => {
+            let CommandInput { payload: p, file, idempotency_key, json } = input;
             let data = payload(p, file)?;
             let cmd =
                 RaiseIssue { workflow_id: workflow, workflow_version, data, actor: actor.into(), idempotency_key };
@@ -192,7 +198,8 @@ pub async fn run(data: &Path, cmd: IssueCommand) -> anyhow::Result<ExitCode> {
                 Err(e) => refused(e),
             }
         }
-        IssueCommand::Step { id, event_type, actor, payload: p, file, if_match, idempotency_key, json } => {
+        IssueCommand::Step { id, event_type, actor, if_match, input } => {
+            let CommandInput { payload: p, file, idempotency_key, json } = input;
             let data = payload(p, file)?;
             let cmd = RecordStep {
                 issue_id: id,
