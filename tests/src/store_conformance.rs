@@ -419,7 +419,7 @@ pub async fn each_stream_is_a_hash_chain_that_verifies_and_reveals_tampering(f: 
 
     // Altered payload.
     let mut t = chain.clone();
-    t[5].data = canonical_json(&json!({"n": 999, "note": "测试"}));
+    t[5].data = canonical_json(&json!({"n": 999, "note": "测试"})).into();
     assert_eq!(verify_chain(&t), Err(ChainError::Altered { stream: "test-chain".into(), version: 5 }));
 
     // Altered envelope (who recorded it).
@@ -434,7 +434,7 @@ pub async fn each_stream_is_a_hash_chain_that_verifies_and_reveals_tampering(f: 
 
     // A rewritten event whose own hash was recomputed still breaks the next link.
     let mut t = chain.clone();
-    t[3].data = canonical_json(&json!({"n": 3, "note": "改过"}));
+    t[3].data = canonical_json(&json!({"n": 3, "note": "改过"})).into();
     t[3].hash = t[3].computed_hash();
     assert_eq!(verify_chain(&t), Err(ChainError::BrokenLink { stream: "test-chain".into(), version: 4 }));
 
@@ -445,7 +445,7 @@ pub async fn each_stream_is_a_hash_chain_that_verifies_and_reveals_tampering(f: 
 
     // A payload that is not in canonical form.
     let mut t = chain.clone();
-    t[1].data = serde_json::value::RawValue::from_string("{\"note\": \"测试\", \"n\": 1}".into()).expect("raw");
+    t[1].data = convene_engine::event::Payload::parse("{\"note\": \"测试\", \"n\": 1}").expect("raw");
     assert_eq!(verify_chain(&t), Err(ChainError::NotCanonical { stream: "test-chain".into(), version: 1 }));
 }
 

@@ -282,7 +282,7 @@ pub fn fake_event(
         actor,
         correlation_id: None,
         causation_id: None,
-        data,
+        data: data.into(),
         prev_hash: prev_hash.to_string(),
         hash,
     }

@@ -2,6 +2,9 @@
 
 mod hash;
 pub mod hex;
+mod payload;
+
+pub use payload::Payload;
 
 pub use hash::{
     ChainError, GENESIS_HASH, HashInput, canonical_json, chain_hash, chain_hash_bytes, event_hash_input, verify_chain,
@@ -110,7 +113,7 @@ pub struct RecordedEvent {
     pub correlation_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
-    pub data: Box<RawValue>,
+    pub data: Payload,
     /// Hash of the previous event in this stream (64 zeros for version 0), hex.
     pub prev_hash: String,
     /// SHA-256 over this event's canonical bytes (see [`chain_hash`]), hex.

@@ -9,7 +9,7 @@ use crate::text::LocalizedText;
 use crate::vocab;
 use crate::workflow::{CompiledWorkflow, StepOption, TransitionChoice};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A step someone wants to record on an issue.
 #[derive(Debug, Clone)]
@@ -141,8 +141,8 @@ pub fn decide(wf: &CompiledWorkflow, state: &IssueState, step: &Step<'_>, catalo
         return Err(Refusal::InvalidPayload { event_type: et.to_string(), errors, allowed });
     }
     domain_rules(state, et, step.data, &allowed)?;
-    let mut ctx =
-        || json!({"event": {"type": et, "data": step.data, "actor": step.actor}, "issue": state.guard_view()});
+    let data_json = step.data.to_string();
+    let mut ctx = || state.guard_context(et, &data_json, step.actor);
     match wf.choose(state.state_index, et, &mut ctx) {
         TransitionChoice::To(t) => Ok(t),
         TransitionChoice::GuardFailed(guards) => {

@@ -7,7 +7,6 @@ use crate::event::RecordedEvent;
 use crate::text::LocalizedText;
 use crate::workflow::{CompiledWorkflow, OPENING_EVENT, TransitionChoice};
 use serde::Deserialize;
-use serde_json::json;
 
 /// Why a stream cannot be replayed as an issue at all.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -108,12 +107,7 @@ pub fn start(wf: &CompiledWorkflow, first: &RecordedEvent) -> Result<IssueState,
 /// Folds one more event into the state.
 pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &RecordedEvent) {
     let from = state.state_index;
-    let choice = wf.choose(from, &e.event_type, &mut || {
-        json!({
-            "event": {"type": e.event_type, "data": e.data_value(), "actor": e.actor},
-            "issue": state.guard_view(),
-        })
-    });
+    let choice = wf.choose(from, &e.event_type, &mut || state.guard_context(&e.event_type, e.data.get(), &e.actor));
     let to = match choice {
         TransitionChoice::To(t) => t,
         TransitionChoice::NotInState | TransitionChoice::GuardFailed(_) => {

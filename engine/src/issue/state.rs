@@ -5,7 +5,6 @@ use crate::event::Actor;
 use crate::text::LocalizedText;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct WorkflowRef {
@@ -117,17 +116,40 @@ impl IssueState {
     }
 
     /// What guards see as `issue`.
-    pub fn guard_view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "state": self.state,
-            "community": self.community,
-            "category": self.category,
-            "households_affected": self.households_affected,
-            "escalation_level": self.escalation_level,
-            "escalation_rank": crate::vocab::level_rank(&self.escalation_level).unwrap_or(0),
-            "version": self.version,
-            "counts": self.counts,
-        })
+    pub fn guard_view(&self) -> GuardView<'_> {
+        GuardView {
+            id: &self.id,
+            state: &self.state,
+            community: &self.community,
+            category: &self.category,
+            households_affected: self.households_affected,
+            escalation_level: &self.escalation_level,
+            escalation_rank: crate::vocab::level_rank(&self.escalation_level).unwrap_or(0),
+            version: self.version,
+            counts: &self.counts,
+        }
     }
+
+    /// The guard context `{"event": {type, data, actor}, "issue": …}` as JSON text, with the
+    /// payload embedded as it is (no parse).
+    pub fn guard_context(&self, event_type: &str, data_json: &str, actor: &crate::event::Actor) -> String {
+        let quoted = serde_json::to_string(event_type).unwrap_or_default();
+        let actor = serde_json::to_string(actor).unwrap_or_default();
+        let issue = serde_json::to_string(&self.guard_view()).unwrap_or_default();
+        format!("{{\"event\":{{\"type\":{quoted},\"data\":{data_json},\"actor\":{actor}}},\"issue\":{issue}}}")
+    }
+}
+
+/// The issue as guards see it (`issue.*` in a JSONLogic rule).
+#[derive(Debug, Serialize)]
+pub struct GuardView<'a> {
+    pub id: &'a str,
+    pub state: &'a str,
+    pub community: &'a str,
+    pub category: &'a str,
+    pub households_affected: u64,
+    pub escalation_level: &'a str,
+    pub escalation_rank: usize,
+    pub version: u64,
+    pub counts: &'a Counts,
 }

@@ -11,11 +11,10 @@
 //! beside the writer.
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
-use crate::event::{Actor, GENESIS_HASH, NewEvent, RecordedEvent, chain_hash_bytes, event_hash_input};
+use crate::event::{Actor, GENESIS_HASH, NewEvent, Payload, RecordedEvent, chain_hash_bytes, event_hash_input};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -234,7 +233,7 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
         actor: Actor { id: r.get(7)?, role: r.get(8)?, name: r.get(9)?, community: r.get(10)? },
         correlation_id: uuid_from(r.get(11)?),
         causation_id: uuid_from(r.get(12)?),
-        data: RawValue::from_string(data).map_err(|_| bad(13, "data"))?,
+        data: Payload::trusted(data),
         prev_hash: crate::event::hex::encode(&prev),
         hash: crate::event::hex::encode(&hash),
     })

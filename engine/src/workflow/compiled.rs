@@ -170,18 +170,18 @@ impl CompiledWorkflow {
 
     /// Chooses the transition for an event. `context` builds the guard context and is only
     /// called when a guard has to be evaluated (replay of unguarded steps stays cheap).
-    pub fn choose(&self, state: usize, event_type: &str, context: &mut dyn FnMut() -> Value) -> TransitionChoice {
+    pub fn choose(&self, state: usize, event_type: &str, context: &mut dyn FnMut() -> String) -> TransitionChoice {
         let Some(alts) = self.states[state].on.get(event_type) else {
             return TransitionChoice::NotInState;
         };
         let mut failed = Vec::new();
-        let mut ctx: Option<Value> = None;
+        let mut ctx: Option<String> = None;
         for t in alts {
             let holds = match &t.guard {
                 None => true,
                 Some(g) => {
                     let c = ctx.get_or_insert_with(&mut *context);
-                    match g.holds(c) {
+                    match g.holds_json(c) {
                         Ok(b) => {
                             if !b {
                                 failed.push(g.rule().clone());
