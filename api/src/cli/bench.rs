@@ -13,18 +13,31 @@ pub struct BenchArgs {
     /// One JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Use (and keep) this empty directory instead of a temporary one, e.g. to profile
+    /// `convene --data DIR replay` on the log afterwards.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("注意：这是调试构建，数字偏低 / note: debug build, figures are not representative (use --release)");
     }
-    let dir = tempfile::Builder::new().prefix("convene-bench-").tempdir()?;
+    let temp = tempfile::Builder::new().prefix("convene-bench-").tempdir()?;
+    let dir = match &args.dir {
+        Some(d) => {
+            if d.exists() && std::fs::read_dir(d)?.next().is_some() {
+                eprintln!("--dir 必须是空目录 / --dir must be an empty directory: {}", d.display());
+                return Ok(ExitCode::from(1));
+            }
+            d.clone()
+        }
+        None => temp.path().to_path_buf(),
+    };
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
     bar.enable_steady_tick(Duration::from_millis(120));
-    let report =
-        convene_engine::bench::run(dir.path(), args.events, &|phase| bar.set_message(phase.to_string())).await?;
+    let report = convene_engine::bench::run(&dir, args.events, &|phase| bar.set_message(phase.to_string())).await?;
     bar.finish_and_clear();
     if args.json {
         super::print_json(&report);

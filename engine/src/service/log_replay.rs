@@ -9,7 +9,7 @@ use crate::store::{EventStore, StoreError};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-const PAGE: usize = 16_384;
+const PAGE: usize = 2_048;
 
 /// Outcome of a whole-log replay.
 pub struct LogReplay {
