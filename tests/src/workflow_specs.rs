@@ -202,7 +202,7 @@ mod community_issue_on_agenda {
                 let ids: Vec<&str> = s.meetings.iter().map(|m| m.meeting_id.as_str()).collect();
                 assert_eq!(ids, ["m-2026-03", "m-2026-04"]);
                 let last = s.history.last().expect("history");
-                assert_eq!((last.from.as_deref(), last.to.as_str()), (Some("on_agenda"), "on_agenda"));
+                assert_eq!((last.from.as_deref(), &*last.to), (Some("on_agenda"), "on_agenda"));
             });
     }
 
@@ -503,7 +503,7 @@ mod community_issue_evaluated_and_final {
             .then_record(|s| {
                 assert!(s.is_final);
                 assert_eq!(s.record.closure.as_ref().map(|c| c.reason.clone()), Some(json!("resolved")));
-                let path: Vec<&str> = s.history.iter().map(|h| h.to.as_str()).collect();
+                let path: Vec<&str> = s.history.iter().map(|h| &*h.to).collect();
                 assert_eq!(
                     path,
                     ["raised", "assessed", "on_agenda", "deliberated", "acting", "acting", "evaluated", "closed"]
@@ -1012,10 +1012,7 @@ mod replay {
         let spec = Spec::community_issue().wait(Duration::days(3)).given(&to_assessed());
         let s = spec.state();
         let h = &s.history[1];
-        assert_eq!(
-            (h.from.as_deref(), h.to.as_str(), h.event_type.as_str()),
-            (Some("raised"), "assessed", "NeedAssessed")
-        );
+        assert_eq!((h.from.as_deref(), &*h.to, &*h.event_type), (Some("raised"), "assessed", "NeedAssessed"));
         assert_eq!(h.actor.role, "social_worker");
         assert_eq!(h.at - s.raised_at, Duration::days(3) + Duration::hours(1));
         assert!(s.overdue_at(s.raised_at + Duration::days(30)), "the 14-day assessed deadline passed");

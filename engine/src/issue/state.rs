@@ -17,11 +17,13 @@ pub struct WorkflowRef {
 pub struct TransitionRecord {
     pub version: u64,
     pub position: u64,
-    pub event_id: String,
+    pub event_id: uuid::Uuid,
+    // State and event names are shared with the compiled workflow: a history of thousands
+    // of entries holds pointers, not copies.
     #[serde(rename = "type")]
-    pub event_type: String,
-    pub from: Option<String>,
-    pub to: String,
+    pub event_type: std::sync::Arc<str>,
+    pub from: Option<std::sync::Arc<str>>,
+    pub to: std::sync::Arc<str>,
     pub at: DateTime<Utc>,
     pub actor: Actor,
 }

@@ -39,7 +39,9 @@ pub struct IndexProblem {
 pub struct IssueIndex {
     position: u64,
     workflows: BTreeMap<(String, u32), Arc<CompiledWorkflow>>,
-    issues: HashMap<String, IssueState>,
+    /// Each issue with the workflow version it is pinned to (kept beside it so folding an
+    /// event needs no workflow lookup).
+    issues: HashMap<String, (IssueState, Arc<CompiledWorkflow>)>,
     /// Position of each issue's IssueRaised → issue id (list order).
     order: BTreeMap<u64, String>,
     problems: Vec<IndexProblem>,
@@ -83,13 +85,11 @@ impl IssueIndex {
             match issue::start(&wf, e) {
                 Ok(s) => {
                     self.order.insert(e.position, id.to_string());
-                    self.issues.insert(id.to_string(), s);
+                    self.issues.insert(id.to_string(), (s, wf));
                 }
                 Err(err) => self.problem(e, err.to_string()),
             }
-        } else if let Some(s) = self.issues.get_mut(id)
-            && let Some(wf) = self.workflows.get(&(s.workflow.id.clone(), s.workflow.version))
-        {
+        } else if let Some((s, wf)) = self.issues.get_mut(id) {
             issue::apply(s, wf, e);
         }
     }
@@ -118,7 +118,7 @@ impl IssueIndex {
     }
 
     pub fn issue(&self, id: &str) -> Option<&IssueState> {
-        self.issues.get(id)
+        self.issues.get(id).map(|(s, _)| s)
     }
 
     pub fn issue_count(&self) -> usize {
@@ -126,7 +126,7 @@ impl IssueIndex {
     }
 
     pub fn issues(&self) -> impl Iterator<Item = &IssueState> {
-        self.order.values().rev().filter_map(|id| self.issues.get(id))
+        self.order.values().rev().filter_map(|id| self.issues.get(id).map(|(s, _)| s))
     }
 
     /// A page of issues matching `filter`, newest first. The cursor is the position of the
@@ -137,7 +137,7 @@ impl IssueIndex {
         let mut last = None;
         let mut more = false;
         for (pos, id) in self.order.range(..upper).rev() {
-            let Some(s) = self.issues.get(id) else { continue };
+            let Some((s, _)) = self.issues.get(id) else { continue };
             let keep = filter.community.as_deref().is_none_or(|c| community_within(&s.community, c))
                 && filter.state.as_deref().is_none_or(|x| s.state == x)
                 && filter.workflow.as_deref().is_none_or(|x| s.workflow.id == x)

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 struct Transition {
@@ -19,7 +20,7 @@ struct Transition {
 
 #[derive(Debug, Clone)]
 struct State {
-    name: String,
+    name: Arc<str>,
     title: LocalizedText,
     is_final: bool,
     actionable_by: Vec<String>,
@@ -40,6 +41,8 @@ pub struct CompiledWorkflow {
     states: Vec<State>,
     index: HashMap<String, usize>,
     initial: usize,
+    /// Every event type the workflow names, shared by the histories replay builds.
+    event_names: HashMap<String, Arc<str>>,
 }
 
 /// Which way an event goes from a state.
@@ -107,7 +110,7 @@ impl CompiledWorkflow {
                     }
                 }
                 State {
-                    name: name.clone(),
+                    name: Arc::from(name.as_str()),
                     title: st.title.clone(),
                     is_final: st.r#final,
                     actionable_by: st.actionable_by.clone(),
@@ -118,7 +121,15 @@ impl CompiledWorkflow {
             })
             .collect();
         let initial = index.get(&definition.initial).copied().unwrap_or(0);
-        Ok(CompiledWorkflow { definition, document: doc.clone(), content_hash, states, index, initial })
+        let event_names = definition
+            .states
+            .values()
+            .flat_map(|st| st.on.keys())
+            .chain(definition.on_any.keys())
+            .chain(definition.roles.keys())
+            .map(|e| (e.clone(), Arc::from(e.as_str())))
+            .collect();
+        Ok(CompiledWorkflow { definition, document: doc.clone(), content_hash, states, index, initial, event_names })
     }
 
     pub fn id(&self) -> &str {
@@ -139,6 +150,16 @@ impl CompiledWorkflow {
 
     pub fn state_name(&self, i: usize) -> &str {
         &self.states[i].name
+    }
+
+    /// The state's name, shared (for histories).
+    pub fn state_name_shared(&self, i: usize) -> Arc<str> {
+        self.states[i].name.clone()
+    }
+
+    /// An event type's name, shared when the workflow names it.
+    pub fn event_name(&self, event_type: &str) -> Arc<str> {
+        self.event_names.get(event_type).cloned().unwrap_or_else(|| Arc::from(event_type))
     }
 
     pub fn state_title(&self, i: usize) -> &LocalizedText {

@@ -1,0 +1,95 @@
+//! The pure core without IO: folding events into issue states, and deciding a step.
+//! Low-noise figures for the replay work (`convene bench` measures the store too).
+//!
+//! Run: `cargo bench -p convene-engine --bench fold`
+
+use chrono::{Duration, Utc};
+use convene_engine::catalog::Catalog;
+use convene_engine::event::{GENESIS_HASH, Payload, RecordedEvent, canonical_json, chain_hash, event_hash_input};
+use convene_engine::issue::{Step, decide, replay};
+use convene_engine::projection::IssueIndex;
+use convene_engine::workflow::CompiledWorkflow;
+use convene_engine::{Actor, NewEvent};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+/// The events of `issues` bench lifecycles, as a store would return them, after the
+/// workflow-published event (position 1).
+fn log(issues: u64) -> (Vec<RecordedEvent>, Value) {
+    let doc: Value = convene_engine::catalog::embedded::SHIPPED_WORKFLOWS
+        .iter()
+        .find(|(n, _)| *n == "community-issue")
+        .map(|(_, t)| serde_json::from_str(t).unwrap())
+        .unwrap();
+    let mut out = Vec::new();
+    let t0 = Utc::now();
+    let mut position = 0;
+    let mut record = |stream: &str, version: u64, prev: &str, e: NewEvent| -> RecordedEvent {
+        position += 1;
+        let at = t0 + Duration::milliseconds(position as i64);
+        let hash = chain_hash(&event_hash_input(&e, stream, version, at, prev));
+        RecordedEvent {
+            id: e.id,
+            stream: stream.into(),
+            version,
+            position,
+            event_type: e.event_type.clone(),
+            schema_version: 1,
+            recorded_at: at,
+            actor: e.actor.clone(),
+            correlation_id: None,
+            causation_id: None,
+            data: Payload::from(canonical_json(&serde_json::from_str::<Value>(e.data().get()).unwrap())),
+            prev_hash: prev.into(),
+            hash,
+        }
+    };
+    let wf = record(
+        "workflow-community-issue",
+        0,
+        GENESIS_HASH,
+        NewEvent::new("WorkflowPublished", &json!({"definition": doc}), Actor::system()),
+    );
+    out.push(wf);
+    for n in 0..issues {
+        let stream = format!("issue-{n:08}");
+        let mut prev = GENESIS_HASH.to_string();
+        for (v, (t, d, a)) in convene_engine::bench::lifecycle(n).into_iter().enumerate() {
+            let e = record(&stream, v as u64, &prev, NewEvent::new(t, &d, a));
+            prev = e.hash.clone();
+            out.push(e);
+        }
+    }
+    (out, doc)
+}
+
+fn fold(c: &mut Criterion) {
+    let (events, doc) = log(1_000);
+    let catalog = Catalog::shipped();
+    let mut g = c.benchmark_group("fold");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function("issue_index_16k_events", |b| {
+        b.iter(|| {
+            let mut idx = IssueIndex::new();
+            for e in &events {
+                idx.apply(e, catalog);
+            }
+            idx.issue_count()
+        })
+    });
+    let wf = CompiledWorkflow::compile(&doc, catalog).unwrap();
+    let one: Vec<RecordedEvent> = events.iter().filter(|e| e.stream == "issue-00000000").cloned().collect();
+    g.throughput(Throughput::Elements(one.len() as u64));
+    g.bench_function("replay_one_issue", |b| b.iter(|| replay(&wf, &one).unwrap().version));
+    g.finish();
+
+    let state = replay(&wf, &one[..9]).unwrap(); // acting, after the pact was adopted
+    let data = json!({"evaluator": {"name": "赵代表"}, "satisfaction": 4, "outcome": "resolved"});
+    let actor = Actor::new("rr1", "resident_representative");
+    c.bench_function("decide_guarded_step", |b| {
+        b.iter(|| decide(&wf, &state, &Step { event_type: "Evaluated", data: &data, actor: &actor }, catalog).unwrap())
+    });
+}
+
+criterion_group!(benches, fold);
+criterion_main!(benches);
