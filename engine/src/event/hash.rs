@@ -6,7 +6,7 @@
 //! out so a log can be migrated between stores and its chains still verify).
 
 use super::{Actor, RecordedEvent};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -60,40 +60,57 @@ struct CanonicalActor<'a> {
 
 /// [`chain_hash`] as raw bytes (what the stores keep).
 pub fn chain_hash_bytes(e: &HashInput<'_>) -> [u8; 32] {
-    let mut h = Sha256::new();
+    use std::io::Write;
+    thread_local! {
+        // The canonical bytes are assembled in one reused buffer and hashed once: the writer
+        // hashes every event it appends, and small allocations were a visible part of that.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let actor = CanonicalActor {
         community: e.actor.community.as_deref(),
         id: &e.actor.id,
         name: e.actor.name.as_deref(),
         role: &e.actor.role,
     };
-    let opt = |u: Option<Uuid>| u.map(|u| format!("\"{u}\"")).unwrap_or_else(|| "null".into());
-    // Keys in lexicographic order: actor, causation_id, correlation_id, data, id, prev_hash,
-    // recorded_at, schema_version, stream, type, version.
-    h.update(b"{\"actor\":");
-    h.update(serde_json::to_string(&actor).unwrap_or_default().as_bytes());
-    h.update(b",\"causation_id\":");
-    h.update(opt(e.causation_id).as_bytes());
-    h.update(b",\"correlation_id\":");
-    h.update(opt(e.correlation_id).as_bytes());
-    h.update(b",\"data\":");
-    h.update(e.data.as_bytes());
-    h.update(b",\"id\":\"");
-    h.update(e.id.to_string().as_bytes());
-    h.update(b"\",\"prev_hash\":\"");
-    h.update(e.prev_hash.as_bytes());
-    h.update(b"\",\"recorded_at\":\"");
-    h.update(e.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
-    h.update(b"\",\"schema_version\":");
-    h.update(e.schema_version.to_string().as_bytes());
-    h.update(b",\"stream\":");
-    h.update(serde_json::Value::from(e.stream).to_string().as_bytes());
-    h.update(b",\"type\":");
-    h.update(serde_json::Value::from(e.event_type).to_string().as_bytes());
-    h.update(b",\"version\":");
-    h.update(e.version.to_string().as_bytes());
-    h.update(b"}");
-    h.finalize().into()
+    let mut uuid_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    BUF.with_borrow_mut(|b| {
+        b.clear();
+        // Writes into a Vec cannot fail; serde_json only fails on maps with non-string keys.
+        let opt = |b: &mut Vec<u8>, u: Option<Uuid>, buf: &mut [u8; 36]| match u {
+            Some(u) => {
+                b.push(b'"');
+                b.extend_from_slice(u.hyphenated().encode_lower(buf).as_bytes());
+                b.push(b'"');
+            }
+            None => b.extend_from_slice(b"null"),
+        };
+        // Keys in lexicographic order: actor, causation_id, correlation_id, data, id,
+        // prev_hash, recorded_at, schema_version, stream, type, version.
+        b.extend_from_slice(b"{\"actor\":");
+        let _ = serde_json::to_writer(&mut *b, &actor);
+        b.extend_from_slice(b",\"causation_id\":");
+        opt(b, e.causation_id, &mut uuid_text);
+        b.extend_from_slice(b",\"correlation_id\":");
+        opt(b, e.correlation_id, &mut uuid_text);
+        b.extend_from_slice(b",\"data\":");
+        b.extend_from_slice(e.data.as_bytes());
+        b.extend_from_slice(b",\"id\":\"");
+        b.extend_from_slice(e.id.hyphenated().encode_lower(&mut uuid_text).as_bytes());
+        b.extend_from_slice(b"\",\"prev_hash\":\"");
+        b.extend_from_slice(e.prev_hash.as_bytes());
+        b.extend_from_slice(b"\",\"recorded_at\":\"");
+        let _ = write!(b, "{}", e.recorded_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+        b.extend_from_slice(b"\",\"schema_version\":");
+        let _ = write!(b, "{}", e.schema_version);
+        b.extend_from_slice(b",\"stream\":");
+        let _ = serde_json::to_writer(&mut *b, e.stream);
+        b.extend_from_slice(b",\"type\":");
+        let _ = serde_json::to_writer(&mut *b, e.event_type);
+        b.extend_from_slice(b",\"version\":");
+        let _ = write!(b, "{}", e.version);
+        b.push(b'}');
+        Sha256::digest(b.as_slice()).into()
+    })
 }
 
 impl RecordedEvent {
@@ -182,6 +199,32 @@ pub fn event_hash_input<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::SecondsFormat;
+
+    #[test]
+    fn the_hash_covers_exactly_the_documented_canonical_bytes() {
+        let actor = Actor { id: "u1".into(), name: Some("王秀英".into()), role: "resident".into(), community: None };
+        let id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+        let at = DateTime::<Utc>::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let input = HashInput {
+            id,
+            stream: "issue-\"x\"",
+            version: 3,
+            event_type: "NeedAssessed",
+            schema_version: 1,
+            recorded_at: at,
+            actor: &actor,
+            correlation_id: Some(id),
+            causation_id: None,
+            data: "{\"a\":1}",
+            prev_hash: GENESIS_HASH,
+        };
+        let expected = format!(
+            "{{\"actor\":{{\"id\":\"u1\",\"name\":\"王秀英\",\"role\":\"resident\"}},\"causation_id\":null,\"correlation_id\":\"{id}\",\"data\":{{\"a\":1}},\"id\":\"{id}\",\"prev_hash\":\"{GENESIS_HASH}\",\"recorded_at\":\"{}\",\"schema_version\":1,\"stream\":\"issue-\\\"x\\\"\",\"type\":\"NeedAssessed\",\"version\":3}}",
+            at.to_rfc3339_opts(SecondsFormat::Micros, true)
+        );
+        assert_eq!(chain_hash(&input), hex::encode(Sha256::digest(expected.as_bytes())));
+    }
 
     #[test]
     fn canonical_actor_matches_canonical_json_of_the_actor() {
