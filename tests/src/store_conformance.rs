@@ -182,6 +182,31 @@ pub async fn re_appending_the_same_ids_returns_the_first_outcome_and_writes_noth
     assert_eq!(all(&store).await, log_before, "nothing was written");
 }
 
+pub async fn a_single_event_retry_after_the_stream_moved_on_returns_the_first_outcome(f: &dyn StoreFactory) {
+    let (_dir, store) = fresh(f);
+    let one = event(0);
+    let first = store.append("test-s", ExpectedVersion::NoStream, vec![one.clone()]).await.expect("append");
+    store.append("test-s", ExpectedVersion::Exact(0), events(1..3)).await.expect("append");
+    let head_before = head(&store);
+    for expected in
+        [ExpectedVersion::NoStream, ExpectedVersion::Exact(0), ExpectedVersion::Exact(2), ExpectedVersion::Any]
+    {
+        let again = store.append("test-s", expected, vec![one.clone()]).await.expect("idempotent retry");
+        assert_eq!(again, AppendOutcome { already_present: true, ..first.clone() }, "{expected:?}");
+    }
+    // The same id appended twice concurrently: one write, both answered with the same outcome.
+    let twin = event(9);
+    let (a, b) = tokio::join!(
+        store.append("test-t", ExpectedVersion::Any, vec![twin.clone()]),
+        store.append("test-t", ExpectedVersion::Any, vec![twin.clone()])
+    );
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_eq!((a.first_version, a.first_position), (b.first_version, b.first_position));
+    assert!(a.already_present != b.already_present, "exactly one of them wrote: {a:?} {b:?}");
+    assert_eq!(store.stream_version("test-t").await.expect("version"), Some(0));
+    assert_eq!(head(&store), head_before + 1);
+}
+
 pub async fn a_partial_overlap_of_ids_is_refused_and_writes_nothing(f: &dyn StoreFactory) {
     let (_dir, store) = fresh(f);
     let a = event(0);
@@ -528,6 +553,7 @@ macro_rules! conformance_suite {
             property!(read_all_is_in_commit_order_with_gap_free_positions);
             property!(expected_versions_are_enforced_and_conflicts_report_the_actual_version);
             property!(re_appending_the_same_ids_returns_the_first_outcome_and_writes_nothing);
+            property!(a_single_event_retry_after_the_stream_moved_on_returns_the_first_outcome);
             property!(a_partial_overlap_of_ids_is_refused_and_writes_nothing);
             property!(malformed_appends_are_invalid);
             property!(of_two_writers_expecting_the_same_version_exactly_one_wins);

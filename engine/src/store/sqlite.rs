@@ -490,18 +490,12 @@ impl Writer {
     }
 }
 
-/// Checks one append and inserts its rows. `Ok(Err(..))` is a refusal of this append only
-/// (nothing inserted); `Err(..)` is a backend failure that aborts the batch.
-fn plan_and_insert(
+/// Are the append's event ids stored already? `Some` answers the append (the original outcome
+/// of a retry, or a refusal for ids reused elsewhere / duplicated); `None`: all ids are new.
+fn check_stored(
     tx: &rusqlite::Transaction<'_>,
-    heads: &HashMap<String, (u64, String)>,
-    overlay: &mut HashMap<String, (u64, String)>,
-    position: &mut u64,
     req: &Request,
-    recorded_at: DateTime<Utc>,
-    recorded_us: i64,
-) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
-    // Idempotency: are these ids stored already?
+) -> Result<Option<Result<AppendOutcome, StoreError>>, StoreError> {
     let mut found = Vec::with_capacity(req.events.len());
     {
         let mut st = tx.prepare_cached("SELECT stream, version, position FROM events WHERE id = ?1")?;
@@ -522,34 +516,61 @@ fn plan_and_insert(
             s == &req.stream && *v == v0 + i as u64
         });
         if !consistent {
-            return Ok(Err(StoreError::IdempotencyMismatch(format!(
+            return Ok(Some(Err(StoreError::IdempotencyMismatch(format!(
                 "ids are stored, but not as this append to {}",
                 req.stream
-            ))));
+            )))));
         }
         let first = found[0].as_ref().expect("cannot fail: every id was found");
         let last = found[found.len() - 1].as_ref().expect("cannot fail: every id was found");
-        return Ok(Ok(AppendOutcome {
+        return Ok(Some(Ok(AppendOutcome {
             first_version: first.1,
             last_version: last.1,
             first_position: first.2,
             last_position: last.2,
             already_present: true,
-        }));
+        })));
     }
     if n_found > 0 {
-        return Ok(Err(StoreError::IdempotencyMismatch(format!(
+        return Ok(Some(Err(StoreError::IdempotencyMismatch(format!(
             "{n_found} of {} event ids are already stored",
             req.events.len()
-        ))));
+        )))));
     }
     {
         let mut ids: Vec<&Uuid> = req.events.iter().map(|e| &e.id).collect();
         ids.sort();
         ids.dedup();
         if ids.len() != req.events.len() {
-            return Ok(Err(StoreError::Invalid("duplicate event ids in one append".into())));
+            return Ok(Some(Err(StoreError::Invalid("duplicate event ids in one append".into()))));
         }
+    }
+    Ok(None)
+}
+
+/// Is this the UNIQUE index on event ids refusing a row?
+fn is_duplicate_id(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, Some(msg))
+        if e.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("events.id"))
+}
+
+/// Checks one append and inserts its rows. `Ok(Err(..))` is a refusal of this append only
+/// (nothing inserted); `Err(..)` is a backend failure that aborts the batch.
+fn plan_and_insert(
+    tx: &rusqlite::Transaction<'_>,
+    heads: &HashMap<String, (u64, String)>,
+    overlay: &mut HashMap<String, (u64, String)>,
+    position: &mut u64,
+    req: &Request,
+    recorded_at: DateTime<Utc>,
+    recorded_us: i64,
+) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
+    // Idempotency. A single-event append (the common case) skips the lookup: a stored id makes
+    // its INSERT fail on the UNIQUE index, SQLite backs out just that statement, and we answer
+    // from the lookup then. Multi-event appends look up first, so nothing partial is written.
+    let single = req.events.len() == 1;
+    if !single && let Some(answer) = check_stored(tx, req)? {
+        return Ok(answer);
     }
 
     // Optimistic concurrency against the stream's head.
@@ -569,6 +590,10 @@ fn plan_and_insert(
         ExpectedVersion::Exact(v) => actual == Some(v),
     };
     if !ok {
+        // A retry of an append that did land sees a moved head: answer it as the original.
+        if single && let Some(answer) = check_stored(tx, req)? {
+            return Ok(answer);
+        }
         return Ok(Err(StoreError::WrongExpectedVersion {
             stream: req.stream.clone(),
             expected: req.expected,
@@ -592,7 +617,7 @@ fn plan_and_insert(
         let prev_bytes = crate::event::hex::decode32(&prev)
             .ok_or_else(|| StoreError::Backend(format!("corrupt stored hash {prev:?}")))?;
         let hash = crate::event::hex::encode(&hash_bytes);
-        st.execute(params![
+        let inserted = st.execute(params![
             *position as i64,
             e.id.as_bytes().as_slice(),
             req.stream,
@@ -609,7 +634,15 @@ fn plan_and_insert(
             e.data().get(),
             prev_bytes,
             hash_bytes,
-        ])?;
+        ]);
+        if let Err(err) = inserted {
+            if single && is_duplicate_id(&err) {
+                drop(st);
+                return Ok(check_stored(tx, req)?
+                    .unwrap_or_else(|| Err(StoreError::Backend("duplicate id reported but not found".into()))));
+            }
+            return Err(err.into());
+        }
         prev = hash;
         version += 1;
         *position += 1;
