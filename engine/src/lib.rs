@@ -11,7 +11,6 @@
 
 pub mod bench;
 pub mod catalog;
-pub mod clock;
 pub mod demo;
 pub mod event;
 pub mod issue;

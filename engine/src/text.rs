@@ -16,14 +16,6 @@ impl LocalizedText {
         Self { zh: zh.into(), en: Some(en.into()) }
     }
 
-    /// The text in the requested language, falling back to Chinese.
-    pub fn get(&self, lang: Lang) -> &str {
-        match lang {
-            Lang::Zh => &self.zh,
-            Lang::En => self.en.as_deref().unwrap_or(&self.zh),
-        }
-    }
-
     /// "中文 / English", the form used in CLI output and error details.
     pub fn both(&self) -> String {
         match &self.en {
@@ -31,11 +23,4 @@ impl LocalizedText {
             _ => self.zh.clone(),
         }
     }
-}
-
-/// The two languages every user-facing text carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
 }

@@ -1,8 +1,6 @@
 //! Closed vocabularies the workflows refer to: roles, escalation levels, meeting kinds.
 //! Each entry carries its zh-CN and English label.
 
-use crate::text::LocalizedText;
-
 /// Roles an actor can act in. Workflow `roles` tables may only name these.
 pub const ROLES: &[(&str, &str, &str)] = &[
     ("resident", "居民", "resident"),
@@ -36,16 +34,8 @@ pub const MEETING_KINDS: &[(&str, &str, &str)] = &[
     ("dialogue", "社区对话会", "community dialogue"),
 ];
 
-fn find(table: &[(&str, &str, &str)], key: &str) -> Option<LocalizedText> {
-    table.iter().find(|(k, _, _)| *k == key).map(|(_, zh, en)| LocalizedText::new(*zh, *en))
-}
-
 pub fn is_role(r: &str) -> bool {
     ROLES.iter().any(|(k, _, _)| *k == r)
-}
-
-pub fn role_label(r: &str) -> Option<LocalizedText> {
-    find(ROLES, r)
 }
 
 pub fn is_meeting_kind(k: &str) -> bool {
@@ -55,10 +45,6 @@ pub fn is_meeting_kind(k: &str) -> bool {
 /// Rank of an escalation level (community 0, street 1, district 2).
 pub fn level_rank(level: &str) -> Option<usize> {
     LEVELS.iter().position(|(k, _, _)| *k == level)
-}
-
-pub fn level_label(level: &str) -> Option<LocalizedText> {
-    find(LEVELS, level)
 }
 
 /// Does community code `code` lie at or below `scope`? Segment-aware: `wuhan/wu` does not

@@ -1,6 +1,9 @@
 //! Health, readiness and the OpenAPI document.
 
 use super::AppState;
+use super::problem::Problem;
+use actix_web::ResponseError;
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::OpenApi;
@@ -41,9 +44,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             "backend": store.backend(),
             "head_position": *store.head().borrow(),
         })),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .content_type("application/problem+json")
-            .json(json!({"type": "https://convene.invalid/problems/not-ready", "title": "未就绪 / Not ready", "status": 503, "detail": e.to_string()})),
+        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "未就绪 / Not ready", e.to_string())
+            .error_response(),
     }
 }
 

@@ -120,12 +120,6 @@ pub struct RecordedEvent {
     pub hash: String,
 }
 
-impl PartialEq for NewEvent {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.data.get() == other.data.get()
-    }
-}
-
 impl PartialEq for RecordedEvent {
     fn eq(&self, o: &Self) -> bool {
         self.id == o.id

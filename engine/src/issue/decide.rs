@@ -1,7 +1,6 @@
 //! Deciding whether a step may be recorded now: state, role, payload schema, domain rules and
 //! guard, in that order. Pure: the caller appends only if this says yes.
 
-use super::record::referenced_ids;
 use super::state::IssueState;
 use crate::catalog::{Catalog, FieldError};
 use crate::event::Actor;
@@ -103,6 +102,36 @@ fn rule(code: &'static str, zh: String, en: String, allowed: &[StepOption]) -> R
     Refusal::DomainRule { code, message: format!("{zh} / {en}"), allowed: allowed.to_vec() }
 }
 
+/// May this actor record `event_type` on an issue of `community`? The role must be one the
+/// workflow names for the step; someone acting for a street covers its communities, a
+/// community's staff only theirs (`None`: no community to check yet). Shared by `decide` and
+/// by raising an issue.
+pub fn check_actor(
+    wf: &CompiledWorkflow,
+    event_type: &str,
+    actor: &Actor,
+    community: Option<&str>,
+    allowed: &[StepOption],
+) -> Result<(), Refusal> {
+    let roles = wf.roles_for(event_type);
+    if !roles.iter().any(|r| r == &actor.role) {
+        return Err(Refusal::WrongRole {
+            event_type: event_type.to_string(),
+            role: actor.role.clone(),
+            roles: roles.to_vec(),
+            allowed: allowed.to_vec(),
+        });
+    }
+    match &actor.community {
+        Some(c) if community.is_some_and(|ic| !vocab::community_within(ic, c)) => Err(Refusal::OutOfCommunity {
+            actor_community: c.clone(),
+            issue_community: community.unwrap_or_default().to_string(),
+            allowed: allowed.to_vec(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Decides a step against the issue's current state. Returns the target state index.
 pub fn decide(wf: &CompiledWorkflow, state: &IssueState, step: &Step<'_>, catalog: &Catalog) -> Result<usize, Refusal> {
     let allowed = wf.steps_in(state.state_index, catalog);
@@ -118,25 +147,7 @@ pub fn decide(wf: &CompiledWorkflow, state: &IssueState, step: &Step<'_>, catalo
             allowed,
         });
     }
-    let roles = wf.roles_for(et);
-    if !roles.iter().any(|r| r == &step.actor.role) {
-        return Err(Refusal::WrongRole {
-            event_type: et.to_string(),
-            role: step.actor.role.clone(),
-            roles: roles.to_vec(),
-            allowed,
-        });
-    }
-    if let Some(c) = &step.actor.community {
-        // Someone acting for a street covers its communities; a community's staff only theirs.
-        if !vocab::community_within(&state.community, c) {
-            return Err(Refusal::OutOfCommunity {
-                actor_community: c.clone(),
-                issue_community: state.community.clone(),
-                allowed,
-            });
-        }
-    }
+    check_actor(wf, et, step.actor, Some(&state.community), &allowed)?;
     if let Err(errors) = catalog.validate(et, step.data) {
         return Err(Refusal::InvalidPayload { event_type: et.to_string(), errors, allowed });
     }
@@ -160,8 +171,8 @@ pub fn decide(wf: &CompiledWorkflow, state: &IssueState, step: &Step<'_>, catalo
 /// Rules every workflow inherits: referential integrity of the micro steps, the order of a
 /// pact's life (drafted → publicised → adopted), escalation one level at a time.
 fn domain_rules(s: &IssueState, et: &str, data: &Value, allowed: &[StepOption]) -> Result<(), Refusal> {
-    let text = data.to_string();
-    let (wish, pact, project, pledge) = referenced_ids(&text);
+    let id = |key: &str| data[key].as_str().unwrap_or_default().to_string();
+    let (wish, pact, project, pledge) = (id("wish_id"), id("pact_id"), id("project_id"), id("pledge_id"));
     let r = &s.record;
     let wish_status = r.wishes.iter().find(|w| w.wish_id == wish).map(|w| w.status.as_str());
     let pact_status = r.pacts.iter().find(|p| p.pact_id == pact).map(|p| p.status.as_str());

@@ -6,7 +6,7 @@ mod record;
 mod replay;
 mod state;
 
-pub use decide::{Refusal, Step, decide};
+pub use decide::{Refusal, Step, check_actor, decide};
 pub use record::{
     Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Pact, Party, Pledge, Project, Resolution, Team,
     Votes, Wish,

@@ -163,18 +163,6 @@ pub struct DeliberationRecord {
 
 // Payload views: only what the record keeps. Unknown fields are skipped by serde.
 #[derive(Deserialize)]
-struct IdOnly {
-    #[serde(default)]
-    wish_id: String,
-    #[serde(default)]
-    pact_id: String,
-    #[serde(default)]
-    project_id: String,
-    #[serde(default)]
-    pledge_id: String,
-}
-
-#[derive(Deserialize)]
 struct MeetingOnly {
     #[serde(default)]
     meeting_id: Option<String>,
@@ -198,6 +186,12 @@ pub(super) fn apply_payload(
     fn parse<T: for<'de> Deserialize<'de>>(data: &str) -> Option<T> {
         serde_json::from_str(data).ok()
     }
+    // Each arm records the meeting a step came from out of the parse it already does.
+    let mut met = |m: Option<String>| {
+        if let Some(meeting_id) = m {
+            meetings.push(MeetingRef { meeting_id, via: event_type.to_string(), version });
+        }
+    };
     match event_type {
         "NeedAssessed" => {
             #[derive(Deserialize)]
@@ -322,8 +316,12 @@ pub(super) fn apply_payload(
                 effective_from: String,
                 #[serde(default)]
                 votes: Option<Votes>,
+                #[serde(default)]
+                meeting_id: Option<String>,
             }
-            if let Some(p) = parse::<P>(data)
+            let p = parse::<P>(data);
+            met(p.as_ref().and_then(|p| p.meeting_id.clone()));
+            if let Some(p) = p
                 && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id)
             {
                 x.status = "adopted".into();
@@ -340,8 +338,11 @@ pub(super) fn apply_payload(
                 name: LocalizedText,
                 leader: Party,
                 members_count: u64,
+                #[serde(default)]
+                meeting_id: Option<String>,
             }
             if let Some(p) = parse::<P>(data) {
+                met(p.meeting_id.clone());
                 counts.teams += 1;
                 counts.micro_steps_done += 1;
                 record.teams.push(Team {
@@ -453,7 +454,12 @@ pub(super) fn apply_payload(
                 counts.micro_steps_done += 1;
             }
         }
-        "Deliberated" => counts.deliberations += 1,
+        "PlacedOnAgenda" | "Deliberated" => {
+            if event_type == "Deliberated" {
+                counts.deliberations += 1;
+            }
+            met(parse::<MeetingOnly>(data).and_then(|m| m.meeting_id));
+        }
         "ResolutionPassed" | "ResolutionRejected" => {
             #[derive(Deserialize)]
             struct P {
@@ -465,6 +471,7 @@ pub(super) fn apply_payload(
                 decided_steps: Vec<String>,
             }
             if let Some(p) = parse::<P>(data) {
+                met(Some(p.meeting_id.clone()));
                 let passed = event_type == "ResolutionPassed";
                 if passed {
                     counts.resolutions_passed += 1;
@@ -525,25 +532,5 @@ pub(super) fn apply_payload(
             });
         }
         _ => {}
-    }
-    if matches!(
-        event_type,
-        "PlacedOnAgenda"
-            | "Deliberated"
-            | "ResolutionPassed"
-            | "ResolutionRejected"
-            | "MicroPactAdopted"
-            | "MicroTeamFormed"
-    ) && let Some(MeetingOnly { meeting_id: Some(m) }) = parse::<MeetingOnly>(data)
-    {
-        meetings.push(MeetingRef { meeting_id: m, via: event_type.to_string(), version });
-    }
-}
-
-/// Ids a step refers to, for the referential rules in `decide`.
-pub(super) fn referenced_ids(data: &str) -> (String, String, String, String) {
-    match serde_json::from_str::<IdOnly>(data) {
-        Ok(i) => (i.wish_id, i.pact_id, i.project_id, i.pledge_id),
-        Err(_) => Default::default(),
     }
 }

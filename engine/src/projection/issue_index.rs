@@ -117,6 +117,11 @@ impl IssueIndex {
         self.workflows.values()
     }
 
+    /// An issue with the workflow version it is pinned to.
+    pub fn issue_with_workflow(&self, id: &str) -> Option<(&IssueState, &Arc<CompiledWorkflow>)> {
+        self.issues.get(id).map(|(s, wf)| (s, wf))
+    }
+
     pub fn issue(&self, id: &str) -> Option<&IssueState> {
         self.issues.get(id).map(|(s, _)| s)
     }

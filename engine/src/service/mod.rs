@@ -128,12 +128,12 @@ impl Engine {
 
     /// Publishes a workflow definition version (an event in `workflow-<id>`).
     pub async fn publish_workflow(&self, doc: &Value, actor: &Actor) -> Result<Published, EngineError> {
-        let wf = CompiledWorkflow::compile(doc, self.catalog).map_err(EngineError::InvalidWorkflow)?;
-        let diagnostics = crate::workflow::validate_definition(doc, self.catalog);
+        let (wf, diagnostics) =
+            CompiledWorkflow::compile_reporting(doc, self.catalog).map_err(EngineError::InvalidWorkflow)?;
         let id = wf.id().to_string();
         let version = wf.version();
-        let latest = self.with_index(|i| i.latest_workflow(&id)).await?;
-        if let Some(existing) = self.with_index(|i| i.workflow(&id, version)).await? {
+        let (latest, existing) = self.with_index(|i| (i.latest_workflow(&id), i.workflow(&id, version))).await?;
+        if let Some(existing) = existing {
             if existing.content_hash == wf.content_hash {
                 return Ok(Published { workflow: existing, created: false, diagnostics });
             }
@@ -154,11 +154,7 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
-        let published = self
-            .with_index(|i| i.workflow(&id, version))
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("workflow {id} v{version}")))?;
-        Ok(Published { workflow: published, created: true, diagnostics })
+        Ok(Published { workflow: Arc::new(wf), created: true, diagnostics })
     }
 
     /// Publishes the workflows shipped in `workflows/` that are not published yet.
@@ -211,29 +207,13 @@ impl Engine {
         if let Some(found) = self.store.read_event(event_id).await? {
             return self.replayed_outcome(found, OPENING_EVENT, &data).await;
         }
-        let roles = wf.roles_for(OPENING_EVENT);
         let allowed = wf.steps_in(wf.initial(), self.catalog);
-        if !roles.iter().any(|r| r == &cmd.actor.role) {
-            return Err(EngineError::Refused(Refusal::WrongRole {
-                event_type: OPENING_EVENT.into(),
-                role: cmd.actor.role.clone(),
-                roles: roles.to_vec(),
-                allowed,
-            }));
-        }
+        issue::check_actor(&wf, OPENING_EVENT, &cmd.actor, data["community"].as_str(), &allowed)
+            .map_err(EngineError::Refused)?;
         if let Err(errors) = self.catalog.validate(OPENING_EVENT, &data) {
             return Err(EngineError::Refused(Refusal::InvalidPayload {
                 event_type: OPENING_EVENT.into(),
                 errors,
-                allowed,
-            }));
-        }
-        if let (Some(c), Some(ic)) = (&cmd.actor.community, data["community"].as_str())
-            && !crate::vocab::community_within(ic, c)
-        {
-            return Err(EngineError::Refused(Refusal::OutOfCommunity {
-                actor_community: c.clone(),
-                issue_community: ic.to_string(),
                 allowed,
             }));
         }
@@ -252,7 +232,7 @@ impl Engine {
         if appended.is_none_or(|o| o.already_present) {
             return self.replayed_outcome(recorded, OPENING_EVENT, &data).await;
         }
-        let issue = self.current(&issue_id.to_string()).await?;
+        let issue = issue::start(&wf, &recorded)?;
         Ok(StepOutcome { event: recorded, issue, replayed: false })
     }
 
@@ -282,16 +262,11 @@ impl Engine {
             Some(k) => Uuid::new_v5(&ID_NAMESPACE, format!("step:{}:{k}", cmd.issue_id).as_bytes()),
             None => Uuid::now_v7(),
         };
-        if cmd.idempotency_key.is_some()
-            && let Some(found) = self.store.read_event(event_id).await?
-        {
-            return self.replayed_outcome(found, &cmd.event_type, &cmd.data).await;
-        }
         let stream = issue::stream_of(&cmd.issue_id);
         for _attempt in 0..MAX_RETRIES {
-            let state = self.current(&cmd.issue_id).await?;
-            // A duplicate delivery racing its original may find the original already written
-            // only now; answer it as the original was answered instead of deciding again.
+            let (state, wf) = self.current_with_workflow(&cmd.issue_id).await?;
+            // A keyed retry (also one racing its original, which may have landed only now) is
+            // answered as the original was answered instead of being decided again.
             if cmd.idempotency_key.is_some()
                 && let Some(found) = self.store.read_event(event_id).await?
             {
@@ -302,7 +277,6 @@ impl Engine {
             {
                 return Err(EngineError::PreconditionFailed { expected: v, current: state.version });
             }
-            let wf = self.workflow(&state.workflow.id, state.workflow.version).await?;
             let step = Step { event_type: &cmd.event_type, data: &cmd.data, actor: &cmd.actor };
             issue::decide(&wf, &state, &step, self.catalog).map_err(EngineError::Refused)?;
             let event = NewEvent::new(cmd.event_type.clone(), &cmd.data, cmd.actor.clone())
@@ -320,7 +294,10 @@ impl Engine {
                     if outcome.already_present {
                         return self.replayed_outcome(recorded, &cmd.event_type, &cmd.data).await;
                     }
-                    let issue = self.issue_as_of(&cmd.issue_id, AsOf::Version(recorded.version)).await?;
+                    // The append succeeded at exactly the version decided against, so folding the
+                    // recorded event onto that state is the issue as of this step.
+                    let mut issue = state;
+                    issue::apply(&mut issue, &wf, &recorded);
                     return Ok(StepOutcome { event: recorded, issue, replayed: false });
                 }
                 Err(StoreError::WrongExpectedVersion { actual, .. }) => {
@@ -334,6 +311,13 @@ impl Engine {
             }
         }
         Err(EngineError::TooMuchContention)
+    }
+
+    /// The current state of an issue and its pinned workflow, from one catch-up of the index.
+    async fn current_with_workflow(&self, issue_id: &str) -> Result<(IssueState, Arc<CompiledWorkflow>), EngineError> {
+        self.with_index(|i| i.issue_with_workflow(issue_id).map(|(s, wf)| (s.clone(), wf.clone())))
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("issue {issue_id}")))
     }
 
     /// The current state of an issue.

@@ -76,12 +76,6 @@ pub enum StoreError {
     Backend(String),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
-    }
-}
-
 /// An append-only event log with streams, a global order and subscriptions.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {

@@ -34,6 +34,12 @@ const MAX_EVENTS_PER_APPEND: usize = 10_000;
 /// Stream heads kept in the writer's cache before it is cleared (bounds memory).
 const MAX_CACHED_HEADS: usize = 1_000_000;
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
 /// How to open the embedded store.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -64,8 +70,6 @@ pub struct CommitStats {
     pub commits: AtomicU64,
     /// Appends they carried.
     pub appends: AtomicU64,
-    /// Time spent inside write transactions (checks, inserts, commit and its fsync), µs.
-    pub busy_us: AtomicU64,
 }
 
 struct Inner {
@@ -412,9 +416,7 @@ impl Writer {
         // Recorded times never go backwards in commit order, so time travel by `at` and by
         // position agree even if the wall clock steps back.
         let recorded_us = now_us.max(self.last_recorded_us);
-        let started = std::time::Instant::now();
         let result = self.write_batch(&batch, recorded_us);
-        self.stats.busy_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         match result {
             Ok((planned, overlay, next_position, recorded_us)) => {
                 if self.heads.len() + overlay.len() > MAX_CACHED_HEADS {

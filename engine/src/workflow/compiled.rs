@@ -70,6 +70,14 @@ pub struct StepOption {
 impl CompiledWorkflow {
     /// Validates and compiles a document. Errors are the diagnostics.
     pub fn compile(doc: &Value, catalog: &Catalog) -> Result<CompiledWorkflow, Vec<Diagnostic>> {
+        Self::compile_reporting(doc, catalog).map(|(wf, _warnings)| wf)
+    }
+
+    /// Like [`CompiledWorkflow::compile`], also returning the warnings of a publishable document.
+    pub fn compile_reporting(
+        doc: &Value,
+        catalog: &Catalog,
+    ) -> Result<(CompiledWorkflow, Vec<Diagnostic>), Vec<Diagnostic>> {
         let diags = validate_definition(doc, catalog);
         if !is_publishable(&diags) {
             return Err(diags);
@@ -129,7 +137,10 @@ impl CompiledWorkflow {
             .chain(definition.roles.keys())
             .map(|e| (e.clone(), Arc::from(e.as_str())))
             .collect();
-        Ok(CompiledWorkflow { definition, document: doc.clone(), content_hash, states, index, initial, event_names })
+        Ok((
+            CompiledWorkflow { definition, document: doc.clone(), content_hash, states, index, initial, event_names },
+            diags,
+        ))
     }
 
     pub fn id(&self) -> &str {
