@@ -8,9 +8,12 @@
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
-//! - `durability`: SIGKILL of a real server during appends.
+//! - `durability`: SIGKILL and SIGTERM of a real server during appends;
+//! - `cli`: the `convene` binary: output, JSON and exit codes.
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod cli;
 #[cfg(test)]
 mod durability;
 #[cfg(test)]

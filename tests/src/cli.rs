@@ -1,0 +1,158 @@
+//! The `convene` binary as people and scripts use it: output, JSON, exit codes.
+
+use crate::durability::convene_bin;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+fn convene(data: &Path, args: &[&str]) -> Output {
+    Command::new(convene_bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run convene")
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[test]
+fn workflow_validate_prints_each_problem_with_path_and_code_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = repo().join("examples/broken-workflow.json");
+    let o = convene(dir.path(), &["workflow", "validate", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "error[unknown_event_type] /states/raised/on/NeedAssesed",
+        "error[unknown_role] /roles/NeedAssessed/2",
+        "error[unreachable_state] /states/orphan",
+        "error[dead_end_state] /states/orphan",
+        "error[schema] /states/assessed/deadline/after",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+
+    let shipped: Vec<String> = ["community-issue", "micro-wish"]
+        .iter()
+        .map(|w| repo().join(format!("workflows/{w}.json")).display().to_string())
+        .collect();
+    let mut args = vec!["workflow", "validate"];
+    args.extend(shipped.iter().map(String::as_str));
+    assert_eq!(convene(dir.path(), &args).status.code(), Some(0));
+
+    let o = convene(dir.path(), &["workflow", "validate", "/no/such/workflow.json"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn demo_loads_once_and_replay_verifies_every_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = json(&convene(dir.path(), &["demo", "--json"]));
+    assert!(first["issues"].as_u64().unwrap() >= 12);
+    assert!(first["events_written"].as_u64().unwrap() > 0);
+    let again = json(&convene(dir.path(), &["demo", "--json"]));
+    assert_eq!(again["events_written"], 0, "loading twice writes nothing new");
+    assert_eq!(again["events_already_present"], first["events_written"]);
+
+    let o = convene(dir.path(), &["replay", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let r = json(&o);
+    assert_eq!(r["chains_ok"], true);
+    assert!(r["problems"].as_array().unwrap().is_empty());
+    assert!(r["by_state"].as_object().unwrap().len() >= 8, "{}", r["by_state"]);
+
+    let before = json(&convene(dir.path(), &["replay", "--until", "2000-01-01T00:00:00Z", "--json"]));
+    assert_eq!(before["events"], 0);
+}
+
+#[test]
+fn issue_commands_raise_step_refuse_and_time_travel() {
+    let dir = tempfile::tempdir().unwrap();
+    let raise = r#"{"community": "wuhan/wuchang/x-street/y-community", "title": {"zh-CN": "楼道堆物"},
+        "category": "stairwell", "households_affected": 12, "raised_by": {"name": "王秀英"}}"#;
+    let o = convene(
+        dir.path(),
+        &["issue", "raise", "--actor-id", "r1", "--role", "resident", "--payload", raise, "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = json(&o)["issue"]["id"].as_str().unwrap().to_string();
+
+    // Not allowed now: exit 1, the reason and the steps allowed instead.
+    let placed = r#"{"meeting_id": "m1", "meeting_kind": "consultation_day"}"#;
+    let o = convene(
+        dir.path(),
+        &["issue", "step", &id, "PlacedOnAgenda", "--actor-id", "c1", "--role", "convener", "--payload", placed],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("PlacedOnAgenda") && err.contains("NeedAssessed"), "{err}");
+
+    let assessed =
+        r#"{"assessor": {"name": "李娜"}, "method": "survey", "findings": {"zh-CN": "需要协商"}, "priority": "high"}"#;
+    let o = convene(
+        dir.path(),
+        &[
+            "issue",
+            "step",
+            &id,
+            "NeedAssessed",
+            "--actor-id",
+            "s1",
+            "--role",
+            "social_worker",
+            "--payload",
+            assessed,
+            "--if-match",
+            "0",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["issue"]["state"], "assessed");
+
+    let stale = convene(
+        dir.path(),
+        &[
+            "issue",
+            "step",
+            &id,
+            "PlacedOnAgenda",
+            "--actor-id",
+            "c1",
+            "--role",
+            "convener",
+            "--payload",
+            placed,
+            "--if-match",
+            "0",
+        ],
+    );
+    assert_eq!(stale.status.code(), Some(1), "a stale --if-match is refused");
+
+    let then = json(&convene(dir.path(), &["issue", "show", &id, "--version", "0", "--json"]));
+    assert_eq!(then["state"], "raised");
+    let now = json(&convene(dir.path(), &["issue", "show", &id, "--json"]));
+    assert_eq!(now["state"], "assessed");
+}
+
+#[test]
+fn bench_json_reports_the_keys_the_issue_names() {
+    let o = Command::new(convene_bin()).args(["bench", "--events", "300", "--json"]).output().expect("run bench");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json(&o);
+    for key in ["append_single_per_s", "append_concurrent_per_s", "replay_per_s"] {
+        assert!(r[key].as_f64().unwrap() > 0.0, "{key}: {}", r[key]);
+    }
+    assert!(r["events"].as_u64().unwrap() >= 300);
+    assert_eq!(r["replay_anomalies"], 0);
+    assert_eq!(r["broken_chains"], 0);
+}
