@@ -5,7 +5,9 @@
 
 use chrono::{Duration, Utc};
 use convene_engine::catalog::Catalog;
-use convene_engine::event::{GENESIS_HASH, Payload, RecordedEvent, canonical_json, chain_hash, event_hash_input};
+use convene_engine::event::{
+    EventPage, GENESIS_HASH, Payload, RecordedEvent, canonical_json, chain_hash, event_hash_input,
+};
 use convene_engine::issue::{Step, decide, replay};
 use convene_engine::projection::IssueIndex;
 use convene_engine::workflow::CompiledWorkflow;
@@ -68,11 +70,13 @@ fn fold(c: &mut Criterion) {
     let catalog = Catalog::shipped();
     let mut g = c.benchmark_group("fold");
     g.throughput(Throughput::Elements(events.len() as u64));
+    // As whole-log replay reads them: one page, events as views.
+    let page = EventPage::from_recorded(&events);
     g.bench_function("issue_index_16k_events", |b| {
         b.iter(|| {
             let mut idx = IssueIndex::new();
-            for e in &events {
-                idx.apply(e, catalog);
+            for e in page.iter() {
+                idx.apply(&e, catalog);
             }
             idx.issue_count()
         })

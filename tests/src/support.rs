@@ -116,7 +116,7 @@ impl Spec {
             actor_in("resident", COMMUNITY),
             GENESIS_HASH,
         );
-        let state = issue::start(&wf, &first).unwrap_or_else(|e| panic!("cannot start the spec issue: {e}"));
+        let state = issue::start(&wf, &first.view()).unwrap_or_else(|e| panic!("cannot start the spec issue: {e}"));
         Spec { wf, events: vec![first], state, clock, outcome: None }
     }
 
@@ -240,7 +240,7 @@ impl Spec {
         self.clock += Duration::hours(1);
         let prev = self.events.last().map(|e| e.hash.clone()).unwrap_or_else(|| GENESIS_HASH.to_string());
         let e = fake_event(&self.state.stream, version, self.clock, event_type, data, actor, &prev);
-        issue::apply(&mut self.state, &self.wf, &e);
+        issue::apply(&mut self.state, &self.wf, &e.view());
         self.events.push(e);
     }
 }
@@ -265,7 +265,7 @@ pub fn fake_event(
         event_type,
         schema_version: 1,
         recorded_at: at,
-        actor: &actor,
+        actor: (&actor).into(),
         correlation_id: None,
         causation_id: None,
         data: data.get(),

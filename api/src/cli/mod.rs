@@ -53,10 +53,14 @@ pub enum Command {
 }
 
 /// Opens the embedded store and an engine over it (publishing the shipped workflows).
-pub async fn open_engine(dir: &Path) -> anyhow::Result<Arc<Engine>> {
+pub fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
     let store = SqliteStore::open(SqliteOptions::in_dir(dir))
         .with_context(|| format!("打开数据目录失败 / cannot open data directory {}", dir.display()))?;
-    let store: Arc<dyn EventStore> = Arc::new(store);
+    Ok(Arc::new(store))
+}
+
+pub async fn open_engine(dir: &Path) -> anyhow::Result<Arc<Engine>> {
+    let store = open_store(dir)?;
     let engine = Engine::open(store).await?;
     engine.bootstrap_workflows().await?;
     Ok(Arc::new(engine))

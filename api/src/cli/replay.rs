@@ -37,9 +37,9 @@ pub async fn run(data: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let engine = super::open_engine(data).await?;
-    let store = engine.store().clone();
     if let Some(stream) = &args.stream {
+        let engine = super::open_engine(data).await?;
+        let store = engine.store().clone();
         let events = read_stream_all(store.as_ref(), stream).await?;
         if events.is_empty() {
             eprintln!("没有这个流 / no such stream: {stream}");
@@ -72,6 +72,8 @@ pub async fn run(data: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         return Ok(if chain.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
 
+    // The whole log is folded here once; opening an engine would fold it a second time.
+    let store = super::open_store(data)?;
     let head = *store.head().borrow();
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(head) };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")?);

@@ -5,7 +5,7 @@
 //! envelope fields that do not depend on the backend (global position is deliberately left
 //! out so a log can be migrated between stores and its chains still verify).
 
-use super::{Actor, RecordedEvent};
+use super::{ActorRef, EventRef, RecordedEvent};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -31,7 +31,7 @@ pub struct HashInput<'a> {
     pub event_type: &'a str,
     pub schema_version: u32,
     pub recorded_at: DateTime<Utc>,
-    pub actor: &'a Actor,
+    pub actor: ActorRef<'a>,
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,
     pub data: &'a str,
@@ -66,12 +66,7 @@ pub fn chain_hash_bytes(e: &HashInput<'_>) -> [u8; 32] {
         // hashes every event it appends, and small allocations were a visible part of that.
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let actor = CanonicalActor {
-        community: e.actor.community.as_deref(),
-        id: &e.actor.id,
-        name: e.actor.name.as_deref(),
-        role: &e.actor.role,
-    };
+    let actor = CanonicalActor { community: e.actor.community, id: e.actor.id, name: e.actor.name, role: e.actor.role };
     let mut uuid_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     BUF.with_borrow_mut(|b| {
         b.clear();
@@ -122,7 +117,7 @@ impl RecordedEvent {
             event_type: &self.event_type,
             schema_version: self.schema_version,
             recorded_at: self.recorded_at,
-            actor: &self.actor,
+            actor: ActorRef::from(&self.actor),
             correlation_id: self.correlation_id,
             causation_id: self.causation_id,
             data: self.data.get(),
@@ -133,6 +128,27 @@ impl RecordedEvent {
     /// Recomputes this event's hash from its content.
     pub fn computed_hash(&self) -> String {
         chain_hash(&self.hash_input())
+    }
+}
+
+impl EventRef<'_> {
+    /// Recomputes this event's hash from its content (raw bytes).
+    pub fn computed_hash(&self) -> [u8; 32] {
+        let mut prev = [0u8; 64];
+        let prev = super::hex::encode_into(&self.prev_hash, &mut prev);
+        chain_hash_bytes(&HashInput {
+            id: self.id,
+            stream: self.stream,
+            version: self.version,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            recorded_at: self.recorded_at,
+            actor: self.actor,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            data: self.data,
+            prev_hash: prev,
+        })
     }
 }
 
@@ -188,7 +204,7 @@ pub fn event_hash_input<'a>(
         event_type: &e.event_type,
         schema_version: e.schema_version,
         recorded_at,
-        actor: &e.actor,
+        actor: ActorRef::from(&e.actor),
         correlation_id: e.correlation_id,
         causation_id: e.causation_id,
         data: e.data().get(),
@@ -199,6 +215,7 @@ pub fn event_hash_input<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Actor;
     use chrono::SecondsFormat;
 
     #[test]
@@ -213,7 +230,7 @@ mod tests {
             event_type: "NeedAssessed",
             schema_version: 1,
             recorded_at: at,
-            actor: &actor,
+            actor: ActorRef::from(&actor),
             correlation_id: Some(id),
             causation_id: None,
             data: "{\"a\":1}",

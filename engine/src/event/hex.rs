@@ -14,6 +14,16 @@ pub fn encode(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Lower-case hex of 32 bytes into `out`, without allocating.
+pub fn encode_into<'a>(bytes: &[u8; 32], out: &'a mut [u8; 64]) -> &'a str {
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[(b >> 4) as usize];
+        out[2 * i + 1] = DIGITS[(b & 0x0f) as usize];
+    }
+    // cannot fail: every byte written is an ASCII hex digit.
+    std::str::from_utf8(out).unwrap_or_default()
+}
+
 /// The 32 bytes of a 64-digit hex string.
 pub fn decode32(s: &str) -> Option<[u8; 32]> {
     fn nibble(c: u8) -> Option<u8> {
@@ -43,6 +53,7 @@ mod tests {
         let s = super::encode(&bytes);
         assert_eq!(s, hex::encode(bytes));
         assert_eq!(super::decode32(&s), Some(bytes));
+        assert_eq!(super::encode_into(&bytes, &mut [0; 64]), s);
         assert_eq!(super::decode32(&s.to_uppercase()), Some(bytes));
         assert_eq!(super::decode32("zz"), None);
         assert_eq!(super::decode32(&"g".repeat(64)), None);

@@ -2,9 +2,13 @@
 
 mod hash;
 pub mod hex;
+mod page;
 mod payload;
+mod view;
 
+pub use page::{EventPage, EventPageBuilder, PageError, PageRow, Span};
 pub use payload::Payload;
+pub use view::{ActorRef, EventRef};
 
 pub use hash::{
     ChainError, GENESIS_HASH, HashInput, canonical_json, chain_hash, chain_hash_bytes, event_hash_input, verify_chain,

@@ -1,7 +1,7 @@
 //! Deciding whether a step may be recorded now: state, role, payload schema, domain rules and
 //! guard, in that order. Pure: the caller appends only if this says yes.
 
-use super::state::IssueState;
+use super::state::{IssueState, StepContext};
 use crate::catalog::{Catalog, FieldError};
 use crate::event::Actor;
 use crate::text::LocalizedText;
@@ -153,8 +153,8 @@ pub fn decide(wf: &CompiledWorkflow, state: &IssueState, step: &Step<'_>, catalo
     }
     domain_rules(state, et, step.data, &allowed)?;
     let data_json = step.data.to_string();
-    let mut ctx = || state.guard_context(et, &data_json, step.actor);
-    match wf.choose(state.state_index, et, &mut ctx) {
+    let ctx = StepContext { issue: state, event_type: et, data: &data_json, actor: step.actor.into() };
+    match wf.choose(state.state_index, et, &ctx) {
         TransitionChoice::To(t) => Ok(t),
         TransitionChoice::GuardFailed(guards) => {
             Err(Refusal::GuardFailed { event_type: et.to_string(), guards, allowed })

@@ -11,8 +11,8 @@ pub use record::{
     Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Pact, Party, Pledge, Project, Resolution, Team,
     Votes, Wish,
 };
-pub use replay::{ReplayError, apply, pinned_workflow, replay, start};
-pub use state::{Anomaly, Counts, IssueState, MeetingRef, TransitionRecord, WorkflowRef};
+pub use replay::{Actors, ReplayError, apply, apply_with, pinned_workflow, replay, start, start_with};
+pub use state::{Anomaly, Counts, IssueState, MeetingRef, StepContext, TransitionRecord, WorkflowRef};
 
 /// Stream name of an issue.
 pub fn stream_of(issue_id: &str) -> String {

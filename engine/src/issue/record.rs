@@ -161,6 +161,16 @@ pub struct DeliberationRecord {
     pub volunteer_hours: f64,
 }
 
+/// Pushes without Vec's first allocation of four slots: most issues have one or two pacts,
+/// teams, projects, …, and the three empty slots were a third of a replayed issue's memory.
+/// Past four entries, growth is Vec's usual doubling.
+pub(super) fn push_compact<T>(v: &mut Vec<T>, item: T) {
+    if v.len() < 4 && v.len() == v.capacity() {
+        v.reserve_exact(1);
+    }
+    v.push(item);
+}
+
 // Payload views: only what the record keeps. Unknown fields are skipped by serde.
 #[derive(Deserialize)]
 struct MeetingOnly {
@@ -183,13 +193,13 @@ pub(super) fn apply_payload(
     version: u64,
     at: DateTime<Utc>,
 ) {
-    fn parse<T: for<'de> Deserialize<'de>>(data: &str) -> Option<T> {
+    fn parse<'d, T: Deserialize<'d>>(data: &'d str) -> Option<T> {
         serde_json::from_str(data).ok()
     }
     // Each arm records the meeting a step came from out of the parse it already does.
     let mut met = |m: Option<String>| {
         if let Some(meeting_id) = m {
-            meetings.push(MeetingRef { meeting_id, via: event_type.to_string(), version });
+            push_compact(meetings, MeetingRef { meeting_id, via: event_type.to_string(), version });
         }
     };
     match event_type {
@@ -227,26 +237,30 @@ pub(super) fn apply_payload(
             }
             if let Some(p) = parse::<P>(data) {
                 counts.wishes += 1;
-                record.wishes.push(Wish {
-                    wish_id: p.wish_id,
-                    wish: p.wish,
-                    status: "collected".into(),
-                    estimated_cost_fen: p.estimated_cost_fen,
-                    claimed_by: None,
-                    fulfilled_by: None,
-                    value_fen: 0,
-                    volunteer_hours: 0.0,
-                });
+                push_compact(
+                    &mut record.wishes,
+                    Wish {
+                        wish_id: p.wish_id,
+                        wish: p.wish,
+                        status: "collected".into(),
+                        estimated_cost_fen: p.estimated_cost_fen,
+                        claimed_by: None,
+                        fulfilled_by: None,
+                        value_fen: 0,
+                        volunteer_hours: 0.0,
+                    },
+                );
             }
         }
         "MicroWishClaimed" => {
             #[derive(Deserialize)]
-            struct P {
-                wish_id: String,
+            struct P<'a> {
+                #[serde(borrow)]
+                wish_id: std::borrow::Cow<'a, str>,
                 claimed_by: Party,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id)
+                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == *p.wish_id)
             {
                 w.status = "claimed".into();
                 w.claimed_by = Some(p.claimed_by);
@@ -255,8 +269,9 @@ pub(super) fn apply_payload(
         }
         "MicroWishFulfilled" => {
             #[derive(Deserialize)]
-            struct P {
-                wish_id: String,
+            struct P<'a> {
+                #[serde(borrow)]
+                wish_id: std::borrow::Cow<'a, str>,
                 fulfilled_by: Party,
                 #[serde(default)]
                 value_fen: u64,
@@ -264,7 +279,7 @@ pub(super) fn apply_payload(
                 volunteer_hours: f64,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == p.wish_id)
+                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == *p.wish_id)
             {
                 w.status = "fulfilled".into();
                 w.fulfilled_by = Some(p.fulfilled_by);
@@ -284,25 +299,29 @@ pub(super) fn apply_payload(
             }
             if let Some(p) = parse::<P>(data) {
                 counts.pacts += 1;
-                record.pacts.push(Pact {
-                    pact_id: p.pact_id,
-                    title: p.title,
-                    clauses: p.clauses.len(),
-                    status: "drafted".into(),
-                    publicity_until: None,
-                    effective_from: None,
-                    votes: None,
-                });
+                push_compact(
+                    &mut record.pacts,
+                    Pact {
+                        pact_id: p.pact_id,
+                        title: p.title,
+                        clauses: p.clauses.len(),
+                        status: "drafted".into(),
+                        publicity_until: None,
+                        effective_from: None,
+                        votes: None,
+                    },
+                );
             }
         }
         "MicroPactPublicized" => {
             #[derive(Deserialize)]
-            struct P {
-                pact_id: String,
+            struct P<'a> {
+                #[serde(borrow)]
+                pact_id: std::borrow::Cow<'a, str>,
                 until: String,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id)
+                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == *p.pact_id)
             {
                 x.status = "publicized".into();
                 x.publicity_until = Some(p.until);
@@ -311,8 +330,9 @@ pub(super) fn apply_payload(
         }
         "MicroPactAdopted" => {
             #[derive(Deserialize)]
-            struct P {
-                pact_id: String,
+            struct P<'a> {
+                #[serde(borrow)]
+                pact_id: std::borrow::Cow<'a, str>,
                 effective_from: String,
                 #[serde(default)]
                 votes: Option<Votes>,
@@ -322,7 +342,7 @@ pub(super) fn apply_payload(
             let p = parse::<P>(data);
             met(p.as_ref().and_then(|p| p.meeting_id.clone()));
             if let Some(p) = p
-                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == p.pact_id)
+                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == *p.pact_id)
             {
                 x.status = "adopted".into();
                 x.effective_from = Some(p.effective_from);
@@ -345,12 +365,10 @@ pub(super) fn apply_payload(
                 met(p.meeting_id.clone());
                 counts.teams += 1;
                 counts.micro_steps_done += 1;
-                record.teams.push(Team {
-                    team_id: p.team_id,
-                    name: p.name,
-                    leader: p.leader,
-                    members_count: p.members_count,
-                });
+                push_compact(
+                    &mut record.teams,
+                    Team { team_id: p.team_id, name: p.name, leader: p.leader, members_count: p.members_count },
+                );
             }
         }
         "MicroProjectUndertaken" => {
@@ -365,29 +383,33 @@ pub(super) fn apply_payload(
             if let Some(p) = parse::<P>(data) {
                 counts.projects += 1;
                 record.budget_fen += p.budget_fen;
-                record.projects.push(Project {
-                    project_id: p.project_id,
-                    title: p.title,
-                    undertaken_by: p.undertaken_by,
-                    budget_fen: p.budget_fen,
-                    funding_source: p.funding_source,
-                    percent: 0,
-                    spent_fen: 0,
-                    status: "undertaken".into(),
-                });
+                push_compact(
+                    &mut record.projects,
+                    Project {
+                        project_id: p.project_id,
+                        title: p.title,
+                        undertaken_by: p.undertaken_by,
+                        budget_fen: p.budget_fen,
+                        funding_source: p.funding_source,
+                        percent: 0,
+                        spent_fen: 0,
+                        status: "undertaken".into(),
+                    },
+                );
             }
         }
         "MicroProjectProgressReported" | "MicroProjectCompleted" => {
             #[derive(Deserialize)]
-            struct P {
-                project_id: String,
+            struct P<'a> {
+                #[serde(borrow)]
+                project_id: std::borrow::Cow<'a, str>,
                 #[serde(default)]
                 percent: Option<u64>,
                 #[serde(default)]
                 spent_fen: Option<u64>,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.projects.iter_mut().find(|x| x.project_id == p.project_id)
+                && let Some(x) = record.projects.iter_mut().find(|x| x.project_id == *p.project_id)
             {
                 if let Some(s) = p.spent_fen {
                     record.spent_fen = record.spent_fen - x.spent_fen + s;
@@ -421,29 +443,33 @@ pub(super) fn apply_payload(
             if let Some(p) = parse::<P>(data) {
                 counts.pledges += 1;
                 record.pledged_fen += p.amount_fen;
-                record.charity.push(Pledge {
-                    pledge_id: p.pledge_id,
-                    donor: p.donor.name,
-                    kind: p.kind,
-                    amount_fen: p.amount_fen,
-                    volunteer_hours: p.volunteer_hours,
-                    delivered_fen: 0,
-                    delivered_hours: 0.0,
-                    status: "pledged".into(),
-                });
+                push_compact(
+                    &mut record.charity,
+                    Pledge {
+                        pledge_id: p.pledge_id,
+                        donor: p.donor.name,
+                        kind: p.kind,
+                        amount_fen: p.amount_fen,
+                        volunteer_hours: p.volunteer_hours,
+                        delivered_fen: 0,
+                        delivered_hours: 0.0,
+                        status: "pledged".into(),
+                    },
+                );
             }
         }
         "MicroCharityDelivered" => {
             #[derive(Deserialize)]
-            struct P {
-                pledge_id: String,
+            struct P<'a> {
+                #[serde(borrow)]
+                pledge_id: std::borrow::Cow<'a, str>,
                 #[serde(default)]
                 amount_fen: u64,
                 #[serde(default)]
                 volunteer_hours: f64,
             }
             if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == p.pledge_id)
+                && let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == *p.pledge_id)
             {
                 x.status = "delivered".into();
                 x.delivered_fen += p.amount_fen;
@@ -478,15 +504,18 @@ pub(super) fn apply_payload(
                 } else {
                     counts.resolutions_rejected += 1;
                 }
-                record.resolutions.push(Resolution {
-                    meeting_id: p.meeting_id,
-                    motion_id: p.motion_id,
-                    passed,
-                    votes: p.votes,
-                    rule: p.rule,
-                    decided_steps: p.decided_steps,
-                    at,
-                });
+                push_compact(
+                    &mut record.resolutions,
+                    Resolution {
+                        meeting_id: p.meeting_id,
+                        motion_id: p.motion_id,
+                        passed,
+                        votes: p.votes,
+                        rule: p.rule,
+                        decided_steps: p.decided_steps,
+                        at,
+                    },
+                );
             }
         }
         "Evaluated" => {
@@ -498,12 +527,10 @@ pub(super) fn apply_payload(
             }
             if let Some(p) = parse::<P>(data) {
                 counts.evaluations += 1;
-                record.evaluations.push(Evaluation {
-                    evaluator: p.evaluator,
-                    satisfaction: p.satisfaction,
-                    outcome: p.outcome,
-                    at,
-                });
+                push_compact(
+                    &mut record.evaluations,
+                    Evaluation { evaluator: p.evaluator, satisfaction: p.satisfaction, outcome: p.outcome, at },
+                );
             }
         }
         "Escalated" => {
@@ -515,12 +542,10 @@ pub(super) fn apply_payload(
             }
             if let Some(p) = parse::<P>(data) {
                 *escalation_level = p.to_level.clone();
-                record.escalations.push(Escalation {
-                    from_level: p.from_level,
-                    to_level: p.to_level,
-                    reason: p.reason,
-                    at,
-                });
+                push_compact(
+                    &mut record.escalations,
+                    Escalation { from_level: p.from_level, to_level: p.to_level, reason: p.reason, at },
+                );
             }
         }
         "IssueClosed" | "IssueWithdrawn" => {

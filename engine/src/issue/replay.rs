@@ -1,12 +1,15 @@
 //! Pure replay: `(definition, events) -> IssueState`. No IO, no clock, deterministic; the same
 //! fold serves live commands, time travel and audit.
 
-use super::record::{DeliberationRecord, Party, apply_payload};
-use super::state::{Anomaly, Counts, IssueState, TransitionRecord, WorkflowRef};
-use crate::event::RecordedEvent;
+use super::record::{DeliberationRecord, Party, apply_payload, push_compact};
+use super::state::{Anomaly, Counts, IssueState, StepContext, TransitionRecord, WorkflowRef};
+use crate::event::{Actor, ActorRef, EventRef, RecordedEvent};
 use crate::text::LocalizedText;
 use crate::workflow::{CompiledWorkflow, OPENING_EVENT, TransitionChoice};
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// Why a stream cannot be replayed as an issue at all.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -35,30 +38,35 @@ struct Opening {
 }
 
 /// The workflow an IssueRaised payload pins, without folding anything.
-pub fn pinned_workflow(first: &RecordedEvent) -> Result<WorkflowRef, ReplayError> {
+pub fn pinned_workflow(first: &EventRef<'_>) -> Result<WorkflowRef, ReplayError> {
     #[derive(Deserialize)]
     struct Pin {
         workflow_id: String,
         workflow_version: u32,
     }
     if first.event_type != OPENING_EVENT {
-        return Err(ReplayError::NotAnIssue { stream: first.stream.clone(), found: first.event_type.clone() });
+        return Err(ReplayError::NotAnIssue { stream: first.stream.to_string(), found: first.event_type.to_string() });
     }
-    let p: Pin = serde_json::from_str(first.data.get())
-        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.clone(), message: e.to_string() })?;
+    let p: Pin = serde_json::from_str(first.data)
+        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.to_string(), message: e.to_string() })?;
     Ok(WorkflowRef { id: p.workflow_id, version: p.workflow_version })
 }
 
 /// Starts an issue from its IssueRaised event.
-pub fn start(wf: &CompiledWorkflow, first: &RecordedEvent) -> Result<IssueState, ReplayError> {
+pub fn start(wf: &CompiledWorkflow, first: &EventRef<'_>) -> Result<IssueState, ReplayError> {
+    start_with(wf, first, &mut Actors::default())
+}
+
+/// [`start`], sharing actor values through `actors`.
+pub fn start_with(wf: &CompiledWorkflow, first: &EventRef<'_>, actors: &mut Actors) -> Result<IssueState, ReplayError> {
     if first.event_type != OPENING_EVENT {
-        return Err(ReplayError::NotAnIssue { stream: first.stream.clone(), found: first.event_type.clone() });
+        return Err(ReplayError::NotAnIssue { stream: first.stream.to_string(), found: first.event_type.to_string() });
     }
-    let o: Opening = serde_json::from_str(first.data.get())
-        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.clone(), message: e.to_string() })?;
+    let o: Opening = serde_json::from_str(first.data)
+        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.to_string(), message: e.to_string() })?;
     if o.workflow_id != wf.id() || o.workflow_version != wf.version() {
         return Err(ReplayError::WrongWorkflow {
-            stream: first.stream.clone(),
+            stream: first.stream.to_string(),
             id: o.workflow_id,
             version: o.workflow_version,
             given: format!("{} v{}", wf.id(), wf.version()),
@@ -67,8 +75,8 @@ pub fn start(wf: &CompiledWorkflow, first: &RecordedEvent) -> Result<IssueState,
     let s = wf.initial();
     let due_at = wf.deadline(s).and_then(|(d, _)| d.add_to(first.recorded_at));
     Ok(IssueState {
-        id: super::id_of(&first.stream).unwrap_or(&first.stream).to_string(),
-        stream: first.stream.clone(),
+        id: super::id_of(first.stream).unwrap_or(first.stream).to_string(),
+        stream: first.stream.to_string(),
         workflow: WorkflowRef { id: o.workflow_id, version: o.workflow_version },
         community: o.community,
         title: o.title,
@@ -94,32 +102,41 @@ pub fn start(wf: &CompiledWorkflow, first: &RecordedEvent) -> Result<IssueState,
             version: first.version,
             position: first.position,
             event_id: first.id,
-            event_type: wf.event_name(&first.event_type),
+            event_type: wf.event_name(first.event_type),
             from: None,
             to: wf.state_name_shared(s),
             at: first.recorded_at,
-            actor: first.actor.clone(),
+            actor: actors.get(first.actor),
         }],
         anomalies: Vec::new(),
     })
 }
 
 /// Folds one more event into the state.
-pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &RecordedEvent) {
+pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_>) {
+    apply_with(state, wf, e, &mut Actors::default())
+}
+
+/// [`apply`], sharing actor values through `actors`.
+pub fn apply_with(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_>, actors: &mut Actors) {
     let from = state.state_index;
-    let choice = wf.choose(from, &e.event_type, &mut || state.guard_context(&e.event_type, e.data.get(), &e.actor));
+    let ctx = StepContext { issue: state, event_type: e.event_type, data: e.data, actor: e.actor };
+    let choice = wf.choose(from, e.event_type, &ctx);
     let to = match choice {
         TransitionChoice::To(t) => t,
         TransitionChoice::NotInState | TransitionChoice::GuardFailed(_) => {
-            state.anomalies.push(Anomaly {
-                version: e.version,
-                event_type: e.event_type.clone(),
-                state: state.state.clone(),
-                reason: match choice {
-                    TransitionChoice::NotInState => "no transition for this step in this state".into(),
-                    _ => "every guard of this step failed".into(),
+            push_compact(
+                &mut state.anomalies,
+                Anomaly {
+                    version: e.version,
+                    event_type: e.event_type.to_string(),
+                    state: state.state.clone(),
+                    reason: match choice {
+                        TransitionChoice::NotInState => "no transition for this step in this state".into(),
+                        _ => "every guard of this step failed".into(),
+                    },
                 },
-            });
+            );
             from
         }
     };
@@ -128,15 +145,18 @@ pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &RecordedEvent) {
         &mut state.counts,
         &mut state.meetings,
         &mut state.escalation_level,
-        &e.event_type,
-        e.data.get(),
+        e.event_type,
+        e.data,
         e.version,
         e.recorded_at,
     );
     if to != from {
         state.state_index = to;
-        state.state = wf.state_name(to).to_string();
-        state.state_title = wf.state_title(to).clone();
+        // In place: the old strings' buffers usually fit the new names.
+        state.state.clear();
+        state.state.push_str(wf.state_name(to));
+        state.state_title.zh.clone_from(&wf.state_title(to).zh);
+        state.state_title.en.clone_from(&wf.state_title(to).en);
         state.is_final = wf.is_final(to);
         state.entered_state_at = e.recorded_at;
         state.due_at = wf.deadline(to).and_then(|(d, _)| d.add_to(e.recorded_at));
@@ -145,11 +165,11 @@ pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &RecordedEvent) {
         version: e.version,
         position: e.position,
         event_id: e.id,
-        event_type: wf.event_name(&e.event_type),
+        event_type: wf.event_name(e.event_type),
         from: Some(wf.state_name_shared(from)),
         to: wf.state_name_shared(to),
         at: e.recorded_at,
-        actor: e.actor.clone(),
+        actor: actors.get(e.actor),
     });
     state.version = e.version;
     state.position = e.position;
@@ -159,9 +179,41 @@ pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &RecordedEvent) {
 /// Replays a whole stream (version order) into its state.
 pub fn replay(wf: &CompiledWorkflow, events: &[RecordedEvent]) -> Result<IssueState, ReplayError> {
     let (first, rest) = events.split_first().ok_or(ReplayError::Empty)?;
-    let mut s = start(wf, first)?;
+    let mut actors = Actors::default();
+    let mut s = start_with(wf, &first.view(), &mut actors)?;
     for e in rest {
-        apply(&mut s, wf, e);
+        apply_with(&mut s, wf, &e.view(), &mut actors);
     }
     Ok(s)
+}
+
+/// Shares one `Arc<Actor>` between every history entry of the same person: the same few
+/// conveners and social workers record most steps, and a history of copies was a large part
+/// of a replayed log's memory.
+#[derive(Default)]
+pub struct Actors {
+    by_hash: HashMap<u64, Vec<Arc<Actor>>, foldhash::fast::FixedState>,
+    len: usize,
+}
+
+/// Distinct actors kept before the table starts afresh (bounds memory; entries already in
+/// histories stay valid).
+const MAX_ACTORS: usize = 100_000;
+
+impl Actors {
+    pub fn get(&mut self, a: ActorRef<'_>) -> Arc<Actor> {
+        let key = foldhash::fast::FixedState::default().hash_one(a);
+        let bucket = self.by_hash.entry(key).or_default();
+        if let Some(found) = bucket.iter().find(|x| a.is(x)) {
+            return found.clone();
+        }
+        let new = Arc::new(a.to_actor());
+        bucket.push(new.clone());
+        self.len += 1;
+        if self.len > MAX_ACTORS {
+            self.by_hash.clear();
+            self.len = 0;
+        }
+        new
+    }
 }

@@ -3,6 +3,7 @@
 use super::record::{DeliberationRecord, Party};
 use crate::event::Actor;
 use crate::text::LocalizedText;
+use crate::workflow::{Bump, DataValue, GuardContext};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -25,7 +26,8 @@ pub struct TransitionRecord {
     pub from: Option<std::sync::Arc<str>>,
     pub to: std::sync::Arc<str>,
     pub at: DateTime<Utc>,
-    pub actor: Actor,
+    /// Shared between the history entries of the same person (see `replay::Actors`).
+    pub actor: std::sync::Arc<Actor>,
 }
 
 /// A meeting the issue went through.
@@ -134,9 +136,9 @@ impl IssueState {
 
     /// The guard context `{"event": {type, data, actor}, "issue": …}` as JSON text, with the
     /// payload embedded as it is (no parse).
-    pub fn guard_context(&self, event_type: &str, data_json: &str, actor: &crate::event::Actor) -> String {
+    pub fn guard_context(&self, event_type: &str, data_json: &str, actor: crate::event::ActorRef<'_>) -> String {
         let quoted = serde_json::to_string(event_type).unwrap_or_default();
-        let actor = serde_json::to_string(actor).unwrap_or_default();
+        let actor = serde_json::to_string(&actor).unwrap_or_default();
         let issue = serde_json::to_string(&self.guard_view()).unwrap_or_default();
         format!("{{\"event\":{{\"type\":{quoted},\"data\":{data_json},\"actor\":{actor}}},\"issue\":{issue}}}")
     }
@@ -154,4 +156,67 @@ pub struct GuardView<'a> {
     pub escalation_rank: usize,
     pub version: u64,
     pub counts: &'a Counts,
+}
+
+/// The guard context of one step on this issue: `{"event": {type, data, actor}, "issue": …}`,
+/// the same shape as [`IssueState::guard_context`], built straight into the evaluator's arena.
+pub struct StepContext<'s> {
+    pub issue: &'s IssueState,
+    pub event_type: &'s str,
+    /// The payload as JSON text.
+    pub data: &'s str,
+    pub actor: crate::event::ActorRef<'s>,
+}
+
+impl GuardContext for StepContext<'_> {
+    fn build<'a>(&'a self, arena: &'a Bump, with_data: bool) -> DataValue<'a> {
+        let obj = |fields: &[(&'a str, DataValue<'a>)]| DataValue::Object(arena.alloc_slice_clone(fields));
+        let n = |x: u64| DataValue::from_i64(i64::try_from(x).unwrap_or(i64::MAX));
+        let text = DataValue::String;
+        let i = self.issue;
+        let c = &i.counts;
+        let counts = obj(&[
+            ("wishes", n(c.wishes.into())),
+            ("wishes_claimed", n(c.wishes_claimed.into())),
+            ("wishes_fulfilled", n(c.wishes_fulfilled.into())),
+            ("pacts", n(c.pacts.into())),
+            ("pacts_publicized", n(c.pacts_publicized.into())),
+            ("pacts_adopted", n(c.pacts_adopted.into())),
+            ("teams", n(c.teams.into())),
+            ("projects", n(c.projects.into())),
+            ("projects_completed", n(c.projects_completed.into())),
+            ("pledges", n(c.pledges.into())),
+            ("pledges_delivered", n(c.pledges_delivered.into())),
+            ("resolutions_passed", n(c.resolutions_passed.into())),
+            ("resolutions_rejected", n(c.resolutions_rejected.into())),
+            ("deliberations", n(c.deliberations.into())),
+            ("evaluations", n(c.evaluations.into())),
+            ("micro_steps_done", n(c.micro_steps_done.into())),
+        ]);
+        let rank = crate::vocab::level_rank(&i.escalation_level).unwrap_or(0) as u64;
+        let issue = obj(&[
+            ("id", text(&i.id)),
+            ("state", text(&i.state)),
+            ("community", text(&i.community)),
+            ("category", text(&i.category)),
+            ("households_affected", n(i.households_affected)),
+            ("escalation_level", text(&i.escalation_level)),
+            ("escalation_rank", n(rank)),
+            ("version", n(i.version)),
+            ("counts", counts),
+        ]);
+        let a = self.actor;
+        let mut actor = vec![("id", text(a.id)), ("role", text(a.role))];
+        if let Some(name) = a.name {
+            actor.push(("name", text(name)));
+        }
+        if let Some(community) = a.community {
+            actor.push(("community", text(community)));
+        }
+        // A payload that does not parse (validation prevents it) reads as null: guards on it fail.
+        let data =
+            if with_data { DataValue::from_str(self.data, arena).unwrap_or(DataValue::Null) } else { DataValue::Null };
+        let event = obj(&[("type", text(self.event_type)), ("data", data), ("actor", obj(&actor))]);
+        obj(&[("event", event), ("issue", issue)])
+    }
 }

@@ -1,13 +1,13 @@
 //! Incremental hash-chain verification over the global log (pure: fed events in order).
 
-use crate::event::{ChainError, GENESIS_HASH, RecordedEvent};
+use crate::event::{ChainError, EventRef};
 use std::collections::HashMap;
 
 /// Tracks each stream's last (version, hash) and checks every next event links to it and
 /// matches its own content.
 #[derive(Default)]
 pub struct ChainTracker {
-    heads: HashMap<String, (u64, String)>,
+    heads: HashMap<String, (u64, [u8; 32])>,
     pub verified: u64,
     pub broken: Vec<ChainError>,
 }
@@ -21,23 +21,28 @@ impl ChainTracker {
         self.heads.len()
     }
 
-    pub fn check(&mut self, e: &RecordedEvent) {
-        let (expected_version, expected_prev) = match self.heads.get(&e.stream) {
-            Some((v, h)) => (v + 1, h.as_str()),
-            None => (0, GENESIS_HASH),
+    pub fn check(&mut self, e: &EventRef<'_>) {
+        let (expected_version, expected_prev) = match self.heads.get(e.stream) {
+            Some((v, h)) => (v + 1, *h),
+            None => (0, [0u8; 32]),
         };
         if e.version != expected_version {
             self.broken.push(ChainError::VersionGap {
-                stream: e.stream.clone(),
+                stream: e.stream.to_string(),
                 expected: expected_version,
                 found: e.version,
             });
         } else if e.prev_hash != expected_prev {
-            self.broken.push(ChainError::BrokenLink { stream: e.stream.clone(), version: e.version });
+            self.broken.push(ChainError::BrokenLink { stream: e.stream.to_string(), version: e.version });
         } else if e.computed_hash() != e.hash {
-            self.broken.push(ChainError::Altered { stream: e.stream.clone(), version: e.version });
+            self.broken.push(ChainError::Altered { stream: e.stream.to_string(), version: e.version });
         }
         self.verified += 1;
-        self.heads.insert(e.stream.clone(), (e.version, e.hash.clone()));
+        match self.heads.get_mut(e.stream) {
+            Some(head) => *head = (e.version, e.hash),
+            None => {
+                self.heads.insert(e.stream.to_string(), (e.version, e.hash));
+            }
+        }
     }
 }

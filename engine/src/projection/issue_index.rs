@@ -2,7 +2,7 @@
 //! for lists, dashboards and commands.
 
 use crate::catalog::Catalog;
-use crate::event::RecordedEvent;
+use crate::event::EventRef;
 use crate::issue::{self, IssueState};
 use crate::vocab::community_within;
 use crate::workflow::CompiledWorkflow;
@@ -41,10 +41,11 @@ pub struct IssueIndex {
     workflows: BTreeMap<(String, u32), Arc<CompiledWorkflow>>,
     /// Each issue with the workflow version it is pinned to (kept beside it so folding an
     /// event needs no workflow lookup).
-    issues: HashMap<String, (IssueState, Arc<CompiledWorkflow>)>,
+    issues: HashMap<String, (IssueState, Arc<CompiledWorkflow>), foldhash::quality::RandomState>,
     /// Position of each issue's IssueRaised → issue id (list order).
     order: BTreeMap<u64, String>,
     problems: Vec<IndexProblem>,
+    actors: issue::Actors,
 }
 
 impl IssueIndex {
@@ -58,13 +59,14 @@ impl IssueIndex {
     }
 
     /// Folds one event (events must come in global order; older ones are ignored).
-    pub fn apply(&mut self, e: &RecordedEvent, catalog: &Catalog) {
+    pub fn apply(&mut self, e: &EventRef<'_>, catalog: &Catalog) {
         if e.position <= self.position {
             return;
         }
         self.position = e.position;
         if e.stream.starts_with("workflow-") && e.event_type == "WorkflowPublished" {
-            let doc = e.data_value().get("definition").cloned().unwrap_or_default();
+            let data: serde_json::Value = serde_json::from_str(e.data).unwrap_or_default();
+            let doc = data.get("definition").cloned().unwrap_or_default();
             match CompiledWorkflow::compile(&doc, catalog) {
                 Ok(wf) => {
                     self.workflows.insert((wf.id().to_string(), wf.version()), Arc::new(wf));
@@ -73,7 +75,7 @@ impl IssueIndex {
             }
             return;
         }
-        let Some(id) = issue::id_of(&e.stream) else { return };
+        let Some(id) = issue::id_of(e.stream) else { return };
         if e.version == 0 {
             let pin = match issue::pinned_workflow(e) {
                 Ok(p) => p,
@@ -82,7 +84,7 @@ impl IssueIndex {
             let Some(wf) = self.workflows.get(&(pin.id.clone(), pin.version)).cloned() else {
                 return self.problem(e, format!("workflow {} v{} is not published", pin.id, pin.version));
             };
-            match issue::start(&wf, e) {
+            match issue::start_with(&wf, e, &mut self.actors) {
                 Ok(s) => {
                     self.order.insert(e.position, id.to_string());
                     self.issues.insert(id.to_string(), (s, wf));
@@ -90,13 +92,13 @@ impl IssueIndex {
                 Err(err) => self.problem(e, err.to_string()),
             }
         } else if let Some((s, wf)) = self.issues.get_mut(id) {
-            issue::apply(s, wf, e);
+            issue::apply_with(s, wf, e, &mut self.actors);
         }
     }
 
-    fn problem(&mut self, e: &RecordedEvent, message: String) {
+    fn problem(&mut self, e: &EventRef<'_>, message: String) {
         tracing::warn!(stream = %e.stream, position = e.position, %message, "index skipped an event");
-        self.problems.push(IndexProblem { position: e.position, stream: e.stream.clone(), message });
+        self.problems.push(IndexProblem { position: e.position, stream: e.stream.to_string(), message });
     }
 
     pub fn problems(&self) -> &[IndexProblem] {

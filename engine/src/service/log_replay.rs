@@ -33,15 +33,15 @@ pub async fn replay_log(
     let reader = tokio::spawn(async move {
         let mut after = 0;
         loop {
-            let page = match store.read_all(after, PAGE).await {
+            let page = match store.read_all_page(after, PAGE).await {
                 Ok(p) => p,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             };
-            let Some(last) = page.last() else { return };
-            after = last.position;
+            let Some(last) = page.last_position() else { return };
+            after = last;
             let done = page.len() < PAGE;
             if tx.send(Ok(page)).await.is_err() || done {
                 return;
@@ -51,7 +51,8 @@ pub async fn replay_log(
     let mut out =
         LogReplay { index: IssueIndex::new(), chains: verify_chains.then(ChainTracker::new), events: 0, position: 0 };
     'pages: while let Some(page) = rx.recv().await {
-        for e in page? {
+        let page = page?;
+        for e in page.iter() {
             if until.is_some_and(|t| e.recorded_at > t) {
                 break 'pages;
             }

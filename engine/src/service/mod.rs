@@ -103,13 +103,13 @@ impl Engine {
     pub async fn catch_up(&self) -> Result<u64, EngineError> {
         loop {
             let after = self.read_index()?.position();
-            let events = self.store.read_all(after, 8192).await?;
-            if events.is_empty() {
+            let page = self.store.read_all_page(after, 8192).await?;
+            if page.is_empty() {
                 return Ok(after);
             }
             let mut idx = self.index.write().map_err(|_| EngineError::Poisoned)?;
-            for e in &events {
-                idx.apply(e, self.catalog);
+            for e in page.iter() {
+                idx.apply(&e, self.catalog);
             }
         }
     }
@@ -232,7 +232,7 @@ impl Engine {
         if appended.is_none_or(|o| o.already_present) {
             return self.replayed_outcome(recorded, OPENING_EVENT, &data).await;
         }
-        let issue = issue::start(&wf, &recorded)?;
+        let issue = issue::start(&wf, &recorded.view())?;
         Ok(StepOutcome { event: recorded, issue, replayed: false })
     }
 
@@ -297,7 +297,7 @@ impl Engine {
                     // The append succeeded at exactly the version decided against, so folding the
                     // recorded event onto that state is the issue as of this step.
                     let mut issue = state;
-                    issue::apply(&mut issue, &wf, &recorded);
+                    issue::apply(&mut issue, &wf, &recorded.view());
                     return Ok(StepOutcome { event: recorded, issue, replayed: false });
                 }
                 Err(StoreError::WrongExpectedVersion { actual, .. }) => {
@@ -341,7 +341,7 @@ impl Engine {
         if events.is_empty() {
             return Err(EngineError::NotYetRaised(issue_id.to_string()));
         }
-        let pin = issue::pinned_workflow(&events[0])?;
+        let pin = issue::pinned_workflow(&events[0].view())?;
         let wf = self.workflow(&pin.id, pin.version).await?;
         Ok(issue::replay(&wf, &events)?)
     }

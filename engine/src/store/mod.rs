@@ -14,7 +14,7 @@ mod subscription;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 
-use crate::event::{NewEvent, RecordedEvent};
+use crate::event::{EventPage, NewEvent, RecordedEvent};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -99,6 +99,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Reads up to `limit` events with global position greater than `after`, in order.
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// [`EventStore::read_all`] decoded into one buffer, for folds that only look at each
+    /// event (whole-log replay, projections catching up). Stores override it when they can
+    /// decode rows without an owned envelope per event.
+    async fn read_all_page(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+        Ok(EventPage::from_recorded(&self.read_all(after, limit).await?))
+    }
 
     /// The stream's current version, or None if it does not exist.
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;

@@ -11,7 +11,10 @@
 //! beside the writer.
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
-use crate::event::{Actor, GENESIS_HASH, NewEvent, Payload, RecordedEvent, chain_hash_bytes, event_hash_input};
+use crate::event::{
+    Actor, EventPage, EventPageBuilder, GENESIS_HASH, NewEvent, PageRow, Payload, RecordedEvent, chain_hash_bytes,
+    event_hash_input,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -114,6 +117,17 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('format', '1');
 const COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
     actor_role, actor_name, actor_community, correlation_id, causation_id, data, prev_hash, hash";
 
+/// Position and recorded time (µs) of the last event, or zeros. Recorded times never go
+/// backwards in position order (the writer enforces it), so the last row holds the latest
+/// time; a `MAX(recorded_at)` would scan the whole table on every open.
+fn last_event(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
 fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -137,10 +151,7 @@ impl SqliteStore {
         }
         let conn = open_conn(&options.path, options.durable)?;
         conn.execute_batch(SCHEMA)?;
-        let (last_pos, last_us): (i64, i64) =
-            conn.query_row("SELECT COALESCE(MAX(position), 0), COALESCE(MAX(recorded_at), 0) FROM events", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        let (last_pos, last_us) = last_event(&conn)?;
         let (head_tx, head_rx) = watch::channel(last_pos as u64);
         let stats = Arc::new(CommitStats::default());
         let (tx, rx) = mpsc::channel::<Request>();
@@ -243,6 +254,69 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     })
 }
 
+/// One row into a page: text columns are copied into the page buffer as bytes (checked as
+/// UTF-8 once per page), hashes stay raw.
+fn decode_page_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<PageRow, StoreError> {
+    use rusqlite::types::ValueRef;
+    let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in the events table"));
+    let int = |i: usize| -> Result<i64, StoreError> {
+        match r.get_ref(i)? {
+            ValueRef::Integer(v) => Ok(v),
+            _ => Err(corrupt(COLUMN_NAMES[i])),
+        }
+    };
+    let bytes = |i: usize| -> Result<Option<&[u8]>, StoreError> {
+        match r.get_ref(i)? {
+            ValueRef::Text(b) | ValueRef::Blob(b) => Ok(Some(b)),
+            ValueRef::Null => Ok(None),
+            _ => Err(corrupt(COLUMN_NAMES[i])),
+        }
+    };
+    let required = |i: usize| bytes(i)?.ok_or_else(|| corrupt(COLUMN_NAMES[i]));
+    let uuid = |i: usize| -> Result<Option<Uuid>, StoreError> {
+        bytes(i)?.map(|b| Uuid::from_slice(b).map_err(|_| corrupt(COLUMN_NAMES[i]))).transpose()
+    };
+    let hash =
+        |i: usize| -> Result<[u8; 32], StoreError> { required(i)?.try_into().map_err(|_| corrupt(COLUMN_NAMES[i])) };
+    Ok(PageRow {
+        position: int(0)? as u64,
+        id: uuid(1)?.ok_or_else(|| corrupt("id"))?,
+        stream: page.text(required(2)?),
+        version: int(3)? as u64,
+        event_type: page.text(required(4)?),
+        schema_version: int(5)? as u32,
+        recorded_at: DateTime::<Utc>::from_timestamp_micros(int(6)?).ok_or_else(|| corrupt("recorded_at"))?,
+        actor_id: page.text(required(7)?),
+        actor_role: page.text(required(8)?),
+        actor_name: bytes(9)?.map(|b| page.text(b)),
+        actor_community: bytes(10)?.map(|b| page.text(b)),
+        correlation_id: uuid(11)?,
+        causation_id: uuid(12)?,
+        data: page.text(required(13)?),
+        prev_hash: hash(14)?,
+        hash: hash(15)?,
+    })
+}
+
+const COLUMN_NAMES: [&str; 16] = [
+    "position",
+    "id",
+    "stream",
+    "version",
+    "type",
+    "schema_version",
+    "recorded_at",
+    "actor_id",
+    "actor_role",
+    "actor_name",
+    "actor_community",
+    "correlation_id",
+    "causation_id",
+    "data",
+    "prev_hash",
+    "hash",
+];
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(
@@ -303,6 +377,25 @@ impl EventStore for SqliteStore {
             ))?;
             let rows = st.query_map(params![after, limit], row_to_event)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn read_all_page(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+        let after = after.min(i64::MAX as u64) as i64;
+        let limit = limit.min(1_000_000) as i64;
+        self.with_reader(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position ASC LIMIT ?2"
+            ))?;
+            let mut rows = st.query(params![after, limit])?;
+            // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
+            let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
+            while let Some(r) = rows.next()? {
+                let row = decode_page_row(r, &mut page)?;
+                page.push(row);
+            }
+            page.finish().map_err(|e| StoreError::Backend(e.to_string()))
         })
         .await
     }
@@ -468,11 +561,7 @@ impl Writer {
         if dv != self.data_version {
             self.data_version = dv;
             self.heads.clear();
-            let (pos, us): (i64, i64) = tx.query_row(
-                "SELECT COALESCE(MAX(position), 0), COALESCE(MAX(recorded_at), 0) FROM events",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let (pos, us) = last_event(&tx)?;
             self.next_position = pos as u64 + 1;
             self.last_recorded_us = self.last_recorded_us.max(us);
         }

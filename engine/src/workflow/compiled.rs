@@ -2,7 +2,7 @@
 
 use super::definition::Definition;
 use super::validate::{Diagnostic, is_publishable, validate_definition};
-use super::{Guard, IsoDuration, parse_duration};
+use super::{Bump, DataValue, Guard, GuardContext, IsoDuration, parse_duration};
 use crate::catalog::Catalog;
 use crate::event::canonical_json;
 use crate::text::LocalizedText;
@@ -10,6 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+
+/// Maps looked up once or more per replayed event: a fast hasher (keys are the workflow's own
+/// state and event names, not attacker-chosen).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -27,7 +31,7 @@ struct State {
     deadline: Option<IsoDuration>,
     deadline_text: Option<String>,
     /// Own transitions merged with `on_any` (for non-final states).
-    on: HashMap<String, Vec<Transition>>,
+    on: FastMap<String, Vec<Transition>>,
 }
 
 /// A validated, indexed workflow definition version.
@@ -39,10 +43,10 @@ pub struct CompiledWorkflow {
     /// SHA-256 of the canonical document: identifies this exact content.
     pub content_hash: String,
     states: Vec<State>,
-    index: HashMap<String, usize>,
+    index: FastMap<String, usize>,
     initial: usize,
     /// Every event type the workflow names, shared by the histories replay builds.
-    event_names: HashMap<String, Arc<str>>,
+    event_names: FastMap<String, Arc<str>>,
 }
 
 /// Which way an event goes from a state.
@@ -93,7 +97,7 @@ impl CompiledWorkflow {
         })?;
         let canonical = canonical_json(doc);
         let content_hash = hex::encode(Sha256::digest(canonical.get().as_bytes()));
-        let index: HashMap<String, usize> = definition.states.keys().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let index: FastMap<String, usize> = definition.states.keys().enumerate().map(|(i, n)| (n.clone(), i)).collect();
         let compile_spec = |spec: &super::TransitionSpec| -> Vec<Transition> {
             spec.alternatives()
                 .into_iter()
@@ -108,7 +112,7 @@ impl CompiledWorkflow {
             .states
             .iter()
             .map(|(name, st)| {
-                let mut on: HashMap<String, Vec<Transition>> = HashMap::new();
+                let mut on: FastMap<String, Vec<Transition>> = FastMap::default();
                 if !st.r#final {
                     for (ev, spec) in &definition.on_any {
                         on.insert(ev.clone(), compile_spec(spec));
@@ -200,20 +204,25 @@ impl CompiledWorkflow {
         self.states[state].on.contains_key(event_type)
     }
 
-    /// Chooses the transition for an event. `context` builds the guard context and is only
-    /// called when a guard has to be evaluated (replay of unguarded steps stays cheap).
-    pub fn choose(&self, state: usize, event_type: &str, context: &mut dyn FnMut() -> String) -> TransitionChoice {
+    /// Chooses the transition for an event. The guard context is only built when a guard
+    /// has to be evaluated (replay of unguarded steps stays cheap), once per event, and with
+    /// the payload parsed only if one of the step's guards can read it.
+    pub fn choose(&self, state: usize, event_type: &str, context: &dyn GuardContext) -> TransitionChoice {
         let Some(alts) = self.states[state].on.get(event_type) else {
             return TransitionChoice::NotInState;
         };
+        let arena = Bump::new();
+        let mut ctx: Option<DataValue<'_>> = None;
         let mut failed = Vec::new();
-        let mut ctx: Option<String> = None;
         for t in alts {
             let holds = match &t.guard {
                 None => true,
                 Some(g) => {
-                    let c = ctx.get_or_insert_with(&mut *context);
-                    match g.holds_json(c) {
+                    let c = ctx.get_or_insert_with(|| {
+                        let with_data = alts.iter().any(|t| t.guard.as_ref().is_some_and(Guard::reads_event_data));
+                        context.build(&arena, with_data)
+                    });
+                    match g.holds_in(c, &arena) {
                         Ok(b) => {
                             if !b {
                                 failed.push(g.rule().clone());

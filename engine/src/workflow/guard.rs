@@ -12,11 +12,23 @@ fn engine() -> &'static datalogic_rs::Engine {
     ENGINE.get_or_init(datalogic_rs::Engine::new)
 }
 
+pub use datalogic_rs::DataValue;
+pub use datalogic_rs::bumpalo::Bump;
+
 /// A compiled guard.
 #[derive(Clone)]
 pub struct Guard {
     rule: Value,
     logic: Arc<datalogic_rs::Logic>,
+    /// Whether the rule can read `event.data` (then the payload is parsed for it).
+    reads_event_data: bool,
+}
+
+/// Builds the `{event, issue}` context a guard is evaluated over, directly in the
+/// evaluator's arena (no JSON text in between).
+pub trait GuardContext {
+    /// `with_data`: include `event.data` (parsing the payload); otherwise it reads as null.
+    fn build<'a>(&'a self, arena: &'a Bump, with_data: bool) -> DataValue<'a>;
 }
 
 impl std::fmt::Debug for Guard {
@@ -33,7 +45,11 @@ impl Guard {
         }
         check_operators(rule)?;
         let logic = engine().compile(rule).map_err(|e| e.to_string())?;
-        Ok(Guard { rule: rule.clone(), logic: Arc::new(logic) })
+        Ok(Guard { rule: rule.clone(), logic: Arc::new(logic), reads_event_data: reads_event_data(rule) })
+    }
+
+    pub fn reads_event_data(&self) -> bool {
+        self.reads_event_data
     }
 
     pub fn rule(&self) -> &Value {
@@ -52,6 +68,35 @@ impl Guard {
         let arena = datalogic_rs::bumpalo::Bump::new();
         let v = engine().evaluate(&self.logic, context, &arena).map_err(|e| e.to_string())?;
         Ok(engine().truthy(v))
+    }
+}
+
+impl Guard {
+    /// Like [`Guard::holds`], over a context built in `arena`.
+    pub fn holds_in<'a>(&'a self, context: &'a DataValue<'a>, arena: &'a Bump) -> Result<bool, String> {
+        let v = engine().evaluate(&self.logic, context, arena).map_err(|e| e.to_string())?;
+        Ok(engine().truthy(v))
+    }
+}
+
+/// Can the rule read `event.data`? True for any `var` whose path is `event…` or empty (the
+/// whole context), and for any path computed at run time (it could be anything).
+fn reads_event_data(rule: &Value) -> bool {
+    match rule {
+        Value::Object(map) => map.iter().any(|(op, arg)| {
+            let var_path = |p: &Value| match p {
+                Value::String(s) => s.is_empty() || s == "event" || s.starts_with("event.data"),
+                Value::Null => true,
+                Value::Array(a) => a.first().is_none_or(|p| !p.is_string() || reads(p)),
+                _ => true,
+            };
+            fn reads(p: &Value) -> bool {
+                p.as_str().is_some_and(|s| s.is_empty() || s == "event" || s.starts_with("event.data"))
+            }
+            (op == "var" && var_path(arg)) || reads_event_data(arg)
+        }),
+        Value::Array(items) => items.iter().any(reads_event_data),
+        _ => false,
     }
 }
 
@@ -90,6 +135,17 @@ mod tests {
         assert!(g.holds(&ctx(1, 3)).unwrap());
         assert!(!g.holds(&ctx(1, 2)).unwrap());
         assert!(!g.holds(&ctx(0, 5)).unwrap());
+    }
+
+    #[test]
+    fn knows_which_rules_read_the_payload() {
+        let reads = |r: Value| Guard::compile(&r).unwrap().reads_event_data();
+        assert!(reads(json!({">": [{"var": "event.data.budget_fen"}, 0]})));
+        assert!(reads(json!({">": [{"var": ["event.data.x", 0]}, 0]})));
+        assert!(reads(json!({"!": [{"var": ""}]})));
+        assert!(reads(json!({"!": [{"var": {"cat": ["event", ".data"]}}]})));
+        assert!(!reads(json!({"!=": [{"var": "issue.escalation_level"}, "district"]})));
+        assert!(!reads(json!({"==": [{"var": "event.actor.role"}, "convener"]})));
     }
 
     #[test]
