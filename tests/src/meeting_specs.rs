@@ -731,3 +731,171 @@ mod motions {
         assert_ne!(resolution_event_id("m", "x", 0), resolution_event_id("m2", "x", 0));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Through the engine on a real store: the process manager
+// ---------------------------------------------------------------------------------------------
+
+mod through_the_engine {
+    use super::*;
+    use convene_engine::Engine;
+    use convene_engine::service::{MeetingCommand, ScheduleMeeting};
+
+    pub async fn schedule(engine: &Engine, id: &str, kind: &str) {
+        engine
+            .schedule_meeting(ScheduleMeeting {
+                meeting_id: Some(id.into()),
+                data: scheduled(kind),
+                actor: convener(),
+                idempotency_key: None,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("schedule {id}: {e}"));
+    }
+
+    pub async fn step(engine: &Engine, meeting: &str, step_type: &str, data: Value) -> convene_engine::service::MeetingOutcome {
+        engine
+            .meeting_step(MeetingCommand {
+                meeting_id: meeting.into(),
+                step_type: step_type.into(),
+                data,
+                actor: convener(),
+                expected_version: None,
+                idempotency_key: None,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{step_type} on {meeting}: {e}"))
+    }
+
+    /// An issue raised and assessed, with a pact drafted and publicised; then a consultation day
+    /// that takes it up, deliberates, establishes quorum with 10 representatives and tables
+    /// the pact motion. Returns the issue id.
+    async fn up_to_the_vote(engine: &Engine) -> String {
+        let raised = engine.raise(support::raise_community_issue()).await.unwrap();
+        let issue = raised.issue.id.clone();
+        support::record_all(engine, &issue, &support::to_assessed()).await;
+        schedule(engine, MEETING, "consultation_day").await;
+        step(engine, MEETING, "AgendaItemAdded", json!({"issue_id": issue, "proposer": {"name": "张书记"}})).await;
+        for i in 1..=10 {
+            step(engine, MEETING, "ParticipantInvited", rep(&format!("rr-{i}"), &format!("代表{i}"))).await;
+        }
+        step(engine, MEETING, "MeetingOpened", json!({})).await;
+        for i in 1..=10 {
+            step(engine, MEETING, "AttendanceRecorded", present(&format!("rr-{i}"))).await;
+        }
+        step(engine, MEETING, "AgendaItemDeliberated", deliberated(&issue)).await;
+        support::record_all(
+            engine,
+            &issue,
+            &[
+                ("MicroPactDrafted", payload::micro_pact_drafted("pact-1"), "resident_representative"),
+                ("MicroPactPublicized", payload::micro_pact_publicized("pact-1"), "community_staff"),
+            ],
+        )
+        .await;
+        step(engine, MEETING, "EstablishQuorum", json!({})).await;
+        step(engine, MEETING, "MotionTabled", motion("motion-1", &issue, vec![pact_step()])).await;
+        issue
+    }
+
+    fn count(events: &[RecordedEvent], t: &str) -> usize {
+        events.iter().filter(|e| e.event_type == t).count()
+    }
+
+    #[tokio::test]
+    async fn agenda_and_deliberation_reach_the_issue_and_a_carried_motion_moves_it() {
+        let (_dir, engine) = support::fresh_engine().await;
+        let issue = up_to_the_vote(&engine).await;
+        assert_eq!(engine.current(&issue).await.unwrap().state, "deliberated", "PlacedOnAgenda, Deliberated carried");
+        step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 7, "against": 2, "abstain": 1}})).await;
+        let closed = step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
+        assert_eq!(closed.event.event_type, "MotionCarried");
+        let s = engine.current(&issue).await.unwrap();
+        assert_eq!(s.state, "acting");
+        assert_eq!(s.record.pacts[0].status, "adopted");
+        let r = &s.record.resolutions[0];
+        assert_eq!((r.meeting_id.as_str(), r.motion_id.as_str(), r.passed), (MEETING, "motion-1", true));
+        let events = engine.issue_events(&issue).await.unwrap();
+        let passed = events.iter().find(|e| e.event_type == "ResolutionPassed").unwrap();
+        assert_eq!(passed.actor.role, "system");
+        assert_eq!(passed.causation_id, Some(closed.event.id), "the issue event points at the meeting's");
+        // Closing the vote again is refused; nothing more reaches the issue.
+        let again = engine
+            .meeting_step(MeetingCommand {
+                meeting_id: MEETING.into(),
+                step_type: "CloseVote".into(),
+                data: json!({"motion_id": "motion-1"}),
+                actor: convener(),
+                expected_version: None,
+                idempotency_key: None,
+            })
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("motion-1"), "{again}");
+        assert_eq!(count(&engine.issue_events(&issue).await.unwrap(), "ResolutionPassed"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_motion_appends_resolution_rejected_and_does_not_adopt_the_pact() {
+        let (_dir, engine) = support::fresh_engine().await;
+        let issue = up_to_the_vote(&engine).await;
+        step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 5, "against": 5, "abstain": 0}})).await;
+        let closed = step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
+        assert_eq!(closed.event.event_type, "MotionFailed");
+        let s = engine.current(&issue).await.unwrap();
+        assert_eq!(s.state, "assessed");
+        assert_eq!(s.record.pacts[0].status, "publicized");
+        let events = engine.issue_events(&issue).await.unwrap();
+        assert_eq!((count(&events, "ResolutionRejected"), count(&events, "ResolutionPassed")), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn killed_between_the_meeting_event_and_the_issue_event_every_resolution_reaches_its_issue_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let issue;
+        {
+            let engine = Engine::open(support::open_sqlite(dir.path())).await.unwrap();
+            engine.bootstrap_workflows().await.unwrap();
+            issue = up_to_the_vote(&engine).await;
+            // From here the process "dies" after each meeting event: the process manager never
+            // runs in this process.
+            engine.set_process_manager_inline(false);
+            step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 8, "against": 1, "abstain": 1}})).await;
+            step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
+            assert_eq!(engine.current(&issue).await.unwrap().state, "deliberated", "the crash left the issue behind");
+            engine.store().close().await;
+        }
+        // Restart on the same store: opening runs the process manager over the whole log.
+        let engine = Engine::open(support::open_sqlite(dir.path())).await.unwrap();
+        let s = engine.current(&issue).await.unwrap();
+        assert_eq!(s.state, "acting");
+        assert_eq!(s.record.pacts[0].status, "adopted");
+        // Running it again, and in yet another process over the same log, appends nothing.
+        assert_eq!(engine.run_process_manager().await.unwrap(), 0);
+        engine.store().close().await;
+        let engine = Engine::open(support::open_sqlite(dir.path())).await.unwrap();
+        assert_eq!(engine.run_process_manager().await.unwrap(), 0);
+        let events = engine.issue_events(&issue).await.unwrap();
+        for t in ["PlacedOnAgenda", "Deliberated", "ResolutionPassed", "MicroPactAdopted"] {
+            assert_eq!(count(&events, t), 1, "{t} exactly once");
+        }
+        convene_engine::event::verify_chain(&events).expect("the issue's chain verifies");
+        assert!(engine.process_manager_problems().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_resolution_the_issue_no_longer_accepts_is_reported_not_forced() {
+        let (_dir, engine) = support::fresh_engine().await;
+        let issue = up_to_the_vote(&engine).await;
+        step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 9, "against": 0, "abstain": 0}})).await;
+        // The matter is withdrawn while the vote is being counted.
+        support::record_all(&engine, &issue, &[("IssueWithdrawn", payload::issue_withdrawn(), "resident")]).await;
+        step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
+        assert_eq!(engine.current(&issue).await.unwrap().state, "withdrawn");
+        let problems = engine.process_manager_problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("MotionCarried"), "{problems:?}");
+        let m = engine.meeting(MEETING).await.unwrap();
+        assert_eq!(engine.resolutions_applied(&m).await.unwrap(), vec![("motion-1".to_string(), false)]);
+    }
+}
