@@ -16,7 +16,6 @@ use crate::text::LocalizedText;
 use crate::vocab;
 use crate::workflow::CompiledWorkflow;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// A step someone wants to record on a meeting: an event type, or one of the commands the
@@ -327,13 +326,6 @@ pub fn decide(
         "VoteRecorded" => {
             let mut d = data.clone();
             validate(st, &d, catalog, m)?;
-            let motion_id = s("motion_id");
-            let Some(motion) = m.motion(&motion_id) else {
-                return Err(rule("unknown_motion", format!("动议 {motion_id} 不存在"), format!("no motion {motion_id}"), m));
-            };
-            if motion.status != MotionStatus::Tabled {
-                return Err(rule("motion_decided", format!("动议 {motion_id} 已表决完毕"), format!("motion {motion_id} is already decided"), m));
-            }
             let Some(q) = &m.quorum else {
                 return Err(rule(
                     "no_quorum",
@@ -342,6 +334,13 @@ pub fn decide(
                     m,
                 ));
             };
+            let motion_id = s("motion_id");
+            let Some(motion) = m.motion(&motion_id) else {
+                return Err(rule("unknown_motion", format!("动议 {motion_id} 不存在"), format!("no motion {motion_id}"), m));
+            };
+            if motion.status != MotionStatus::Tabled {
+                return Err(rule("motion_decided", format!("动议 {motion_id} 已表决完毕"), format!("motion {motion_id} is already decided"), m));
+            }
             let eligible = q.voters.len() as u64;
             if let Some(c) = d.get("counts") {
                 let v: Votes = serde_json::from_value(c.clone()).unwrap_or_default();
@@ -439,7 +438,7 @@ pub fn decide(
             }
             let md = minutes::render(m, kind, Lang::Zh, Format::Markdown);
             let d = json!({
-                "sha256": hex::encode(Sha256::digest(md.as_bytes())),
+                "sha256": minutes::digest(&md),
                 "languages": ["zh-CN", "en"],
             });
             validate("MinutesPublished", &d, catalog, m)?;

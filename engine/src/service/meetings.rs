@@ -192,6 +192,18 @@ impl Engine {
         let event_id = Uuid::new_v5(&ID_NAMESPACE, format!("scheduled:{id}").as_bytes());
         let event = NewEvent::new("MeetingScheduled", &cmd.data, cmd.actor.clone()).with_id(event_id);
         match self.store.append(&stream, ExpectedVersion::NoStream, vec![event]).await {
+            Ok(o) if o.already_present => {
+                let found = self
+                    .store
+                    .read_event(event_id)
+                    .await?
+                    .ok_or_else(|| EngineError::NotFound(format!("event {event_id}")))?;
+                if found.data.get() != canonical_json(&cmd.data).get() {
+                    return Err(EngineError::IdempotencyKeyReused);
+                }
+                let meeting = self.meeting(&id).await?;
+                return Ok(MeetingOutcome { event: found, meeting, replayed: true });
+            }
             Ok(_) => {}
             Err(StoreError::WrongExpectedVersion { .. }) => {
                 // The same request again (same id, same payload) is answered as the first was.
