@@ -770,7 +770,7 @@ mod through_the_engine {
     /// An issue raised and assessed, with a pact drafted and publicised; then a consultation day
     /// that takes it up, deliberates, establishes quorum with 10 representatives and tables
     /// the pact motion. Returns the issue id.
-    async fn up_to_the_vote(engine: &Engine) -> String {
+    pub async fn up_to_the_vote(engine: &Engine) -> String {
         let raised = engine.raise(support::raise_community_issue()).await.unwrap();
         let issue = raised.issue.id.clone();
         support::record_all(engine, &issue, &support::to_assessed()).await;
@@ -897,5 +897,70 @@ mod through_the_engine {
         assert!(problems[0].contains("MotionCarried"), "{problems:?}");
         let m = engine.meeting(MEETING).await.unwrap();
         assert_eq!(engine.resolutions_applied(&m).await.unwrap(), vec![("motion-1".to_string(), false)]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary aborted right after the meeting's event, then restarted
+// ---------------------------------------------------------------------------------------------
+
+mod real_binary {
+    use super::through_the_engine::{step, up_to_the_vote};
+    use super::*;
+    use convene_engine::Engine;
+    use std::process::Command;
+
+    #[tokio::test]
+    async fn the_convene_binary_aborted_after_motion_carried_is_written_carries_the_resolution_once_on_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let issue = {
+            let engine = Engine::open(support::open_sqlite(dir.path())).await.unwrap();
+            engine.bootstrap_workflows().await.unwrap();
+            let issue = up_to_the_vote(&engine).await;
+            step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 8, "against": 1, "abstain": 1}})).await;
+            engine.store().close().await;
+            issue
+        };
+        let convene = |args: &[&str], failpoint: Option<&str>| {
+            let mut c = Command::new(crate::durability::convene_bin());
+            c.arg("--data").arg(dir.path()).args(args).env("RUST_LOG", "warn");
+            match failpoint {
+                Some(f) => c.env(convene_engine::service::FAILPOINT_ENV, f),
+                None => c.env_remove(convene_engine::service::FAILPOINT_ENV),
+            };
+            c.output().expect("run convene")
+        };
+        let o = convene(
+            &["meeting", "step", MEETING, "CloseVote", "--actor-id", "c-1", "--role", "convener", "--payload", r#"{"motion_id": "motion-1"}"#],
+            Some("after-meeting-event:MotionCarried"),
+        );
+        assert!(!o.status.success() && o.status.code().is_none(), "the process died by a signal: {o:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("fail point"), "{}", String::from_utf8_lossy(&o.stderr));
+        {
+            // The meeting event is durable; the issue has not moved. (Replaying read-only: the
+            // process manager is switched off before anything could run it.)
+            let store = support::open_sqlite(dir.path());
+            let events = convene_engine::store::read_stream_all(store.as_ref(), &meeting::stream_of(MEETING)).await.unwrap();
+            assert_eq!(events.last().unwrap().event_type, "MotionCarried");
+            let issue_events =
+                convene_engine::store::read_stream_all(store.as_ref(), &convene_engine::issue::stream_of(&issue)).await.unwrap();
+            assert!(issue_events.iter().all(|e| e.event_type != "ResolutionPassed"));
+            store.close().await;
+        }
+        // Restart: any command opens the engine, whose process manager carries the outcome.
+        let o = convene(&["issue", "show", &issue, "--json"], None);
+        assert!(o.status.success(), "{o:?}");
+        let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(shown["state"], "acting");
+        assert_eq!(shown["record"]["pacts"][0]["status"], "adopted");
+        // And again: nothing more.
+        let o = convene(&["meeting", "show", MEETING, "--json"], None);
+        let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(m["motions"][0]["applied_to_issue"], true);
+        let engine = Engine::open(support::open_sqlite(dir.path())).await.unwrap();
+        let events = engine.issue_events(&issue).await.unwrap();
+        for t in ["ResolutionPassed", "MicroPactAdopted"] {
+            assert_eq!(events.iter().filter(|e| e.event_type == t).count(), 1, "{t} exactly once");
+        }
     }
 }
