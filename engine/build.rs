@@ -40,7 +40,9 @@ fn main() {
     table("EVENT_SCHEMAS", &list(&events));
     table("SHIPPED_WORKFLOWS", &list(&workflows));
     table("SHIPPED_MEETING_KINDS", &list(&meeting_kinds));
-    for (name, file) in [("COMMON_SCHEMA", "common.json"), ("WORKFLOW_SCHEMA", "workflow.schema.json"),
+    for (name, file) in [
+        ("COMMON_SCHEMA", "common.json"),
+        ("WORKFLOW_SCHEMA", "workflow.schema.json"),
         ("MEETING_KIND_SCHEMA", "meeting-kind.schema.json"),
     ] {
         let p = schemas.join(file).canonicalize().expect("schema file exists");

@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod demo;
+pub mod demo_meetings;
 pub mod event;
 pub mod issue;
 pub mod meeting;

@@ -66,47 +66,101 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     let ms = format!("/v1/meetings/{MEETING}/steps");
 
     // 民事民提 and 需求评估
-    let raised = ok!(app, post("/v1/issues", json!({
-        "actor": {"id": "r-1", "name": "王秀英", "role": "resident"},
-        "community": COMMUNITY,
-        "title": text("广场舞音量过大影响居民休息", "Square-dance music too loud for residents to rest"),
-        "category": "noise", "households_affected": 120,
-        "raised_by": {"name": "王秀英", "society": "community"}
-    })));
+    let raised = ok!(
+        app,
+        post(
+            "/v1/issues",
+            json!({
+                "actor": {"id": "r-1", "name": "王秀英", "role": "resident"},
+                "community": COMMUNITY,
+                "title": text("广场舞音量过大影响居民休息", "Square-dance music too loud for residents to rest"),
+                "category": "noise", "households_affected": 120,
+                "raised_by": {"name": "王秀英", "society": "community"}
+            })
+        )
+    );
     let issue = raised["issue"]["id"].as_str().unwrap().to_string();
     let is = format!("/v1/issues/{issue}/steps");
-    ok!(app, post(&is, json!({"type": "NeedAssessed", "actor": {"id": "sw-1", "name": "李娜", "role": "social_worker"}, "data": {
+    ok!(
+        app,
+        post(
+            &is,
+            json!({"type": "NeedAssessed", "actor": {"id": "sw-1", "name": "李娜", "role": "social_worker"}, "data": {
         "assessor": {"name": "李娜", "society": "social_worker", "organisation": "启航社工站"}, "method": "door_to_door",
         "households_visited": 86, "findings": text("舞队愿意调低音量、缩短时间", "The dance team will turn it down and stop earlier"),
-        "priority": "high", "recommended_steps": ["micro_pact", "micro_team"]}})));
+        "priority": "high", "recommended_steps": ["micro_pact", "micro_team"]}})
+        )
+    );
 
     // The convener schedules the consultation day and accepts the suggested agenda.
-    let (s, m, h) = call(&app, post("/v1/meetings", json!({
-        "meeting_id": MEETING, "actor": convener(), "kind": "consultation_day", "community": COMMUNITY,
-        "title": text("洞庭社区协商民主日", "Dongting community consultation day"),
-        "scheduled_for": "2026-05-20T11:00:00Z", "venue": text("社区议事厅", "the deliberation hall"),
-        "convener": {"name": "张书记", "society": "community"}
-    }))).await;
+    let (s, m, h) = call(
+        &app,
+        post(
+            "/v1/meetings",
+            json!({
+                "meeting_id": MEETING, "actor": convener(), "kind": "consultation_day", "community": COMMUNITY,
+                "title": text("洞庭社区协商民主日", "Dongting community consultation day"),
+                "scheduled_for": "2026-05-20T11:00:00Z", "venue": text("社区议事厅", "the deliberation hall"),
+                "convener": {"name": "张书记", "society": "community"}
+            }),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{m:#}");
     assert_eq!(h.get("etag").unwrap(), "\"0\"");
     let suggestion = ok!(app, post(&format!("/v1/meetings/{MEETING}/agenda/suggest"), json!({})));
     assert_eq!(suggestion["items"][0]["issue_id"], issue.as_str());
     assert_eq!(suggestion["items"].as_array().unwrap().len(), 1);
-    let accepted = ok!(app, post(&format!("/v1/meetings/{MEETING}/agenda/suggest"), json!({"accept": true, "actor": convener()})));
+    let accepted =
+        ok!(app, post(&format!("/v1/meetings/{MEETING}/agenda/suggest"), json!({"accept": true, "actor": convener()})));
     assert_eq!(accepted["added"].as_array().unwrap().len(), 1);
     assert_eq!(ok!(app, get(&format!("/v1/issues/{issue}")))["state"], "on_agenda", "the agenda reached the issue");
 
     // 40 resident representatives, the social worker and the dance team's leader.
     for i in 1..=40 {
-        ok!(app, post(&ms, mstep("ParticipantInvited", json!({"person_id": format!("rr-{i:02}"), "name": format!("居民代表{i:02}"),
-            "body": "resident", "resident_representative": true}))));
+        ok!(
+            app,
+            post(
+                &ms,
+                mstep(
+                    "ParticipantInvited",
+                    json!({"person_id": format!("rr-{i:02}"), "name": format!("居民代表{i:02}"),
+            "body": "resident", "resident_representative": true})
+                )
+            )
+        );
     }
-    ok!(app, post(&ms, mstep("ParticipantInvited", json!({"person_id": "sw-1", "name": "李娜", "body": "social_worker", "organisation": "启航社工站"}))));
-    ok!(app, post(&ms, mstep("ParticipantInvited", json!({"person_id": "dance-1", "name": "刘阿姨", "body": "social_organisation", "organisation": "夕阳红舞蹈队"}))));
+    ok!(
+        app,
+        post(
+            &ms,
+            mstep(
+                "ParticipantInvited",
+                json!({"person_id": "sw-1", "name": "李娜", "body": "social_worker", "organisation": "启航社工站"})
+            )
+        )
+    );
+    ok!(
+        app,
+        post(
+            &ms,
+            mstep(
+                "ParticipantInvited",
+                json!({"person_id": "dance-1", "name": "刘阿姨", "body": "social_organisation", "organisation": "夕阳红舞蹈队"})
+            )
+        )
+    );
     ok!(app, post(&ms, mstep("MeetingOpened", json!({"chair": {"name": "张书记", "society": "community"}}))));
 
     // A vote before quorum is refused, with the steps allowed now.
-    let (s, p, _) = call(&app, post(&ms, mstep("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 1, "against": 0, "abstain": 0}})))).await;
+    let (s, p, _) = call(
+        &app,
+        post(
+            &ms,
+            mstep("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 1, "against": 0, "abstain": 0}})),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{p:#}");
     assert_eq!(p["code"], "no_quorum");
     assert!(p["allowed_steps"].as_array().unwrap().iter().any(|o| o["type"] == "EstablishQuorum"));
@@ -116,38 +170,71 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     assert_eq!(p["requirements"][0]["needed"], 20);
 
     for i in 1..=36 {
-        ok!(app, post(&ms, mstep("AttendanceRecorded", json!({"person_id": format!("rr-{i:02}"), "status": "present"}))));
+        ok!(
+            app,
+            post(&ms, mstep("AttendanceRecorded", json!({"person_id": format!("rr-{i:02}"), "status": "present"})))
+        );
     }
-    ok!(app, post(&ms, mstep("AttendanceRecorded", json!({"person_id": "rr-37", "status": "proxy", "proxy_to": "rr-01"}))));
+    ok!(
+        app,
+        post(&ms, mstep("AttendanceRecorded", json!({"person_id": "rr-37", "status": "proxy", "proxy_to": "rr-01"})))
+    );
     for i in 38..=40 {
-        ok!(app, post(&ms, mstep("AttendanceRecorded", json!({"person_id": format!("rr-{i:02}"), "status": "absent"}))));
+        ok!(
+            app,
+            post(&ms, mstep("AttendanceRecorded", json!({"person_id": format!("rr-{i:02}"), "status": "absent"})))
+        );
     }
     for p in ["sw-1", "dance-1"] {
         ok!(app, post(&ms, mstep("AttendanceRecorded", json!({"person_id": p, "status": "present"}))));
     }
     // A malformed attendance names the field.
-    let (s, p, _) = call(&app, post(&ms, mstep("AttendanceRecorded", json!({"person_id": "rr-39", "status": "proxy"})))).await;
+    let (s, p, _) =
+        call(&app, post(&ms, mstep("AttendanceRecorded", json!({"person_id": "rr-39", "status": "proxy"})))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p:#}");
     assert!(p["errors"].as_array().unwrap().iter().any(|e| e["pointer"] == "/proxy_to"), "{p:#}");
 
     // 民事民议
-    ok!(app, post(&ms, mstep("AgendaItemDeliberated", json!({"issue_id": issue,
+    ok!(
+        app,
+        post(
+            &ms,
+            mstep(
+                "AgendaItemDeliberated",
+                json!({"issue_id": issue,
         "summary": text("舞队同意晚上八点半前结束、音量不超过六十分贝，并由居民组成调解小组", "The dance team agrees to stop by 20:30 below 60 dB; residents form a mediation team"),
-        "speakers": ["王秀英", "刘阿姨", "李娜"]}))));
+        "speakers": ["王秀英", "刘阿姨", "李娜"]})
+            )
+        )
+    );
     assert_eq!(ok!(app, get(&format!("/v1/issues/{issue}")))["state"], "deliberated");
     let q = ok!(app, post(&ms, mstep("EstablishQuorum", json!({}))));
     assert_eq!(q["event"]["type"], "QuorumEstablished");
     assert_eq!(q["event"]["data"]["voters"].as_array().unwrap().len(), 37);
 
     // The pact is drafted and publicised before the vote.
-    ok!(app, post(&is, json!({"type": "MicroPactDrafted", "actor": {"id": "rr-01", "name": "居民代表01", "role": "resident_representative"}, "data": {
+    ok!(
+        app,
+        post(
+            &is,
+            json!({"type": "MicroPactDrafted", "actor": {"id": "rr-01", "name": "居民代表01", "role": "resident_representative"}, "data": {
         "pact_id": "dance-pact", "title": text("广场舞文明公约", "Square-dance pact"),
-        "clauses": [text("晚上八点半前结束", "stop by 20:30"), text("音量不超过六十分贝", "below 60 dB")]}})));
-    ok!(app, post(&is, json!({"type": "MicroPactPublicized", "actor": {"id": "cs-1", "role": "community_staff"}, "data": {
-        "pact_id": "dance-pact", "channels": ["notice_board"], "from": "2026-05-10", "until": "2026-05-17"}})));
+        "clauses": [text("晚上八点半前结束", "stop by 20:30"), text("音量不超过六十分贝", "below 60 dB")]}})
+        )
+    );
+    ok!(
+        app,
+        post(
+            &is,
+            json!({"type": "MicroPactPublicized", "actor": {"id": "cs-1", "role": "community_staff"}, "data": {
+        "pact_id": "dance-pact", "channels": ["notice_board"], "from": "2026-05-10", "until": "2026-05-17"}})
+        )
+    );
 
     // 民事民决: the motion, a show of hands 31/4/2, the engine counts.
-    let motion = mstep("MotionTabled", json!({"motion_id": "motion-1", "issue_id": issue,
+    let motion = mstep(
+        "MotionTabled",
+        json!({"motion_id": "motion-1", "issue_id": issue,
         "text": text("通过《广场舞文明公约》，并组建噪音调解微团队", "Adopt the square-dance pact and form a noise mediation micro-team"),
         "proposer": {"name": "王秀英", "role": "resident_representative"},
         "steps": [
@@ -155,7 +242,8 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
             {"type": "MicroTeamFormed", "data": {"team_id": "mediation-team", "name": text("噪音调解小组", "noise mediation team"),
                 "purpose": text("劝导舞队遵守公约、调解邻里纠纷", "keep the pact and mediate between neighbours"),
                 "leader": {"name": "刘阿姨", "society": "volunteer"}, "members_count": 6, "society": "volunteer"}}
-        ]}));
+        ]}),
+    );
     ok!(app, post(&ms, motion));
     let m_before_vote = ok!(app, get(&format!("/v1/meetings/{MEETING}")));
     let version_before_vote = m_before_vote["version"].as_u64().unwrap();
@@ -165,12 +253,25 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p:#}");
     assert_eq!(p["use_instead"], "CloseVote");
     // A stale If-Match is refused.
-    let (s, _, _) = call(&app, post(&ms, mstep("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 31, "against": 4, "abstain": 2}})))
-        .insert_header(("If-Match", "\"3\""))).await;
+    let (s, _, _) = call(
+        &app,
+        post(
+            &ms,
+            mstep("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 31, "against": 4, "abstain": 2}})),
+        )
+        .insert_header(("If-Match", "\"3\"")),
+    )
+    .await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
-    let vote = mstep("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 31, "against": 4, "abstain": 2}}));
-    let (s, _, h) = call(&app, post(&ms, vote.clone()).insert_header(("Idempotency-Key", "vote-1"))
-        .insert_header(("If-Match", format!("\"{version_before_vote}\"")))).await;
+    let vote =
+        mstep("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 31, "against": 4, "abstain": 2}}));
+    let (s, _, h) = call(
+        &app,
+        post(&ms, vote.clone())
+            .insert_header(("Idempotency-Key", "vote-1"))
+            .insert_header(("If-Match", format!("\"{version_before_vote}\""))),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     assert!(h.get("Idempotent-Replayed").is_none());
     let (s, _, h) = call(&app, post(&ms, vote).insert_header(("Idempotency-Key", "vote-1"))).await;
@@ -190,10 +291,19 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     assert_eq!(s["record"]["resolutions"][0]["votes"], json!({"for": 31, "against": 4, "abstain": 2}));
 
     // Action item, close, publish the minutes.
-    ok!(app, post(&ms, mstep("ActionItemAssigned", json!({"action_item_id": "ai-1", "issue_id": issue,
+    ok!(
+        app,
+        post(
+            &ms,
+            mstep(
+                "ActionItemAssigned",
+                json!({"action_item_id": "ai-1", "issue_id": issue,
         "task": text("一个月后入户回访，评估公约执行情况", "Visit households after a month and evaluate the pact"),
         "assignee": {"name": "启航社工站 李娜", "body": "social_worker", "organisation": "启航社工站"},
-        "due": "2026-06-30", "done_when": ["Evaluated"]}))));
+        "due": "2026-06-30", "done_when": ["Evaluated"]})
+            )
+        )
+    );
     ok!(app, post(&ms, mstep("MeetingClosed", json!({}))));
     let published = ok!(app, post(&ms, mstep("PublishMinutes", json!({}))));
     let sha = published["event"]["data"]["sha256"].as_str().unwrap().to_string();
@@ -248,7 +358,11 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     assert_eq!(s, StatusCode::OK);
     assert!(h.get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
     let html = html.as_str().unwrap();
-    assert!(html.contains("<html lang=\"zh-CN\">") && html.contains("<td>居民代表37</td><td>居民（居民代表）</td><td>委托 居民代表01</td>"), "{html}");
+    assert!(
+        html.contains("<html lang=\"zh-CN\">")
+            && html.contains("<td>居民代表37</td><td>居民（居民代表）</td><td>委托 居民代表01</td>"),
+        "{html}"
+    );
     assert!(html.contains("<li>表决：赞成 31，反对 4，弃权 2（有表决权 37 人；规则：过半数通过）</li>"), "{html}");
     let (s, _, _) = call(&app, get(&format!("/v1/meetings/{MEETING}/minutes?lang=fr"))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -275,17 +389,32 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     assert_eq!(s["follow_ups"][0]["action_item_id"], "ai-1", "{s:#}");
     assert_eq!(s["follow_ups"][0]["reason"], "overdue");
     assert_eq!(s["items"][0]["issue_id"], issue.as_str(), "an issue being acted on is actionable for a joint meeting");
-    let listed = ok!(app, get("/v1/meetings?community=wuhan/wuchang/zhongnan-street/dongting-community&from=2026-05-01&to=2026-07-31"));
+    let listed = ok!(
+        app,
+        get("/v1/meetings?community=wuhan/wuchang/zhongnan-street/dongting-community&from=2026-05-01&to=2026-07-31")
+    );
     let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [MEETING, "zhongnan-2026-07-joint"], "the community's meetings and its street's, by time");
     let may = ok!(app, get("/v1/meetings?community=wuhan/wuchang/zhongnan-street&from=2026-05-01&to=2026-05-31"));
     assert_eq!(may["items"].as_array().unwrap().len(), 1);
 
     // 民事民评 closes the action item; then the matter is closed.
-    ok!(app, post(&is, json!({"type": "Evaluated", "actor": {"id": "rr-02", "name": "居民代表02", "role": "resident_representative"},
-        "data": {"evaluator": {"name": "居民代表02"}, "satisfaction": 5, "outcome": "resolved"}})));
-    ok!(app, post(&is, json!({"type": "IssueClosed", "actor": {"id": "c-1", "role": "convener"},
-        "data": {"reason": "resolved", "summary": text("广场舞按公约进行，投诉消失", "Dancing follows the pact; complaints stopped")}})));
+    ok!(
+        app,
+        post(
+            &is,
+            json!({"type": "Evaluated", "actor": {"id": "rr-02", "name": "居民代表02", "role": "resident_representative"},
+        "data": {"evaluator": {"name": "居民代表02"}, "satisfaction": 5, "outcome": "resolved"}})
+        )
+    );
+    ok!(
+        app,
+        post(
+            &is,
+            json!({"type": "IssueClosed", "actor": {"id": "c-1", "role": "convener"},
+        "data": {"reason": "resolved", "summary": text("广场舞按公约进行，投诉消失", "Dancing follows the pact; complaints stopped")}})
+        )
+    );
     assert_eq!(ok!(app, get(&format!("/v1/issues/{issue}")))["state"], "closed");
     let overdue = ok!(app, get(&format!("/v1/action-items?community={COMMUNITY}&overdue=true&today=2026-07-01")));
     assert!(overdue["items"].as_array().unwrap().is_empty(), "{overdue:#}");
@@ -297,10 +426,23 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     // The issue's stream: each meeting-driven step exactly once.
     let events = ok!(app, get(&format!("/v1/issues/{issue}/events")));
     let types: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["IssueRaised", "NeedAssessed", "PlacedOnAgenda", "Deliberated", "MicroPactDrafted", "MicroPactPublicized",
-        "ResolutionPassed", "MicroPactAdopted", "MicroTeamFormed", "Evaluated", "IssueClosed"]);
+    assert_eq!(
+        types,
+        [
+            "IssueRaised",
+            "NeedAssessed",
+            "PlacedOnAgenda",
+            "Deliberated",
+            "MicroPactDrafted",
+            "MicroPactPublicized",
+            "ResolutionPassed",
+            "MicroPactAdopted",
+            "MicroTeamFormed",
+            "Evaluated",
+            "IssueClosed"
+        ]
+    );
 }
-
 
 #[actix_web::test]
 async fn meeting_routes_answer_with_problems_naming_what_is_wrong() {
@@ -337,7 +479,11 @@ async fn meeting_routes_answer_with_problems_naming_what_is_wrong() {
     assert!(p["allowed_steps"].as_array().unwrap().iter().any(|o| o["type"] == "MeetingOpened"), "{p:#}");
     let (s, p, _) = call(&app, post(&ms, mstep("Dance", json!({})))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    let (s, p, _) = call(&app, post(&ms, mstep("AgendaItemAdded", json!({"issue_id": "no-such-issue", "proposer": {"name": "x"}})))).await;
+    let (s, p, _) = call(
+        &app,
+        post(&ms, mstep("AgendaItemAdded", json!({"issue_id": "no-such-issue", "proposer": {"name": "x"}}))),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(p["code"], "unknown_issue");
     ok!(app, post(&ms, mstep("MeetingCancelled", json!({"reason": text("暴雨预警", "rainstorm warning")}))));
@@ -345,7 +491,13 @@ async fn meeting_routes_answer_with_problems_naming_what_is_wrong() {
     assert_eq!(m["status"], "cancelled");
     assert!(m["allowed_steps"].as_array().unwrap().is_empty());
     let doc = ok!(app, get("/openapi.json"));
-    for p in ["/v1/meetings", "/v1/meetings/{id}/steps", "/v1/meetings/{id}/minutes", "/v1/meetings/{id}/agenda/suggest", "/v1/action-items"] {
+    for p in [
+        "/v1/meetings",
+        "/v1/meetings/{id}/steps",
+        "/v1/meetings/{id}/minutes",
+        "/v1/meetings/{id}/agenda/suggest",
+        "/v1/action-items",
+    ] {
         assert!(doc["paths"][p].is_object(), "OpenAPI lacks {p}");
     }
 }

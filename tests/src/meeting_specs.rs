@@ -198,8 +198,7 @@ impl MeetingSpec {
 
     /// rr-1..rr-k present.
     fn present(self, range: std::ops::RangeInclusive<usize>) -> MeetingSpec {
-        let steps: Vec<(&str, Value)> =
-            range.map(|i| ("AttendanceRecorded", present(&format!("rr-{i}")))).collect();
+        let steps: Vec<(&str, Value)> = range.map(|i| ("AttendanceRecorded", present(&format!("rr-{i}")))).collect();
         self.given(&steps)
     }
 
@@ -307,7 +306,8 @@ mod kinds {
         let err = compile_kind("broken", &doc).unwrap_err();
         assert!(err.problems.iter().any(|(p, _)| p == "/voting/rule"), "{err:?}");
         let mut doc: Value = serde_json::from_str(embedded::SHIPPED_MEETING_KINDS[0].1).unwrap();
-        doc["quorum"]["requirements"] = json!([{"type": "share_of_invited", "who": {"resident_representative": true}, "at_least": [3, 2]}]);
+        doc["quorum"]["requirements"] =
+            json!([{"type": "share_of_invited", "who": {"resident_representative": true}, "at_least": [3, 2]}]);
         let err = compile_kind("broken", &doc).unwrap_err();
         assert!(err.problems.iter().any(|(p, _)| p == "/quorum/requirements/0/at_least"), "{err:?}");
     }
@@ -322,7 +322,9 @@ mod quorum {
 
     #[test]
     fn consultation_day_quorum_is_reached_with_exactly_half_of_the_invited_representatives() {
-        let s = consultation_with(5, issue_deliberated()).when("EstablishQuorum", json!({})).then_event("QuorumEstablished");
+        let s = consultation_with(5, issue_deliberated())
+            .when("EstablishQuorum", json!({}))
+            .then_event("QuorumEstablished");
         assert_eq!(s.data()["present"], 5);
         assert_eq!(s.data()["voters"].as_array().unwrap().len(), 5);
         assert_eq!(s.state.quorum.as_ref().unwrap().voters.len(), 5);
@@ -330,7 +332,9 @@ mod quorum {
 
     #[test]
     fn consultation_day_quorum_is_not_reached_one_short_of_half() {
-        let s = consultation_with(4, issue_deliberated()).when("EstablishQuorum", json!({})).then_refused("quorum_not_reached");
+        let s = consultation_with(4, issue_deliberated())
+            .when("EstablishQuorum", json!({}))
+            .then_refused("quorum_not_reached");
         let MeetingRefusal::QuorumNotReached { requirements, .. } = s.refusal() else { panic!() };
         assert_eq!((requirements[0].have, requirements[0].needed, requirements[0].met), (4, 5, false));
         assert!(s.state.quorum.is_none(), "nothing was recorded");
@@ -471,14 +475,19 @@ mod voting {
 
     /// A consultation day with 10 representatives present and quorum, the pact motion tabled.
     fn voting_on_pact(k: usize) -> MeetingSpec {
-        consultation_with(k, issue_deliberated_with_pact())
-            .given(&[("EstablishQuorum", json!({})), ("MotionTabled", motion("motion-1", "spec-0001", vec![pact_step()]))])
+        consultation_with(k, issue_deliberated_with_pact()).given(&[
+            ("EstablishQuorum", json!({})),
+            ("MotionTabled", motion("motion-1", "spec-0001", vec![pact_step()])),
+        ])
     }
 
     #[test]
     fn exactly_half_of_a_show_of_hands_fails_the_motion_through_the_meeting() {
         let s = voting_on_pact(10)
-            .given(&[("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 5, "against": 5, "abstain": 0}}))])
+            .given(&[(
+                "VoteRecorded",
+                json!({"motion_id": "motion-1", "counts": {"for": 5, "against": 5, "abstain": 0}}),
+            )])
             .when("CloseVote", json!({"motion_id": "motion-1"}))
             .then_event("MotionFailed");
         assert_eq!(s.data()["votes"], json!({"for": 5, "against": 5, "abstain": 0}));
@@ -489,7 +498,10 @@ mod voting {
     #[test]
     fn one_more_than_half_carries_it() {
         voting_on_pact(10)
-            .given(&[("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 6, "against": 4, "abstain": 0}}))])
+            .given(&[(
+                "VoteRecorded",
+                json!({"motion_id": "motion-1", "counts": {"for": 6, "against": 4, "abstain": 0}}),
+            )])
             .when("CloseVote", json!({"motion_id": "motion-1"}))
             .then_event("MotionCarried");
     }
@@ -503,9 +515,7 @@ mod voting {
 
     #[test]
     fn a_motion_outcome_is_never_entered_by_hand() {
-        voting_on_pact(6)
-            .when("MotionCarried", json!({"motion_id": "motion-1"}))
-            .then_refused("computed_by_engine");
+        voting_on_pact(6).when("MotionCarried", json!({"motion_id": "motion-1"})).then_refused("computed_by_engine");
         consultation_with(6, issue_deliberated())
             .when("QuorumEstablished", json!({}))
             .then_refused("computed_by_engine");
@@ -514,10 +524,8 @@ mod voting {
     #[test]
     fn a_consensus_motion_fails_on_one_objection_through_a_tripartite_meeting() {
         let all = ["residents_committee", "owners_committee", "property_company"];
-        let mut steps: Vec<(&str, Value)> = vec![(
-            "AgendaItemAdded",
-            json!({"issue_id": "spec-0001", "proposer": {"name": "物业王经理"}}),
-        )];
+        let mut steps: Vec<(&str, Value)> =
+            vec![("AgendaItemAdded", json!({"issue_id": "spec-0001", "proposer": {"name": "物业王经理"}}))];
         steps.extend(all.iter().map(|b| ("ParticipantInvited", member(&format!("p-{b}"), b, b))));
         steps.push(("MeetingOpened", json!({})));
         steps.extend(all.iter().map(|b| ("AttendanceRecorded", present(&format!("p-{b}")))));
@@ -574,8 +582,11 @@ mod votes {
             ("MotionTabled", motion("motion-1", "spec-0001", vec![])),
             ("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-1", "choice": "for"})),
         ]);
-        let s = s.when("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-7", "choice": "for"})).then_refused("not_a_voter");
-        s.when("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-1", "choice": "against"})).then_refused("already_voted");
+        let s = s
+            .when("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-7", "choice": "for"}))
+            .then_refused("not_a_voter");
+        s.when("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-1", "choice": "against"}))
+            .then_refused("already_voted");
     }
 
     #[test]
@@ -586,7 +597,9 @@ mod votes {
             ("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-1", "choice": "for"})),
             ("AttendanceRecorded", present("rr-6")),
         ]);
-        let s = s.when("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-6", "choice": "for"})).then_refused("not_a_voter");
+        let s = s
+            .when("VoteRecorded", json!({"motion_id": "motion-1", "voter": "rr-6", "choice": "for"}))
+            .then_refused("not_a_voter");
         let s = s.when("EstablishQuorum", json!({})).then_refused("vote_in_progress");
         // Once the motion is decided, a new snapshot takes the late arrival in for the next one.
         let s = s
@@ -696,13 +709,12 @@ mod motions {
     fn the_resolution_of_a_carried_motion_moves_its_issue_and_a_failed_ones_does_not() {
         use convene_engine::meeting::effects::{dry_run, effect_of};
         let run = |counts: Value| {
-            let s = consultation_with(10, issue_deliberated_with_pact())
-                .given(&[
-                    ("EstablishQuorum", json!({})),
-                    ("MotionTabled", motion("motion-1", "spec-0001", vec![pact_step()])),
-                    ("VoteRecorded", json!({"motion_id": "motion-1", "counts": counts})),
-                    ("CloseVote", json!({"motion_id": "motion-1"})),
-                ]);
+            let s = consultation_with(10, issue_deliberated_with_pact()).given(&[
+                ("EstablishQuorum", json!({})),
+                ("MotionTabled", motion("motion-1", "spec-0001", vec![pact_step()])),
+                ("VoteRecorded", json!({"motion_id": "motion-1", "counts": counts})),
+                ("CloseVote", json!({"motion_id": "motion-1"})),
+            ]);
             let last = s.events.last().unwrap().clone();
             let effect = effect_of(&s.state, &last, Catalog::shipped()).expect("an outcome has an effect");
             let (issue, wf) = s.issue.clone().unwrap();
@@ -753,7 +765,12 @@ mod through_the_engine {
             .unwrap_or_else(|e| panic!("schedule {id}: {e}"));
     }
 
-    pub async fn step(engine: &Engine, meeting: &str, step_type: &str, data: Value) -> convene_engine::service::MeetingOutcome {
+    pub async fn step(
+        engine: &Engine,
+        meeting: &str,
+        step_type: &str,
+        data: Value,
+    ) -> convene_engine::service::MeetingOutcome {
         engine
             .meeting_step(MeetingCommand {
                 meeting_id: meeting.into(),
@@ -807,7 +824,13 @@ mod through_the_engine {
         let (_dir, engine) = support::fresh_engine().await;
         let issue = up_to_the_vote(&engine).await;
         assert_eq!(engine.current(&issue).await.unwrap().state, "deliberated", "PlacedOnAgenda, Deliberated carried");
-        step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 7, "against": 2, "abstain": 1}})).await;
+        step(
+            &engine,
+            MEETING,
+            "VoteRecorded",
+            json!({"motion_id": "motion-1", "counts": {"for": 7, "against": 2, "abstain": 1}}),
+        )
+        .await;
         let closed = step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
         assert_eq!(closed.event.event_type, "MotionCarried");
         let s = engine.current(&issue).await.unwrap();
@@ -839,7 +862,13 @@ mod through_the_engine {
     async fn a_failed_motion_appends_resolution_rejected_and_does_not_adopt_the_pact() {
         let (_dir, engine) = support::fresh_engine().await;
         let issue = up_to_the_vote(&engine).await;
-        step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 5, "against": 5, "abstain": 0}})).await;
+        step(
+            &engine,
+            MEETING,
+            "VoteRecorded",
+            json!({"motion_id": "motion-1", "counts": {"for": 5, "against": 5, "abstain": 0}}),
+        )
+        .await;
         let closed = step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
         assert_eq!(closed.event.event_type, "MotionFailed");
         let s = engine.current(&issue).await.unwrap();
@@ -860,7 +889,13 @@ mod through_the_engine {
             // From here the process "dies" after each meeting event: the process manager never
             // runs in this process.
             engine.set_process_manager_inline(false);
-            step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 8, "against": 1, "abstain": 1}})).await;
+            step(
+                &engine,
+                MEETING,
+                "VoteRecorded",
+                json!({"motion_id": "motion-1", "counts": {"for": 8, "against": 1, "abstain": 1}}),
+            )
+            .await;
             step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
             assert_eq!(engine.current(&issue).await.unwrap().state, "deliberated", "the crash left the issue behind");
             engine.store().close().await;
@@ -887,7 +922,13 @@ mod through_the_engine {
     async fn a_resolution_the_issue_no_longer_accepts_is_reported_not_forced() {
         let (_dir, engine) = support::fresh_engine().await;
         let issue = up_to_the_vote(&engine).await;
-        step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 9, "against": 0, "abstain": 0}})).await;
+        step(
+            &engine,
+            MEETING,
+            "VoteRecorded",
+            json!({"motion_id": "motion-1", "counts": {"for": 9, "against": 0, "abstain": 0}}),
+        )
+        .await;
         // The matter is withdrawn while the vote is being counted.
         support::record_all(&engine, &issue, &[("IssueWithdrawn", payload::issue_withdrawn(), "resident")]).await;
         step(&engine, MEETING, "CloseVote", json!({"motion_id": "motion-1"})).await;
@@ -917,7 +958,13 @@ mod real_binary {
             let engine = Engine::open(support::open_sqlite(dir.path())).await.unwrap();
             engine.bootstrap_workflows().await.unwrap();
             let issue = up_to_the_vote(&engine).await;
-            step(&engine, MEETING, "VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 8, "against": 1, "abstain": 1}})).await;
+            step(
+                &engine,
+                MEETING,
+                "VoteRecorded",
+                json!({"motion_id": "motion-1", "counts": {"for": 8, "against": 1, "abstain": 1}}),
+            )
+            .await;
             engine.store().close().await;
             issue
         };
@@ -931,7 +978,18 @@ mod real_binary {
             c.output().expect("run convene")
         };
         let o = convene(
-            &["meeting", "step", MEETING, "CloseVote", "--actor-id", "c-1", "--role", "convener", "--payload", r#"{"motion_id": "motion-1"}"#],
+            &[
+                "meeting",
+                "step",
+                MEETING,
+                "CloseVote",
+                "--actor-id",
+                "c-1",
+                "--role",
+                "convener",
+                "--payload",
+                r#"{"motion_id": "motion-1"}"#,
+            ],
             Some("after-meeting-event:MotionCarried"),
         );
         assert!(!o.status.success() && o.status.code().is_none(), "the process died by a signal: {o:?}");
@@ -940,10 +998,13 @@ mod real_binary {
             // The meeting event is durable; the issue has not moved. (Replaying read-only: the
             // process manager is switched off before anything could run it.)
             let store = support::open_sqlite(dir.path());
-            let events = convene_engine::store::read_stream_all(store.as_ref(), &meeting::stream_of(MEETING)).await.unwrap();
+            let events =
+                convene_engine::store::read_stream_all(store.as_ref(), &meeting::stream_of(MEETING)).await.unwrap();
             assert_eq!(events.last().unwrap().event_type, "MotionCarried");
             let issue_events =
-                convene_engine::store::read_stream_all(store.as_ref(), &convene_engine::issue::stream_of(&issue)).await.unwrap();
+                convene_engine::store::read_stream_all(store.as_ref(), &convene_engine::issue::stream_of(&issue))
+                    .await
+                    .unwrap();
             assert!(issue_events.iter().all(|e| e.event_type != "ResolutionPassed"));
             store.close().await;
         }

@@ -135,7 +135,13 @@ fn refused(e: EngineError) -> anyhow::Result<ExitCode> {
                 }
                 MeetingRefusal::QuorumNotReached { requirements, .. } => {
                     for q in requirements {
-                        eprintln!("  {} {}/{} {}", if q.met { "✓" } else { "✗" }, q.have, q.needed, q.description.both());
+                        eprintln!(
+                            "  {} {}/{} {}",
+                            if q.met { "✓" } else { "✗" },
+                            q.have,
+                            q.needed,
+                            q.description.both()
+                        );
                     }
                 }
                 _ => {}
@@ -277,7 +283,8 @@ pub async fn run(data: &Path, cmd: MeetingCommandArgs) -> anyhow::Result<ExitCod
             Err(e) => refused(e),
         },
         MeetingCommandArgs::Minutes { id, lang, format } => {
-            let lang = Lang::parse(&lang).ok_or_else(|| anyhow::anyhow!("--lang 须为 zh-CN 或 en / must be zh-CN or en"))?;
+            let lang =
+                Lang::parse(&lang).ok_or_else(|| anyhow::anyhow!("--lang 须为 zh-CN 或 en / must be zh-CN or en"))?;
             let format = match format.as_str() {
                 "md" | "markdown" => Format::Markdown,
                 "html" => Format::Html,

@@ -115,7 +115,9 @@ fn time(name: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, Problem
                 return Ok(if name == "to" { start.map(|t| t + chrono::Duration::days(1)) } else { start });
             }
             DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|e| {
-                Problem::bad_request(format!("{name} 须为日期或 RFC 3339 时间 / {name} must be a date or RFC 3339: {e}"))
+                Problem::bad_request(format!(
+                    "{name} 须为日期或 RFC 3339 时间 / {name} must be a date or RFC 3339: {e}"
+                ))
             })
         }
     }
@@ -128,7 +130,12 @@ fn time(name: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, Problem
     responses((status = 200, description = "{items}")))]
 pub async fn list(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
     let q = q.into_inner();
-    let filter = MeetingFilter { community: q.community.clone(), from: time("from", &q.from)?, to: time("to", &q.to)?, kind: q.kind };
+    let filter = MeetingFilter {
+        community: q.community.clone(),
+        from: time("from", &q.from)?,
+        to: time("to", &q.to)?,
+        kind: q.kind,
+    };
     let items: Vec<Value> = state
         .engine
         .list_meetings(&filter)
@@ -238,10 +245,8 @@ pub async fn suggest(
     let suggestion = state.engine.suggest_agenda(&id, now).await?;
     let mut out = serde_json::to_value(&suggestion).unwrap_or_default();
     if body.accept {
-        let actor: Actor = body
-            .actor
-            .ok_or_else(|| Problem::unprocessable("accept 需要 actor / accept needs an actor"))?
-            .into();
+        let actor: Actor =
+            body.actor.ok_or_else(|| Problem::unprocessable("accept 需要 actor / accept needs an actor"))?.into();
         let proposer = json!({"name": actor.name.clone().unwrap_or_else(|| actor.id.clone())});
         let mut added = Vec::new();
         let mut adds: Vec<Value> = suggestion
@@ -328,7 +333,10 @@ pub struct ActionItemsQuery {
 #[utoipa::path(get, path = "/v1/action-items",
     params(("community" = Option<String>, Query), ("overdue" = Option<bool>, Query), ("today" = Option<String>, Query, description = "judge as of this date (CST); default today")),
     responses((status = 200, description = "{items}")))]
-pub async fn action_items(state: web::Data<AppState>, q: web::Query<ActionItemsQuery>) -> Result<HttpResponse, Problem> {
+pub async fn action_items(
+    state: web::Data<AppState>,
+    q: web::Query<ActionItemsQuery>,
+) -> Result<HttpResponse, Problem> {
     let q = q.into_inner();
     let now = now_or(q.today);
     let items: Vec<Value> = state

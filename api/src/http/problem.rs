@@ -151,14 +151,11 @@ fn meeting_refusal(r: MeetingRefusal) -> Problem {
             };
             Problem::new(status, "meeting-rule", "不符合会议规则 / Meeting rule", msg).with("code", code)
         }
-        MeetingRefusal::QuorumNotReached { requirements, .. } => Problem::new(
-            StatusCode::CONFLICT,
-            "quorum-not-reached",
-            "未达到法定人数 / Quorum not reached",
-            msg,
-        )
-        .with("code", "quorum_not_reached")
-        .with("requirements", requirements),
+        MeetingRefusal::QuorumNotReached { requirements, .. } => {
+            Problem::new(StatusCode::CONFLICT, "quorum-not-reached", "未达到法定人数 / Quorum not reached", msg)
+                .with("code", "quorum_not_reached")
+                .with("requirements", requirements)
+        }
         MeetingRefusal::Issue { issue_id, refusal, .. } => Problem::new(
             StatusCode::CONFLICT,
             "issue-refuses",

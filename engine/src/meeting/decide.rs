@@ -5,10 +5,10 @@
 use super::agenda::agenda_area;
 use super::effects::{dry_run, resolution_events};
 use super::kind::{MeetingKind, VotingBase, VotingRule};
+use super::minutes::{self, Format, Lang};
 use super::refusal::{MeetingRefusal, MeetingStepOption};
 use super::rules::{assess_quorum, decide_vote};
 use super::state::{MeetingState, MeetingStatus, Motion, MotionStatus};
-use super::minutes::{self, Format, Lang};
 use crate::catalog::Catalog;
 use crate::event::Actor;
 use crate::issue::{IssueState, Votes};
@@ -116,7 +116,11 @@ pub fn decide(
     let st = step.step_type;
     let allowed = || steps_now(m);
     if let Some((_, instead)) = COMPUTED.iter().find(|(c, _)| *c == st) {
-        return Err(MeetingRefusal::Computed { step_type: st.into(), use_instead: instead.to_string(), allowed: allowed() });
+        return Err(MeetingRefusal::Computed {
+            step_type: st.into(),
+            use_instead: instead.to_string(),
+            allowed: allowed(),
+        });
     }
     let Some((_, _, _, _, statuses)) = STEPS.iter().find(|(t, ..)| *t == st) else {
         return Err(MeetingRefusal::UnknownStep { step_type: st.into(), allowed: allowed() });
@@ -164,7 +168,12 @@ pub fn decide(
             validate(st, data, catalog, m)?;
             let person = s("person_id");
             if m.participant(&person).is_none() {
-                return Err(rule("unknown_participant", format!("{person} 未受邀参会"), format!("{person} is not invited"), m));
+                return Err(rule(
+                    "unknown_participant",
+                    format!("{person} 未受邀参会"),
+                    format!("{person} is not invited"),
+                    m,
+                ));
             }
             if data["status"] == "proxy" {
                 let to = s("proxy_to");
@@ -177,17 +186,32 @@ pub fn decide(
                     ));
                 }
             } else if data.get("proxy_to").is_some() {
-                return Err(rule("bad_proxy", "只有委托时才能填写 proxy_to", "proxy_to goes with status proxy only", m));
+                return Err(rule(
+                    "bad_proxy",
+                    "只有委托时才能填写 proxy_to",
+                    "proxy_to goes with status proxy only",
+                    m,
+                ));
             }
             plain(st)
         }
         "AgendaItemAdded" => {
             let issue_id = s("issue_id");
             if m.agenda_item(&issue_id).is_some() {
-                return Err(rule("already_on_agenda", format!("议题 {issue_id} 已在议程上"), format!("issue {issue_id} is already on the agenda"), m));
+                return Err(rule(
+                    "already_on_agenda",
+                    format!("议题 {issue_id} 已在议程上"),
+                    format!("issue {issue_id} is already on the agenda"),
+                    m,
+                ));
             }
             let Some((issue, wf)) = issues(&issue_id) else {
-                return Err(rule("unknown_issue", format!("议题 {issue_id} 不存在"), format!("no issue {issue_id}"), m));
+                return Err(rule(
+                    "unknown_issue",
+                    format!("议题 {issue_id} 不存在"),
+                    format!("no issue {issue_id}"),
+                    m,
+                ));
             };
             let area = agenda_area(kind, &m.community);
             if !vocab::community_within(&issue.community, &area) {
@@ -224,7 +248,12 @@ pub fn decide(
             validate(st, data, catalog, m)?;
             let issue_id = s("issue_id");
             if m.agenda_item(&issue_id).is_none() {
-                return Err(rule("not_on_agenda", format!("议题 {issue_id} 不在议程上"), format!("issue {issue_id} is not on the agenda"), m));
+                return Err(rule(
+                    "not_on_agenda",
+                    format!("议题 {issue_id} 不在议程上"),
+                    format!("issue {issue_id} is not on the agenda"),
+                    m,
+                ));
             }
             if m.motions.iter().any(|x| x.issue_id == issue_id) {
                 return Err(rule(
@@ -240,7 +269,12 @@ pub fn decide(
             validate(st, data, catalog, m)?;
             let issue_id = s("issue_id");
             if m.agenda_item(&issue_id).is_none() {
-                return Err(rule("not_on_agenda", format!("议题 {issue_id} 不在议程上"), format!("issue {issue_id} is not on the agenda"), m));
+                return Err(rule(
+                    "not_on_agenda",
+                    format!("议题 {issue_id} 不在议程上"),
+                    format!("issue {issue_id} is not on the agenda"),
+                    m,
+                ));
             }
             plain(st)
         }
@@ -280,7 +314,12 @@ pub fn decide(
             let motion_id = s("motion_id");
             let issue_id = s("issue_id");
             if m.motion(&motion_id).is_some() {
-                return Err(rule("duplicate_motion", format!("动议 {motion_id} 已存在"), format!("motion {motion_id} already exists"), m));
+                return Err(rule(
+                    "duplicate_motion",
+                    format!("动议 {motion_id} 已存在"),
+                    format!("motion {motion_id} already exists"),
+                    m,
+                ));
             }
             if let Some(open) = m.open_motion() {
                 return Err(rule(
@@ -291,10 +330,20 @@ pub fn decide(
                 ));
             }
             if m.agenda_item(&issue_id).is_none() {
-                return Err(rule("not_on_agenda", format!("议题 {issue_id} 不在议程上"), format!("issue {issue_id} is not on the agenda"), m));
+                return Err(rule(
+                    "not_on_agenda",
+                    format!("议题 {issue_id} 不在议程上"),
+                    format!("issue {issue_id} is not on the agenda"),
+                    m,
+                ));
             }
             let Some((issue, wf)) = issues(&issue_id) else {
-                return Err(rule("unknown_issue", format!("议题 {issue_id} 不存在"), format!("no issue {issue_id}"), m));
+                return Err(rule(
+                    "unknown_issue",
+                    format!("议题 {issue_id} 不存在"),
+                    format!("no issue {issue_id}"),
+                    m,
+                ));
             };
             let steps = serde_json::from_value(d["steps"].clone()).unwrap_or_default();
             let motion = Motion {
@@ -336,10 +385,20 @@ pub fn decide(
             };
             let motion_id = s("motion_id");
             let Some(motion) = m.motion(&motion_id) else {
-                return Err(rule("unknown_motion", format!("动议 {motion_id} 不存在"), format!("no motion {motion_id}"), m));
+                return Err(rule(
+                    "unknown_motion",
+                    format!("动议 {motion_id} 不存在"),
+                    format!("no motion {motion_id}"),
+                    m,
+                ));
             };
             if motion.status != MotionStatus::Tabled {
-                return Err(rule("motion_decided", format!("动议 {motion_id} 已表决完毕"), format!("motion {motion_id} is already decided"), m));
+                return Err(rule(
+                    "motion_decided",
+                    format!("动议 {motion_id} 已表决完毕"),
+                    format!("motion {motion_id} is already decided"),
+                    m,
+                ));
             }
             let eligible = q.voters.len() as u64;
             if let Some(c) = d.get("counts") {
@@ -359,7 +418,12 @@ pub fn decide(
             } else {
                 let voter = s("voter");
                 if motion.show_of_hands.is_some() {
-                    return Err(rule("vote_mode", "该动议已以举手计数方式表决", "this motion was voted by a show of hands", m));
+                    return Err(rule(
+                        "vote_mode",
+                        "该动议已以举手计数方式表决",
+                        "this motion was voted by a show of hands",
+                        m,
+                    ));
                 }
                 let Some(v) = q.voters.iter().find(|v| v.person_id == voter) else {
                     return Err(rule(
@@ -370,7 +434,12 @@ pub fn decide(
                     ));
                 };
                 if motion.ballots.iter().any(|b| b.voter == voter) {
-                    return Err(rule("already_voted", format!("{voter} 已投票"), format!("{voter} has already voted"), m));
+                    return Err(rule(
+                        "already_voted",
+                        format!("{voter} 已投票"),
+                        format!("{voter} has already voted"),
+                        m,
+                    ));
                 }
                 if let Some(h) = &v.cast_by {
                     d["cast_by"] = json!(h);
@@ -381,13 +450,28 @@ pub fn decide(
         "CloseVote" => {
             let motion_id = s("motion_id");
             let Some(motion) = m.motion(&motion_id) else {
-                return Err(rule("unknown_motion", format!("动议 {motion_id} 不存在"), format!("no motion {motion_id}"), m));
+                return Err(rule(
+                    "unknown_motion",
+                    format!("动议 {motion_id} 不存在"),
+                    format!("no motion {motion_id}"),
+                    m,
+                ));
             };
             if motion.status != MotionStatus::Tabled {
-                return Err(rule("motion_decided", format!("动议 {motion_id} 已表决完毕"), format!("motion {motion_id} is already decided"), m));
+                return Err(rule(
+                    "motion_decided",
+                    format!("动议 {motion_id} 已表决完毕"),
+                    format!("motion {motion_id} is already decided"),
+                    m,
+                ));
             }
             let Some(q) = &m.quorum else {
-                return Err(rule("no_quorum", "尚未确认法定人数，不能计票", "quorum has not been established; no vote can be counted", m));
+                return Err(rule(
+                    "no_quorum",
+                    "尚未确认法定人数，不能计票",
+                    "quorum has not been established; no vote can be counted",
+                    m,
+                ));
             };
             let eligible = q.voters.len() as u64;
             let outcome = decide_vote(parse_rule(&motion.rule), parse_base(&motion.base), &motion.votes, eligible);
@@ -409,15 +493,30 @@ pub fn decide(
             let id = s("action_item_id");
             let issue_id = s("issue_id");
             if m.action_items.iter().any(|a| a.action_item_id == id) {
-                return Err(rule("duplicate_action_item", format!("行动事项 {id} 已存在"), format!("action item {id} already exists"), m));
+                return Err(rule(
+                    "duplicate_action_item",
+                    format!("行动事项 {id} 已存在"),
+                    format!("action item {id} already exists"),
+                    m,
+                ));
             }
             if m.agenda_item(&issue_id).is_none() {
-                return Err(rule("not_on_agenda", format!("议题 {issue_id} 不在议程上"), format!("issue {issue_id} is not on the agenda"), m));
+                return Err(rule(
+                    "not_on_agenda",
+                    format!("议题 {issue_id} 不在议程上"),
+                    format!("issue {issue_id} is not on the agenda"),
+                    m,
+                ));
             }
             if let Some(types) = data["done_when"].as_array()
                 && let Some(bad) = types.iter().filter_map(Value::as_str).find(|t| !catalog.contains(t))
             {
-                return Err(rule("unknown_event_type", format!("未知的事件类型 {bad}"), format!("unknown event type {bad}"), m));
+                return Err(rule(
+                    "unknown_event_type",
+                    format!("未知的事件类型 {bad}"),
+                    format!("unknown event type {bad}"),
+                    m,
+                ));
             }
             plain(st)
         }

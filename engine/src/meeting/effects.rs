@@ -96,7 +96,8 @@ pub fn resolution_events(
             out.push((s.event_type.clone(), step_payload(&s.event_type, &s.data, meeting_id, votes, catalog)));
         }
     } else {
-        let mut d = json!({"meeting_id": meeting_id, "motion_id": motion.motion_id, "votes": votes, "rule": motion.rule});
+        let mut d =
+            json!({"meeting_id": meeting_id, "motion_id": motion.motion_id, "votes": votes, "rule": motion.rule});
         if let Some(e) = explanation {
             d["reason"] = serde_json::to_value(e).unwrap_or(Value::Null);
         }
@@ -131,11 +132,8 @@ pub fn effect_of(meeting: &MeetingState, e: &RecordedEvent, catalog: &Catalog) -
             })
         }
         "AgendaItemDeliberated" => {
-            let present = meeting
-                .participants
-                .iter()
-                .filter(|p| p.attendance == Some(super::state::Attendance::Present))
-                .count();
+            let present =
+                meeting.participants.iter().filter(|p| p.attendance == Some(super::state::Attendance::Present)).count();
             Some(IssueEffect {
                 issue_id,
                 events: vec![(

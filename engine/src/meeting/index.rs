@@ -169,7 +169,13 @@ impl MeetingIndex {
 
     /// The most recent meeting of `kind` whose community is `community`, held (opened)
     /// before `before`, other than `except`.
-    pub fn last_meeting(&self, kind: &str, community: &str, except: &str, before: DateTime<Utc>) -> Option<&MeetingState> {
+    pub fn last_meeting(
+        &self,
+        kind: &str,
+        community: &str,
+        except: &str,
+        before: DateTime<Utc>,
+    ) -> Option<&MeetingState> {
         self.by_time
             .keys()
             .rev()

@@ -150,7 +150,10 @@ fn kind_validator() -> &'static jsonschema::Validator {
         // cannot fail at run time: the schema is embedded and `shipped_kinds_compile` in
         // tests/ compiles it on every test run.
         let schema: Value = serde_json::from_str(embedded::MEETING_KIND_SCHEMA).expect("meeting-kind schema is JSON");
-        jsonschema::options().with_draft(jsonschema::Draft::Draft202012).build(&schema).expect("meeting-kind schema compiles")
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&schema)
+            .expect("meeting-kind schema compiles")
     })
 }
 
@@ -167,7 +170,8 @@ pub fn compile_kind(name: &str, doc: &Value) -> Result<MeetingKind, KindError> {
         if let Requirement::ShareOfInvited { at_least: (n, d), .. } = r
             && (*d == 0 || n > d)
         {
-            problems.push((format!("/quorum/requirements/{i}/at_least"), "share must be n/d with 0 < d and n ≤ d".into()));
+            problems
+                .push((format!("/quorum/requirements/{i}/at_least"), "share must be n/d with 0 < d and n ≤ d".into()));
         }
     }
     for r in &kind.recorded_by {

@@ -104,10 +104,7 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
     out.push(Block::Para(pick(
         l,
         format!("应到 {} 人，实到 {present} 人，委托 {proxies} 人，缺席 {absent} 人。", m.participants.len()),
-        format!(
-            "{} invited, {present} present, {proxies} by proxy, {absent} absent.",
-            m.participants.len()
-        ),
+        format!("{} invited, {present} present, {proxies} by proxy, {absent} absent.", m.participants.len()),
     )));
     let rows = m
         .participants

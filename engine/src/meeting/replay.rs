@@ -289,9 +289,7 @@ pub fn apply(m: &mut MeetingState, e: &RecordedEvent) {
                     task: p.task,
                     assignee: p.assignee,
                     due: p.due,
-                    done_when: p
-                        .done_when
-                        .unwrap_or_else(|| DEFAULT_DONE_WHEN.iter().map(|s| s.to_string()).collect()),
+                    done_when: p.done_when.unwrap_or_else(|| DEFAULT_DONE_WHEN.iter().map(|s| s.to_string()).collect()),
                     assigned_at: e.recorded_at,
                     assigned_position: e.position,
                 });

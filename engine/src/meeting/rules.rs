@@ -203,10 +203,25 @@ pub fn decide_vote(rule: VotingRule, base: VotingBase, votes: &Votes, eligible: 
             let ok = votes.against == 0 && votes.yes > 0;
             (
                 ok,
-                format!("{counts_zh}；{}", if ok { "无人反对，协商一致" } else if votes.against > 0 { "有反对意见，未能协商一致" } else { "无人赞成" }),
+                format!(
+                    "{counts_zh}；{}",
+                    if ok {
+                        "无人反对，协商一致"
+                    } else if votes.against > 0 {
+                        "有反对意见，未能协商一致"
+                    } else {
+                        "无人赞成"
+                    }
+                ),
                 format!(
                     "{counts_en}; {}",
-                    if ok { "no objection: consensus" } else if votes.against > 0 { "an objection: no consensus" } else { "nobody in favour" }
+                    if ok {
+                        "no objection: consensus"
+                    } else if votes.against > 0 {
+                        "an objection: no consensus"
+                    } else {
+                        "nobody in favour"
+                    }
                 ),
             )
         }

@@ -236,6 +236,12 @@ impl Engine {
             .idempotency_key
             .as_ref()
             .map(|k| Uuid::new_v5(&ID_NAMESPACE, format!("meeting-step:{}:{k}", cmd.meeting_id).as_bytes()));
+        // A keyed retry of CloseVote finds the motion's outcome, whose id does not depend on
+        // the key (so two conveners closing the same vote cannot produce two outcomes).
+        let keyed_id = match (keyed_id, cmd.step_type.as_str(), cmd.data["motion_id"].as_str()) {
+            (Some(_), "CloseVote", Some(motion)) => Some(outcome_id(&cmd.meeting_id, motion)),
+            (k, ..) => k,
+        };
         for _attempt in 0..MAX_RETRIES {
             let m = self.meeting(&cmd.meeting_id).await?;
             if let Some(id) = keyed_id
@@ -269,11 +275,9 @@ impl Engine {
             let decided = meeting::decide(&kind, &m, &step, &lookup, self.catalog).map_err(refused)?;
             // A motion's outcome has one id whoever closes the vote: a second close is a no-op.
             let event_id = match (decided.event_type.as_str(), keyed_id) {
-                ("MotionCarried" | "MotionFailed", _) => Uuid::new_v5(
-                    &ID_NAMESPACE,
-                    format!("motion-outcome:{}:{}", m.id, decided.data["motion_id"].as_str().unwrap_or_default())
-                        .as_bytes(),
-                ),
+                ("MotionCarried" | "MotionFailed", _) => {
+                    outcome_id(&m.id, decided.data["motion_id"].as_str().unwrap_or_default())
+                }
                 (_, Some(id)) => id,
                 (_, None) => Uuid::now_v7(),
             };
@@ -344,8 +348,9 @@ impl Engine {
             return Ok(0); // carried before (by this process or an earlier one)
         }
         for _attempt in 0..MAX_RETRIES {
-            let Some((issue, wf)) =
-                self.with_index(|i| i.issue_with_workflow(&effect.issue_id).map(|(s, w)| (s.clone(), w.clone()))).await?
+            let Some((issue, wf)) = self
+                .with_index(|i| i.issue_with_workflow(&effect.issue_id).map(|(s, w)| (s.clone(), w.clone())))
+                .await?
             else {
                 return Ok(0);
             };
@@ -502,6 +507,11 @@ impl Engine {
         })
         .await
     }
+}
+
+/// The id of a motion's MotionCarried / MotionFailed.
+fn outcome_id(meeting_id: &str, motion_id: &str) -> Uuid {
+    Uuid::new_v5(&ID_NAMESPACE, format!("motion-outcome:{meeting_id}:{motion_id}").as_bytes())
 }
 
 /// Today's date in China Standard Time (where due dates are read).
