@@ -701,7 +701,9 @@ mod motions {
             .when("MotionTabled", motion("motion-1", "spec-0001", vec![bad]))
             .then_refused("issue_refuses");
         let MeetingRefusal::Issue { refusal, .. } = s.refusal() else { panic!() };
-        let convene_engine::issue::Refusal::InvalidPayload { errors, .. } = refusal else { panic!("{refusal:#?}") };
+        let convene_engine::issue::Refusal::InvalidPayload { errors, .. } = refusal.as_ref() else {
+            panic!("{refusal:#?}")
+        };
         assert!(errors.iter().any(|e| e.pointer == "/name"), "{errors:#?}");
     }
 

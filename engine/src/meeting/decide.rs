@@ -38,7 +38,10 @@ pub struct Decided {
 pub type IssueLookup<'a> = &'a dyn Fn(&str) -> Option<(IssueState, Arc<CompiledWorkflow>)>;
 
 /// Every step type with its label, and the status it may be taken in.
-const STEPS: &[(&str, &str, &str, Option<&str>, &[MeetingStatus])] = {
+/// Step type, zh-CN label, English label, the computed event it records, statuses allowed in.
+type StepRow = (&'static str, &'static str, &'static str, Option<&'static str>, &'static [MeetingStatus]);
+
+const STEPS: &[StepRow] = {
     use MeetingStatus::*;
     &[
         ("ParticipantInvited", "邀请参会人", "invite a participant", None, &[Scheduled, InSession]),
@@ -367,7 +370,7 @@ pub fn decide(
             let planned = resolution_events(&m.id, &motion, true, &Votes::default(), None, catalog);
             dry_run(&wf, &issue, &planned, &Actor::system(), catalog).map_err(|refusal| MeetingRefusal::Issue {
                 issue_id: issue_id.clone(),
-                refusal,
+                refusal: Box::new(refusal),
                 allowed: allowed(),
             })?;
             Ok(Decided { event_type: st.into(), data: d })

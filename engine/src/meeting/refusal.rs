@@ -48,7 +48,7 @@ pub enum MeetingRefusal {
     /// The issue's workflow would not accept what the step implies (HTTP 409): e.g. a motion
     /// on an issue whose state does not allow a resolution, refused when tabled.
     #[error("issue {issue_id} refuses it: {refusal}")]
-    Issue { issue_id: String, refusal: Refusal, allowed: Vec<MeetingStepOption> },
+    Issue { issue_id: String, refusal: Box<Refusal>, allowed: Vec<MeetingStepOption> },
 }
 
 impl MeetingRefusal {
