@@ -23,9 +23,11 @@ fn main() {
     let schemas = root.join("schemas");
     let events = schemas.join("events");
     let workflows = root.join("workflows");
+    let meeting_kinds = workflows.join("meeting-kinds");
     println!("cargo:rerun-if-changed={}", schemas.display());
     println!("cargo:rerun-if-changed={}", events.display());
     println!("cargo:rerun-if-changed={}", workflows.display());
+    println!("cargo:rerun-if-changed={}", meeting_kinds.display());
     let mut code = String::new();
     let mut table = |name: &str, items: &[(String, String)]| {
         writeln!(code, "pub static {name}: &[(&str, &str)] = &[").unwrap();
@@ -37,7 +39,12 @@ fn main() {
     };
     table("EVENT_SCHEMAS", &list(&events));
     table("SHIPPED_WORKFLOWS", &list(&workflows));
-    for (name, file) in [("COMMON_SCHEMA", "common.json"), ("WORKFLOW_SCHEMA", "workflow.schema.json")] {
+    table("SHIPPED_MEETING_KINDS", &list(&meeting_kinds));
+    for (name, file) in [
+        ("COMMON_SCHEMA", "common.json"),
+        ("WORKFLOW_SCHEMA", "workflow.schema.json"),
+        ("MEETING_KIND_SCHEMA", "meeting-kind.schema.json"),
+    ] {
         let p = schemas.join(file).canonicalize().expect("schema file exists");
         println!("cargo:rerun-if-changed={}", p.display());
         writeln!(code, "pub static {name}: &str = include_str!({:?});", p.display().to_string()).unwrap();

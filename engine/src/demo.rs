@@ -58,6 +58,7 @@ pub async fn load_demo(engine: &Engine) -> Result<DemoSummary, EngineError> {
         }
         summary.issues += 1;
     }
+    crate::demo_meetings::load_demo_meetings(engine, &mut summary).await?;
     Ok(summary)
 }
 
@@ -738,6 +739,10 @@ mod tests {
                 assert!(states.contains(s), "no demo issue in state {s}: {states:?}");
             }
             assert!(page.items.iter().any(|i| i.escalation_level == "street" && i.state == "acting"));
+            let day = engine.meeting("dongting-2026-05-consultation-day").await?;
+            assert_eq!(day.status.as_str(), "closed");
+            assert!(day.minutes.is_some(), "the consultation day's minutes are published");
+            assert_eq!(engine.meeting("zhongnan-2026-06-joint-meeting").await?.status.as_str(), "scheduled");
             Ok::<(), EngineError>(())
         }
         .await;

@@ -12,8 +12,10 @@
 pub mod bench;
 pub mod catalog;
 pub mod demo;
+pub mod demo_meetings;
 pub mod event;
 pub mod issue;
+pub mod meeting;
 pub mod projection;
 pub mod service;
 pub mod store;

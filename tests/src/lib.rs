@@ -9,7 +9,10 @@
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
-//! - `cli`: the `convene` binary: output, JSON and exit codes.
+//! - `cli`: the `convene` binary: output, JSON and exit codes;
+//! - `meeting_http`: a whole consultation day over REST (square-dance noise) with its minutes;
+//! - `meeting_specs`: meeting rules (quorum, voting, proxies, motions through the issue's
+//!   workflow) and the process manager's exactly-once delivery across a crash.
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
@@ -20,6 +23,10 @@ mod durability;
 mod engine_specs;
 #[cfg(test)]
 mod http;
+#[cfg(test)]
+mod meeting_http;
+#[cfg(test)]
+mod meeting_specs;
 #[cfg(test)]
 mod store_conformance;
 #[cfg(test)]

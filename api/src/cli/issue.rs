@@ -84,7 +84,7 @@ pub struct CommandInput {
     pub json: bool,
 }
 
-fn payload(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Value> {
+pub(super) fn payload(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Value> {
     let text = match (inline, file) {
         (Some(s), _) => s,
         (None, Some(f)) => {

@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod issue;
+mod meeting;
 mod replay;
 mod serve;
 mod workflow;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Raise, show and step issues.
     #[command(subcommand)]
     Issue(issue::IssueCommand),
+    /// Schedule meetings, record their steps, suggest agendas, print minutes, list action items.
+    #[command(subcommand)]
+    Meeting(meeting::MeetingCommandArgs),
     /// Replay the log into issue states and verify every hash chain.
     Replay(replay::ReplayArgs),
     /// Load the demo community into the data directory (idempotent).
@@ -71,6 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(&cli.data, a).await,
         Command::Workflow(c) => workflow::run(&cli.data, c).await,
         Command::Issue(c) => issue::run(&cli.data, c).await,
+        Command::Meeting(c) => meeting::run(&cli.data, c).await,
         Command::Replay(a) => replay::run(&cli.data, a).await,
         Command::Demo(a) => demo::run(&cli.data, a).await,
         Command::Bench(a) => bench::run(a).await,

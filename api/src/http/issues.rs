@@ -62,7 +62,7 @@ pub struct StepRequest {
     pub actor: ActorBody,
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
     match req.headers().get("Idempotency-Key") {
         None => Ok(None),
         Some(v) => {
@@ -76,7 +76,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
 }
 
 /// Parses `If-Match: "3"` (also `W/"3"` and a bare `3`). `*` means any version.
-fn if_match(req: &HttpRequest) -> Result<Option<u64>, Problem> {
+pub(super) fn if_match(req: &HttpRequest) -> Result<Option<u64>, Problem> {
     let Some(v) = req.headers().get(header::IF_MATCH) else { return Ok(None) };
     let s = v.to_str().map_err(|_| Problem::bad_request("If-Match 格式错误 / malformed If-Match"))?.trim();
     if s == "*" {
@@ -90,7 +90,7 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, Problem> {
     })
 }
 
-fn etag(version: u64) -> (header::HeaderName, String) {
+pub(super) fn etag(version: u64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 

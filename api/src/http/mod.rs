@@ -6,6 +6,7 @@
 
 mod events;
 mod issues;
+mod meetings;
 mod ops;
 pub mod problem;
 mod workflows;
@@ -65,6 +66,14 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/issues/{id}", web::get().to(issues::get))
                     .route("/issues/{id}/steps", web::post().to(issues::step))
                     .route("/issues/{id}/events", web::get().to(issues::events))
+                    .route("/meetings", web::post().to(meetings::schedule))
+                    .route("/meetings", web::get().to(meetings::list))
+                    .route("/meetings/{id}", web::get().to(meetings::get))
+                    .route("/meetings/{id}/steps", web::post().to(meetings::step))
+                    .route("/meetings/{id}/events", web::get().to(meetings::events))
+                    .route("/meetings/{id}/agenda/suggest", web::post().to(meetings::suggest))
+                    .route("/meetings/{id}/minutes", web::get().to(meetings::minutes))
+                    .route("/action-items", web::get().to(meetings::action_items))
                     .route("/events", web::get().to(events::list))
                     .route("/events/live", web::get().to(events::live)),
             )

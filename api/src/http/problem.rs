@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use convene_engine::EngineError;
 use convene_engine::issue::Refusal;
+use convene_engine::meeting::MeetingRefusal;
 use convene_engine::store::StoreError;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -106,6 +107,69 @@ fn refusal(r: Refusal) -> Problem {
     p.with("allowed_steps", allowed)
 }
 
+fn meeting_refusal(r: MeetingRefusal) -> Problem {
+    let msg = r.message().both();
+    let allowed = r.allowed().to_vec();
+    let p = match &r {
+        MeetingRefusal::UnknownStep { .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-step", "未知的步骤 / Unknown step", msg)
+        }
+        MeetingRefusal::Computed { use_instead, .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "computed-by-engine",
+            "由引擎计算，不能直接录入 / Computed by the engine",
+            msg,
+        )
+        .with("use_instead", use_instead),
+        MeetingRefusal::InvalidPayload { errors, .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-payload", "内容不符合规范 / Invalid payload", msg)
+                .with("errors", errors)
+        }
+        MeetingRefusal::WrongRole { roles, .. } => {
+            Problem::new(StatusCode::FORBIDDEN, "wrong-role", "角色无权记录此步骤 / Role may not record this step", msg)
+                .with("roles", roles)
+        }
+        MeetingRefusal::OutOfCommunity { .. } => Problem::new(
+            StatusCode::FORBIDDEN,
+            "out-of-community",
+            "不在本社区职责范围 / Outside the actor's community",
+            msg,
+        ),
+        MeetingRefusal::NotInStatus { status, .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "step-not-allowed",
+            "会议当前状态不允许此步骤 / Step not allowed in the meeting's status",
+            msg,
+        )
+        .with("status", status),
+        MeetingRefusal::Rule { code, .. } => {
+            let status = match *code {
+                "unknown_issue" | "unknown_motion" | "unknown_participant" | "unknown_kind" | "unknown_event_type" => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                _ => StatusCode::CONFLICT,
+            };
+            Problem::new(status, "meeting-rule", "不符合会议规则 / Meeting rule", msg).with("code", code)
+        }
+        MeetingRefusal::QuorumNotReached { requirements, .. } => {
+            Problem::new(StatusCode::CONFLICT, "quorum-not-reached", "未达到法定人数 / Quorum not reached", msg)
+                .with("code", "quorum_not_reached")
+                .with("requirements", requirements)
+        }
+        MeetingRefusal::Issue { issue_id, refusal, .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "issue-refuses",
+            "议题的工作流不允许 / The issue's workflow does not allow it",
+            msg,
+        )
+        .with("code", "issue_refuses")
+        .with("issue_id", issue_id)
+        .with("issue_refusal", refusal)
+        .with("issue_allowed_steps", refusal.allowed()),
+    };
+    p.with("allowed_steps", allowed)
+}
+
 impl From<EngineError> for Problem {
     fn from(e: EngineError) -> Self {
         match e {
@@ -114,6 +178,7 @@ impl From<EngineError> for Problem {
                 "该时间点议题尚未提出 / issue {id} had not been raised at that time"
             )),
             EngineError::Refused(r) => refusal(r),
+            EngineError::MeetingRefused(r) => meeting_refusal(*r),
             EngineError::PreconditionFailed { expected, current } => Problem::new(
                 StatusCode::PRECONDITION_FAILED,
                 "stale-version",

@@ -2,6 +2,7 @@
 //! layer maps them to problem+json statuses.
 
 use crate::issue::{Refusal, ReplayError};
+use crate::meeting::MeetingRefusal;
 use crate::store::StoreError;
 use crate::workflow::Diagnostic;
 
@@ -16,6 +17,10 @@ pub enum EngineError {
     /// The step is not allowed now; the refusal says why and what is allowed (409/403/422).
     #[error("refused: {0}")]
     Refused(Refusal),
+    /// A meeting step is not allowed now; the refusal says why and what is allowed
+    /// (409/403/422).
+    #[error("refused: {0}")]
+    MeetingRefused(Box<MeetingRefusal>),
     /// If-Match named a version that is not the current one (412): re-read and decide again.
     #[error("precondition failed: expected version {expected}, current {current}")]
     PreconditionFailed { expected: u64, current: u64 },

@@ -4,9 +4,13 @@
 
 mod error;
 mod log_replay;
+mod meetings;
 
 pub use error::EngineError;
 pub use log_replay::{LogReplay, replay_log};
+pub use meetings::{
+    FAILPOINT_ENV, MeetingCommand, MeetingDesk, MeetingOutcome, ScheduleMeeting, meeting_json, today_cst,
+};
 
 use crate::catalog::{Catalog, embedded};
 use crate::event::{Actor, NewEvent, RecordedEvent, canonical_json};
@@ -81,13 +85,21 @@ pub struct Engine {
     store: Arc<dyn EventStore>,
     catalog: &'static Catalog,
     index: RwLock<IssueIndex>,
+    meetings: MeetingDesk,
 }
 
 impl Engine {
     /// An engine over a store, with its index caught up to the store's head.
     pub async fn open(store: Arc<dyn EventStore>) -> Result<Engine, EngineError> {
-        let engine = Engine { store, catalog: Catalog::shipped(), index: RwLock::new(IssueIndex::new()) };
+        let engine = Engine {
+            store,
+            catalog: Catalog::shipped(),
+            index: RwLock::new(IssueIndex::new()),
+            meetings: MeetingDesk::default(),
+        };
         engine.catch_up().await?;
+        // Meeting outcomes a crash left without their issue events reach their issues now.
+        engine.run_process_manager().await?;
         Ok(engine)
     }
 
