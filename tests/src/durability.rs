@@ -14,17 +14,21 @@ use std::time::{Duration, Instant};
 
 /// The `convene` binary of this build (cargo builds it for `cargo test --workspace`).
 pub fn convene_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join(format!("convene{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "convene-api", "--bin", "convene"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building the convene binary failed");
-    }
-    bin
+    // `cargo test` builds the tests crate but not another package's binary, so a binary left
+    // from an earlier build could be stale: build it once per test run (a no-op when fresh).
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            let dir = exe.parent().and_then(Path::parent).expect("target dir");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "convene-api", "--bin", "convene"])
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the convene binary failed");
+            dir.join(format!("convene{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
 }
 
 fn free_port() -> u16 {

@@ -188,7 +188,7 @@ pub fn dry_run(
             prev_hash: String::new(),
             hash: String::new(),
         };
-        issue::apply(&mut s, wf, &synthetic);
+        issue::apply(&mut s, wf, &synthetic.view());
     }
     Ok(s)
 }
