@@ -6,7 +6,7 @@ mod page;
 mod payload;
 mod view;
 
-pub use page::{EventPage, EventPageBuilder, PageError, PageRow, Span};
+pub use page::{EventPage, EventPageBuilder, PageError, PageFields, PageRow, Span};
 pub use payload::Payload;
 pub use view::{ActorRef, EventRef};
 

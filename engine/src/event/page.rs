@@ -34,11 +34,43 @@ pub struct PageRow {
     pub data: Span,
 }
 
+/// Which envelope fields a page carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageFields {
+    /// Everything (chain verification, exports).
+    All,
+    /// What folds read: hashes read as zero and correlation/causation ids as absent, which
+    /// saves a third of the columns a store decodes.
+    Fold,
+}
+
 /// Events in global order, decoded into one buffer.
 #[derive(Debug, Default)]
 pub struct EventPage {
     text: String,
     rows: Vec<PageRow>,
+}
+
+/// Buffers of dropped pages, reused by the next builder: a replay allocates a page's ~1.5 MB
+/// once instead of once per page, and fresh memory was a visible cost (the kernel zeroes it).
+static POOL: std::sync::Mutex<Vec<(Vec<u8>, Vec<PageRow>)>> = std::sync::Mutex::new(Vec::new());
+const POOLED: usize = 4;
+
+impl Drop for EventPage {
+    fn drop(&mut self) {
+        let mut text = std::mem::take(&mut self.text).into_bytes();
+        let mut rows = std::mem::take(&mut self.rows);
+        if text.capacity() == 0 {
+            return;
+        }
+        text.clear();
+        rows.clear();
+        if let Ok(mut pool) = POOL.lock()
+            && pool.len() < POOLED
+        {
+            pool.push((text, rows));
+        }
+    }
 }
 
 /// Why a page could not be built: a text column that is not UTF-8, or a page over 4 GiB.
@@ -54,7 +86,11 @@ pub struct EventPageBuilder {
 
 impl EventPageBuilder {
     pub fn with_capacity(rows: usize, bytes: usize) -> Self {
-        Self { bytes: Vec::with_capacity(bytes), rows: Vec::with_capacity(rows) }
+        let pooled = POOL.lock().ok().and_then(|mut p| p.pop());
+        let (mut b, mut r) = pooled.unwrap_or_default();
+        b.reserve(bytes);
+        r.reserve(rows);
+        Self { bytes: b, rows: r }
     }
 
     /// Copies one text field into the buffer. UTF-8 is checked once for the whole page in

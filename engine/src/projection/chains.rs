@@ -21,6 +21,13 @@ impl ChainTracker {
         self.heads.len()
     }
 
+    /// Takes in a tracker fed a disjoint set of streams.
+    pub fn merge(&mut self, other: ChainTracker) {
+        self.heads.extend(other.heads);
+        self.verified += other.verified;
+        self.broken.extend(other.broken);
+    }
+
     pub fn check(&mut self, e: &EventRef<'_>) {
         let (expected_version, expected_prev) = match self.heads.get(e.stream) {
             Some((v, h)) => (v + 1, *h),

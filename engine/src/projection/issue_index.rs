@@ -109,6 +109,20 @@ impl IssueIndex {
         self.workflows.get(&(id.to_string(), version)).cloned()
     }
 
+    /// Takes in an index folded from a disjoint set of issue streams of the same log (whole-log
+    /// replay folds partitions of the streams in parallel). Workflows are the same in both.
+    pub fn merge(&mut self, other: IssueIndex) {
+        self.position = self.position.max(other.position);
+        for (k, w) in other.workflows {
+            self.workflows.entry(k).or_insert(w);
+        }
+        self.issues.reserve(other.issues.len());
+        self.issues.extend(other.issues);
+        self.order.extend(other.order);
+        self.problems.extend(other.problems);
+        self.problems.sort_by_key(|p| p.position);
+    }
+
     /// The highest published version of a workflow.
     pub fn latest_workflow(&self, id: &str) -> Option<Arc<CompiledWorkflow>> {
         self.workflows.range((id.to_string(), 0)..=(id.to_string(), u32::MAX)).next_back().map(|(_, w)| w.clone())

@@ -115,7 +115,7 @@ impl Engine {
     pub async fn catch_up(&self) -> Result<u64, EngineError> {
         loop {
             let after = self.read_index()?.position();
-            let page = self.store.read_all_page(after, 8192).await?;
+            let page = self.store.read_all_page(after, 8192, crate::event::PageFields::Fold).await?;
             if page.is_empty() {
                 return Ok(after);
             }

@@ -14,7 +14,7 @@ mod subscription;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 
-use crate::event::{EventPage, NewEvent, RecordedEvent};
+use crate::event::{EventPage, NewEvent, PageFields, RecordedEvent};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -103,7 +103,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// [`EventStore::read_all`] decoded into one buffer, for folds that only look at each
     /// event (whole-log replay, projections catching up). Stores override it when they can
     /// decode rows without an owned envelope per event.
-    async fn read_all_page(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+    /// `fields` says which envelope fields the fold needs ([`PageFields::Fold`] leaves the
+    /// hashes out); a store may always return more.
+    async fn read_all_page(&self, after: u64, limit: usize, fields: PageFields) -> Result<EventPage, StoreError> {
+        let _ = fields;
         Ok(EventPage::from_recorded(&self.read_all(after, limit).await?))
     }
 

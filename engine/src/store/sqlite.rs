@@ -12,8 +12,8 @@
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
 use crate::event::{
-    Actor, EventPage, EventPageBuilder, GENESIS_HASH, NewEvent, PageRow, Payload, RecordedEvent, chain_hash_bytes,
-    event_hash_input,
+    Actor, EventPage, EventPageBuilder, GENESIS_HASH, NewEvent, PageFields, PageRow, Payload, RecordedEvent,
+    chain_hash_bytes, event_hash_input,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -256,7 +256,11 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
 
 /// One row into a page: text columns are copied into the page buffer as bytes (checked as
 /// UTF-8 once per page), hashes stay raw.
-fn decode_page_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<PageRow, StoreError> {
+fn decode_page_row(
+    r: &rusqlite::Row<'_>,
+    page: &mut EventPageBuilder,
+    fields: PageFields,
+) -> Result<PageRow, StoreError> {
     use rusqlite::types::ValueRef;
     let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in the events table"));
     let int = |i: usize| -> Result<i64, StoreError> {
@@ -278,6 +282,7 @@ fn decode_page_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result
     };
     let hash =
         |i: usize| -> Result<[u8; 32], StoreError> { required(i)?.try_into().map_err(|_| corrupt(COLUMN_NAMES[i])) };
+    let all = fields == PageFields::All;
     Ok(PageRow {
         position: int(0)? as u64,
         id: uuid(1)?.ok_or_else(|| corrupt("id"))?,
@@ -290,13 +295,19 @@ fn decode_page_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result
         actor_role: page.text(required(8)?),
         actor_name: bytes(9)?.map(|b| page.text(b)),
         actor_community: bytes(10)?.map(|b| page.text(b)),
-        correlation_id: uuid(11)?,
-        causation_id: uuid(12)?,
-        data: page.text(required(13)?),
-        prev_hash: hash(14)?,
-        hash: hash(15)?,
+        data: page.text(required(11)?),
+        correlation_id: if all { uuid(12)? } else { None },
+        causation_id: if all { uuid(13)? } else { None },
+        prev_hash: if all { hash(14)? } else { [0; 32] },
+        hash: if all { hash(15)? } else { [0; 32] },
     })
 }
+
+/// Page columns: what folds read first, then the rest (see [`PageFields`]).
+const PAGE_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+    actor_role, actor_name, actor_community, data, correlation_id, causation_id, prev_hash, hash";
+const FOLD_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+    actor_role, actor_name, actor_community, data";
 
 const COLUMN_NAMES: [&str; 16] = [
     "position",
@@ -310,9 +321,9 @@ const COLUMN_NAMES: [&str; 16] = [
     "actor_role",
     "actor_name",
     "actor_community",
+    "data",
     "correlation_id",
     "causation_id",
-    "data",
     "prev_hash",
     "hash",
 ];
@@ -381,18 +392,23 @@ impl EventStore for SqliteStore {
         .await
     }
 
-    async fn read_all_page(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+    async fn read_all_page(&self, after: u64, limit: usize, fields: PageFields) -> Result<EventPage, StoreError> {
         let after = after.min(i64::MAX as u64) as i64;
         let limit = limit.min(1_000_000) as i64;
         self.with_reader(move |c| {
+            // The fold's columns come first in COLUMNS' order, so both selections decode alike.
+            let columns = match fields {
+                PageFields::All => PAGE_COLUMNS,
+                PageFields::Fold => FOLD_COLUMNS,
+            };
             let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position ASC LIMIT ?2"
+                "SELECT {columns} FROM events WHERE position > ?1 ORDER BY position ASC LIMIT ?2"
             ))?;
             let mut rows = st.query(params![after, limit])?;
             // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
             let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
             while let Some(r) = rows.next()? {
-                let row = decode_page_row(r, &mut page)?;
+                let row = decode_page_row(r, &mut page, fields)?;
                 page.push(row);
             }
             page.finish().map_err(|e| StoreError::Backend(e.to_string()))
