@@ -21,6 +21,8 @@ mod engine_specs;
 #[cfg(test)]
 mod http;
 #[cfg(test)]
+mod pg;
+#[cfg(test)]
 mod store_conformance;
 #[cfg(test)]
 mod support;
