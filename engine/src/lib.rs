@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod demo;
 pub mod event;
 pub mod issue;
+pub mod migrate;
 pub mod projection;
 pub mod service;
 pub mod store;

@@ -1,9 +1,8 @@
-//! `convene serve`: the REST API on the embedded store, with a clean shutdown.
+//! `convene serve`: the REST API on the configured store, with a clean shutdown.
 
 use crate::http::{self, AppState};
 use actix_web::{App, HttpServer, middleware};
 use clap::Args;
-use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -16,8 +15,8 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
-pub async fn run(data: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let engine = super::open_engine(data).await?;
+pub async fn run(target: &super::StoreTarget, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let engine = super::open_engine(target).await?;
     if args.demo {
         let s = convene_engine::demo::load_demo(&engine).await?;
         tracing::info!(issues = s.issues, written = s.events_written, "demo community loaded");
@@ -41,7 +40,7 @@ pub async fn run(data: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
         handle.stop(true).await;
     });
-    tracing::info!(bind = %args.bind, data = %data.display(), "convene serving");
+    tracing::info!(bind = %args.bind, store = %target.describe(), backend = engine.store().backend(), "convene serving");
     server.await?;
     tracing::info!("shutting down: flushing the event store");
     engine.store().close().await;
