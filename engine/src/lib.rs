@@ -9,11 +9,13 @@
 //! This crate does no HTTP; the `convene` binary in `api/` does.
 #![forbid(unsafe_code)]
 
+pub mod background;
 pub mod bench;
 pub mod catalog;
 pub mod demo;
 pub mod event;
 pub mod issue;
+pub mod lease;
 pub mod migrate;
 pub mod projection;
 pub mod service;

@@ -23,6 +23,8 @@ mod http;
 #[cfg(test)]
 mod pg;
 #[cfg(test)]
+mod postgres_cluster;
+#[cfg(test)]
 mod store_conformance;
 #[cfg(test)]
 mod support;

@@ -187,6 +187,11 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
+    /// A connector with the store's settings (for leases on the same database).
+    pub(crate) fn for_options(options: &PostgresOptions) -> Connector {
+        Connector::new(options)
+    }
+
     fn new(options: &PostgresOptions) -> Connector {
         let mut config = options.config.clone();
         config.connect_timeout(options.connect_timeout);
