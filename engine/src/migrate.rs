@@ -55,6 +55,17 @@ async fn event_at(store: &dyn EventStore, position: u64) -> Result<Option<Record
     Ok(store.read_all(position - 1, 1).await?.pop().filter(|e| e.position == position))
 }
 
+/// The position of a store's last event. The head watch is where to start looking, not the
+/// answer: the embedded store's watch moves on the writer's next commit, not on an import by
+/// another connection, so read on until the log ends.
+async fn log_end(store: &dyn EventStore) -> Result<u64, StoreError> {
+    let mut end = *store.head().borrow();
+    while let Some(last) = store.read_all(end, 10_000).await?.last() {
+        end = last.position;
+    }
+    Ok(end)
+}
+
 /// Copies every event of `from` that `to` does not have yet, `batch` events per import.
 pub async fn copy_log(
     from: &dyn EventStore,
@@ -63,7 +74,7 @@ pub async fn copy_log(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<CopyReport, MigrateError> {
     let batch = batch.clamp(1, 10_000);
-    let resumed_at = *to.head().borrow();
+    let resumed_at = log_end(to).await?;
     if resumed_at > 0 {
         let theirs = event_at(to, resumed_at).await?;
         let ours = event_at(from, resumed_at).await?;

@@ -9,7 +9,10 @@
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
-//! - `cli`: the `convene` binary: output, JSON and exit codes.
+//! - `cli`: the `convene` binary: output, JSON and exit codes;
+//! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
+//! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
+//! - `migrate`: copying a log between stores, interrupted and resumed.
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
@@ -20,6 +23,8 @@ mod durability;
 mod engine_specs;
 #[cfg(test)]
 mod http;
+#[cfg(test)]
+mod migrate;
 #[cfg(test)]
 mod pg;
 #[cfg(test)]
