@@ -51,6 +51,26 @@ impl StoreFactory for Postgres {
     }
 }
 
+/// KurrentDB (`CONVENE_TEST_KURRENTDB_URL`, e.g. `esdb://127.0.0.1:2113?tls=false`), one
+/// convene namespace per test directory. Built with `--features kurrentdb`.
+#[cfg(feature = "kurrentdb")]
+pub struct Kurrent;
+
+#[cfg(feature = "kurrentdb")]
+impl StoreFactory for Kurrent {
+    fn open(&self, dir: &Path) -> Arc<dyn EventStore> {
+        let url = std::env::var("CONVENE_TEST_KURRENTDB_URL").expect("CONVENE_TEST_KURRENTDB_URL");
+        let digest = Uuid::new_v5(&Uuid::NAMESPACE_URL, dir.to_string_lossy().as_bytes()).simple().to_string();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{sep}convene_namespace=t{}", &digest[..16]);
+        let store = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(convene_engine::store::kurrentdb::KurrentStore::open(&url))
+        })
+        .expect("open the KurrentDB store");
+        Arc::new(store)
+    }
+}
+
 /// A fresh store of the backend and the directory that keeps it alive.
 fn fresh(factory: &dyn StoreFactory) -> (TempDir, Arc<dyn EventStore>) {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -591,3 +611,5 @@ macro_rules! conformance_suite {
 conformance_suite!(sqlite, Sqlite);
 // Skipped, with a note on the terminal, unless CONVENE_TEST_DATABASE_URL is set (see `pg.rs`).
 conformance_suite!(postgres, Postgres, if crate::pg::url().is_some());
+#[cfg(feature = "kurrentdb")]
+conformance_suite!(kurrentdb, Kurrent, if std::env::var("CONVENE_TEST_KURRENTDB_URL").is_ok());

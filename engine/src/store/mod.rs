@@ -8,6 +8,8 @@
 //!   nothing (idempotency); a partial overlap is refused;
 //! - a subscription delivers every event after its start position exactly once, in order.
 
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
 mod open;
 pub mod postgres;
 mod sqlite;
