@@ -26,10 +26,8 @@ async fn fill(store: &Arc<dyn EventStore>, events: u64) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for n in (w..issues).step_by(8) {
-                let evs: Vec<NewEvent> = convene_engine::bench::lifecycle(n)
-                    .into_iter()
-                    .map(|(t, d, a)| NewEvent::new(t, &d, a))
-                    .collect();
+                let evs: Vec<NewEvent> =
+                    convene_engine::bench::lifecycle(n).into_iter().map(|(t, d, a)| NewEvent::new(t, &d, a)).collect();
                 // Two appends per issue, so chains span commits.
                 let (a, b) = evs.split_at(5);
                 let stream = format!("issue-{}", uuid::Uuid::now_v7());
@@ -187,7 +185,9 @@ async fn a_100k_event_log_moves_from_embedded_to_postgres_through_an_interruptio
     let from = open_sqlite(dir.path());
     assert_identical(from.as_ref(), target.as_ref(), total as usize).await;
     // And the migrated log is a working store: appends continue its chains and positions.
-    let next = target.append("issue-after-migration", ExpectedVersion::NoStream, vec![as_new(&whole_log(from.as_ref()).await[0])]).await;
+    let next = target
+        .append("issue-after-migration", ExpectedVersion::NoStream, vec![as_new(&whole_log(from.as_ref()).await[0])])
+        .await;
     assert_eq!(next.expect("append after migration").first_position, total + 1);
     target.close().await;
 }

@@ -47,7 +47,10 @@ pub fn unique_schema(tag: &str) -> String {
 
 /// Options for the test database in `schema`.
 pub fn options(url: &str, schema: &str) -> PostgresOptions {
-    PostgresOptions::from_url(url).expect("CONVENE_TEST_DATABASE_URL is a PostgreSQL URL").with_schema(schema).with_pool_size(4)
+    PostgresOptions::from_url(url)
+        .expect("CONVENE_TEST_DATABASE_URL is a PostgreSQL URL")
+        .with_schema(schema)
+        .with_pool_size(4)
 }
 
 /// The test database URL with `schema` selected (for the `convene` binary).

@@ -151,7 +151,12 @@ fn client(c: usize, bases: Vec<String>, acked: Acked, stop: Arc<AtomicBool>) -> 
             }
             assert_eq!(status, 201, "step {i} of {id}: {b}");
             version = b["event"]["version"].as_u64().unwrap();
-            acked.lock().unwrap().entry(id.clone()).or_default().insert(version, b["event"]["id"].as_str().unwrap().into());
+            acked
+                .lock()
+                .unwrap()
+                .entry(id.clone())
+                .or_default()
+                .insert(version, b["event"]["id"].as_str().unwrap().into());
         }
         n += 1;
     }
@@ -197,9 +202,7 @@ fn two_instances_share_one_log_and_the_survivor_takes_the_lease_when_the_leader_
     let bases: Vec<String> = servers.iter().map(|s| s.as_ref().unwrap().base.clone()).collect();
 
     // Exactly one leader.
-    wait_for("a leader", Duration::from_secs(10), || {
-        bases.iter().filter(|b| is_leader(b) == Some(true)).count() == 1
-    });
+    wait_for("a leader", Duration::from_secs(10), || bases.iter().filter(|b| is_leader(b) == Some(true)).count() == 1);
     std::thread::sleep(Duration::from_millis(1500));
     let leaders: Vec<usize> = (0..2).filter(|&i| is_leader(&bases[i]) == Some(true)).collect();
     assert_eq!(leaders.len(), 1, "exactly one instance holds the lease");

@@ -45,9 +45,7 @@ impl StoreFactory for Postgres {
         // The same directory maps to the same schema, so a reopen finds the same log.
         let digest = Uuid::new_v5(&Uuid::NAMESPACE_URL, dir.to_string_lossy().as_bytes()).simple().to_string();
         let schema = format!("convene_t_{}", &digest[..20]);
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(crate::pg::open(&url, &schema))
-        })
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(crate::pg::open(&url, &schema)))
     }
 }
 

@@ -4,9 +4,9 @@
 use clap::Args;
 use convene_engine::EventStore;
 use convene_engine::store::{OpenOptions, PostgresStore, StoreUrl};
-use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]

@@ -63,7 +63,9 @@ pub async fn run(pool_size: usize, args: MigrateArgs) -> anyhow::Result<ExitCode
             bar.abandon();
             from.close().await;
             to.close().await;
-            return Err(anyhow::anyhow!("迁移中断，可重新运行以继续 / migration interrupted, run it again to resume: {e}"));
+            return Err(anyhow::anyhow!(
+                "迁移中断，可重新运行以继续 / migration interrupted, run it again to resume: {e}"
+            ));
         }
     };
     bar.set_position(copied.source_head);

@@ -1,12 +1,12 @@
 //! Health, readiness and the OpenAPI document.
 
 use super::AppState;
-use std::sync::atomic::Ordering;
 use super::problem::Problem;
 use actix_web::ResponseError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
+use std::sync::atomic::Ordering;
 use utoipa::OpenApi;
 
 /// The OpenAPI 3.1 document, generated from the handlers' annotations.

@@ -141,9 +141,8 @@ impl KurrentStore {
             Some(rest) => format!("esdb{rest}"),
             None => url.to_string(),
         };
-        let settings: ClientSettings = normalized
-            .parse()
-            .map_err(|e| StoreError::Invalid(format!("not a KurrentDB connection string: {e}")))?;
+        let settings: ClientSettings =
+            normalized.parse().map_err(|e| StoreError::Invalid(format!("not a KurrentDB connection string: {e}")))?;
         let client = Client::new(settings).map_err(|e| StoreError::Backend(format!("KurrentDB client: {e}")))?;
         let index = Arc::new(RwLock::new(Index::default()));
         let (head_tx, head) = watch::channel(0);
@@ -354,7 +353,9 @@ impl EventStore for KurrentStore {
                 let f: Vec<(String, u64, u64)> = found.into_iter().flatten().collect();
                 let consistent = f.iter().enumerate().all(|(i, (s, v, _))| s == stream && *v == f[0].1 + i as u64);
                 if !consistent {
-                    return Err(StoreError::IdempotencyMismatch(format!("ids are stored, but not as this append to {stream}")));
+                    return Err(StoreError::IdempotencyMismatch(format!(
+                        "ids are stored, but not as this append to {stream}"
+                    )));
                 }
                 return Ok(AppendOutcome {
                     first_version: f[0].1,
@@ -365,7 +366,10 @@ impl EventStore for KurrentStore {
                 });
             }
             if n_found > 0 {
-                return Err(StoreError::IdempotencyMismatch(format!("{n_found} of {} event ids are already stored", events.len())));
+                return Err(StoreError::IdempotencyMismatch(format!(
+                    "{n_found} of {} event ids are already stored",
+                    events.len()
+                )));
             }
             let head = self.stream_head(stream).await?;
             let actual = head.as_ref().map(|h| h.0);
@@ -502,9 +506,7 @@ impl EventStore for KurrentStore {
             // Only what the index numbered: nothing beyond the head, nothing twice.
             let position = self.index()?.by_id.get(&r.id).copied();
             match position {
-                Some(p) if p == after + out.len() as u64 + 1 && p <= head => {
-                    out.push(decode(&self.inner.names, r, p)?)
-                }
+                Some(p) if p == after + out.len() as u64 + 1 && p <= head => out.push(decode(&self.inner.names, r, p)?),
                 _ => {}
             }
         }

@@ -39,7 +39,8 @@ impl StoreUrl {
             }
             return Ok(StoreUrl::Sqlite(PathBuf::from(rest)));
         }
-        if ["kurrentdb://", "kurrentdb+discover://", "esdb://", "esdb+discover://"].iter().any(|p| lower.starts_with(p)) {
+        if ["kurrentdb://", "kurrentdb+discover://", "esdb://", "esdb+discover://"].iter().any(|p| lower.starts_with(p))
+        {
             return Ok(StoreUrl::KurrentDb(url.to_string()));
         }
         if let Some((scheme, _)) = url.split_once("://") {

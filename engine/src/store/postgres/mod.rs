@@ -229,8 +229,10 @@ impl Connector {
     pub(crate) async fn connect_raw(
         &self,
         _role: &'static str,
-    ) -> Result<(Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>), StoreError>
-    {
+    ) -> Result<
+        (Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
+        StoreError,
+    > {
         self.config.connect(NoTls).await.map_err(|e| self.unreachable(&e))
     }
 
@@ -361,9 +363,18 @@ impl PostgresStore {
 fn check_text(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
     for e in events {
         let a = &e.actor;
-        let fields = [e.event_type.as_str(), &a.id, &a.role, a.name.as_deref().unwrap_or(""), a.community.as_deref().unwrap_or("")];
+        let fields = [
+            e.event_type.as_str(),
+            &a.id,
+            &a.role,
+            a.name.as_deref().unwrap_or(""),
+            a.community.as_deref().unwrap_or(""),
+        ];
         if fields.iter().any(|f| f.contains('\0')) {
-            return Err(StoreError::Invalid(format!("event {} for {stream} has a NUL character in its envelope", e.id)));
+            return Err(StoreError::Invalid(format!(
+                "event {} for {stream} has a NUL character in its envelope",
+                e.id
+            )));
         }
     }
     Ok(())

@@ -172,8 +172,11 @@ impl Writer {
 
         let ids: Vec<Uuid> = batch.iter().flat_map(|r| r.events.iter().map(|e| e.id)).collect();
         let mut seen = HashSet::new();
-        let uncached: Vec<&str> =
-            batch.iter().map(|r| r.stream.as_str()).filter(|s| !self.heads.contains_key(*s) && seen.insert(*s)).collect();
+        let uncached: Vec<&str> = batch
+            .iter()
+            .map(|r| r.stream.as_str())
+            .filter(|s| !self.heads.contains_key(*s) && seen.insert(*s))
+            .collect();
         // Both lookups in one round trip (tokio-postgres pipelines concurrent queries).
         let id_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
         let head_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&uncached];
@@ -245,7 +248,10 @@ fn plan<'a>(
             s == &req.stream && *v == first.1 + i as u64
         });
         if !consistent {
-            return Err(StoreError::IdempotencyMismatch(format!("ids are stored, but not as this append to {}", req.stream)));
+            return Err(StoreError::IdempotencyMismatch(format!(
+                "ids are stored, but not as this append to {}",
+                req.stream
+            )));
         }
         let last = found[found.len() - 1].expect("cannot fail: every id was found");
         return Ok(AppendOutcome {
