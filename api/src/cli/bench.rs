@@ -54,7 +54,7 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
             // A schema of its own, so the benchmark starts from an empty log and leaves the
             // database's real log alone.
             let schema = format!("convene_bench_{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
-            let options = options.with_schema(schema.clone()).with_pool_size(pool_size);
+            let options = (*options).with_schema(schema.clone()).with_pool_size(pool_size);
             let store = PostgresStore::open(options.clone()).await?;
             let described = format!("PostgreSQL {}", store.target());
             let report = convene_engine::bench::run_on(Arc::new(store), args.events, &progress).await;

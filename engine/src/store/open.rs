@@ -22,7 +22,7 @@ pub struct OpenOptions {
 pub enum StoreUrl {
     /// The embedded store in this directory.
     Sqlite(PathBuf),
-    Postgres(PostgresOptions),
+    Postgres(Box<PostgresOptions>),
     /// A KurrentDB connection string (`esdb://` / `kurrentdb://` / `…+discover://`).
     KurrentDb(String),
 }
@@ -31,7 +31,7 @@ impl StoreUrl {
     pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            return Ok(StoreUrl::Postgres(PostgresOptions::from_url(url)?));
+            return Ok(StoreUrl::Postgres(Box::new(PostgresOptions::from_url(url)?)));
         }
         if let Some(rest) = url.strip_prefix("sqlite://") {
             if rest.is_empty() {
@@ -74,7 +74,8 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn EventStore
 pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn EventStore>, StoreError> {
     match url {
         StoreUrl::Sqlite(dir) => Ok(Arc::new(SqliteStore::open(SqliteOptions::in_dir(&dir))?)),
-        StoreUrl::Postgres(mut o) => {
+        StoreUrl::Postgres(o) => {
+            let mut o = *o;
             if let Some(n) = options.pool_size {
                 o = o.with_pool_size(n);
             }
