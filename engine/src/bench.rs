@@ -7,12 +7,11 @@
 
 use crate::event::{Actor, NewEvent};
 use crate::service::{Engine, EngineError, replay_log};
-use crate::store::{EventStore, ExpectedVersion, SqliteOptions, SqliteStore};
+use crate::store::{EventStore, ExpectedVersion, SqliteOptions, SqliteStore, SubscribeExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -21,6 +20,8 @@ pub const WRITERS: usize = 64;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    /// The store benchmarked (`sqlite`, `postgres`, …).
+    pub backend: String,
     /// Events in the log at the end (both append phases).
     pub events: u64,
     pub issues: u64,
@@ -33,6 +34,14 @@ pub struct BenchReport {
     pub append_concurrent_per_s: f64,
     /// Appends carried per durable transaction in the concurrent phase (group commit at work).
     pub appends_per_commit: f64,
+    /// A live subscription running through the concurrent phase: events it delivered per
+    /// second, from the phase's start until it had delivered the phase's last event.
+    pub subscriber_per_s: f64,
+    /// How long after the last concurrent append was acknowledged the subscriber had delivered
+    /// it (ms): near 0 means it kept up.
+    pub subscriber_lag_ms: f64,
+    /// Events the subscriber delivered out of order or twice, or skipped (must be 0).
+    pub subscriber_gaps: u64,
     /// Full replay of the log into issue states (read + fold through the workflow), events/s.
     pub replay_per_s: f64,
     /// The same replay, also recomputing and checking every hash chain, events/s.
@@ -157,12 +166,23 @@ fn events_for(n: u64) -> Vec<NewEvent> {
     lifecycle(n).into_iter().map(|(t, d, a)| NewEvent::new(t, &d, a)).collect()
 }
 
-/// Runs the benchmark on a fresh store in `dir` with about `events` events in total.
+/// Runs the benchmark on a fresh embedded store in `dir` with about `events` events in total.
 pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> Result<BenchReport, EngineError> {
+    let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(SqliteOptions::in_dir(dir))?);
+    run_on(store, events, progress).await
+}
+
+/// Runs the benchmark on an empty store of any backend; closes it at the end.
+pub async fn run_on(
+    store: Arc<dyn EventStore>,
+    events: u64,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<BenchReport, EngineError> {
     let per_issue = lifecycle(0).len() as u64;
-    let sqlite = SqliteStore::open(SqliteOptions::in_dir(dir))?;
-    let stats = sqlite.clone();
-    let store: Arc<dyn EventStore> = Arc::new(sqlite);
+    if *store.head().borrow() != 0 {
+        return Err(EngineError::InvalidRequest("the benchmark needs an empty store".into()));
+    }
+    let counts = || store.commit_counts().unwrap_or((0, 0));
     let engine = Engine::open(store.clone()).await?;
     engine.bootstrap_workflows().await?;
 
@@ -192,7 +212,23 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
         work[(k % WRITERS as u64) as usize].push((format!("issue-{}", Uuid::now_v7()), events_for(single_issues + k)));
     }
     let concurrent_events: u64 = work.iter().flatten().map(|(_, e)| e.len() as u64).sum();
-    let (c0, a0) = (stats.stats().commits.load(Ordering::Relaxed), stats.stats().appends.load(Ordering::Relaxed));
+    let (c0, a0) = counts();
+    // A live subscriber follows the log through the phase, checking order as it goes.
+    let from = *store.head().borrow();
+    let target = from + concurrent_events;
+    let mut sub = store.subscribe(from);
+    let subscriber = tokio::spawn(async move {
+        let mut expected = from + 1;
+        let mut gaps = 0u64;
+        while expected <= target {
+            let e = sub.next().await?;
+            if e.position != expected {
+                gaps += 1;
+            }
+            expected = e.position + 1;
+        }
+        Ok::<_, crate::StoreError>((Instant::now(), gaps))
+    });
     let start = Instant::now();
     let tasks: Vec<_> = work
         .into_iter()
@@ -213,9 +249,13 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
     for t in tasks {
         t.await.map_err(|e| EngineError::InvalidRequest(format!("writer task failed: {e}")))??;
     }
-    let concurrent_s = start.elapsed().as_secs_f64();
-    let commits = stats.stats().commits.load(Ordering::Relaxed);
-    let appends = stats.stats().appends.load(Ordering::Relaxed);
+    let acked = Instant::now();
+    let concurrent_s = (acked - start).as_secs_f64();
+    let (commits, appends) = counts();
+    let (caught_up, subscriber_gaps) =
+        subscriber.await.map_err(|e| EngineError::InvalidRequest(format!("subscriber task failed: {e}")))??;
+    let subscriber_s = (caught_up - start).as_secs_f64();
+    let subscriber_lag_ms = caught_up.saturating_duration_since(acked).as_secs_f64() * 1000.0;
 
     // Phase 3: replay the whole log into issue states, then again verifying chains.
     progress("replay");
@@ -235,6 +275,7 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
     store.close().await;
 
     Ok(BenchReport {
+        backend: store.backend().to_string(),
         events: replayed,
         issues,
         append_single_events: single_events,
@@ -243,6 +284,9 @@ pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> R
         append_concurrent_writers: WRITERS,
         append_concurrent_per_s: concurrent_events as f64 / concurrent_s,
         appends_per_commit: (appends - a0) as f64 / (commits - c0).max(1) as f64,
+        subscriber_per_s: concurrent_events as f64 / subscriber_s,
+        subscriber_lag_ms,
+        subscriber_gaps,
         replay_per_s: replayed as f64 / replay_s,
         replay_verify_per_s: replayed as f64 / verify_s,
         replay_anomalies: anomalies,

@@ -9,13 +9,16 @@
 //! This crate does no HTTP; the `convene` binary in `api/` does.
 #![forbid(unsafe_code)]
 
+pub mod background;
 pub mod bench;
 pub mod catalog;
 pub mod demo;
 pub mod demo_meetings;
 pub mod event;
 pub mod issue;
+pub mod lease;
 pub mod meeting;
+pub mod migrate;
 pub mod projection;
 pub mod service;
 pub mod store;

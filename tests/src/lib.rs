@@ -13,6 +13,9 @@
 //! - `meeting_http`: a whole consultation day over REST (square-dance noise) with its minutes;
 //! - `meeting_specs`: meeting rules (quorum, voting, proxies, motions through the issue's
 //!   workflow) and the process manager's exactly-once delivery across a crash.
+//! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
+//! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
+//! - `migrate`: copying a log between stores, interrupted and resumed.
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
@@ -27,6 +30,12 @@ mod http;
 mod meeting_http;
 #[cfg(test)]
 mod meeting_specs;
+#[cfg(test)]
+mod migrate;
+#[cfg(test)]
+mod pg;
+#[cfg(test)]
+mod postgres_cluster;
 #[cfg(test)]
 mod store_conformance;
 #[cfg(test)]

@@ -36,6 +36,39 @@ impl StoreFactory for Sqlite {
     }
 }
 
+/// The PostgreSQL store (`CONVENE_TEST_DATABASE_URL`), one schema per test directory.
+pub struct Postgres;
+
+impl StoreFactory for Postgres {
+    fn open(&self, dir: &Path) -> Arc<dyn EventStore> {
+        let url = crate::pg::url().expect("the postgres suite runs only when the URL is set");
+        // The same directory maps to the same schema, so a reopen finds the same log.
+        let digest = Uuid::new_v5(&Uuid::NAMESPACE_URL, dir.to_string_lossy().as_bytes()).simple().to_string();
+        let schema = format!("convene_t_{}", &digest[..20]);
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(crate::pg::open(&url, &schema)))
+    }
+}
+
+/// KurrentDB (`CONVENE_TEST_KURRENTDB_URL`, e.g. `esdb://127.0.0.1:2113?tls=false`), one
+/// convene namespace per test directory. Built with `--features kurrentdb`.
+#[cfg(feature = "kurrentdb")]
+pub struct Kurrent;
+
+#[cfg(feature = "kurrentdb")]
+impl StoreFactory for Kurrent {
+    fn open(&self, dir: &Path) -> Arc<dyn EventStore> {
+        let url = std::env::var("CONVENE_TEST_KURRENTDB_URL").expect("CONVENE_TEST_KURRENTDB_URL");
+        let digest = Uuid::new_v5(&Uuid::NAMESPACE_URL, dir.to_string_lossy().as_bytes()).simple().to_string();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{sep}convene_namespace=t{}", &digest[..16]);
+        let store = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(convene_engine::store::kurrentdb::KurrentStore::open(&url))
+        })
+        .expect("open the KurrentDB store");
+        Arc::new(store)
+    }
+}
+
 /// A fresh store of the backend and the directory that keeps it alive.
 fn fresh(factory: &dyn StoreFactory) -> (TempDir, Arc<dyn EventStore>) {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -571,6 +604,9 @@ pub async fn a_page_of_the_log_holds_exactly_what_read_all_returns(f: &dyn Store
 /// Runs every property against one backend: `conformance_suite!(module_name, factory_expr);`.
 macro_rules! conformance_suite {
     ($backend:ident, $factory:expr) => {
+        conformance_suite!($backend, $factory, if true);
+    };
+    ($backend:ident, $factory:expr, if $available:expr) => {
         mod $backend {
             use super::*;
 
@@ -578,6 +614,9 @@ macro_rules! conformance_suite {
                 ($name:ident) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                     async fn $name() {
+                        if !$available {
+                            return;
+                        }
                         super::$name(&$factory).await;
                     }
                 };
@@ -603,3 +642,7 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(sqlite, Sqlite);
+// Skipped, with a note on the terminal, unless CONVENE_TEST_DATABASE_URL is set (see `pg.rs`).
+conformance_suite!(postgres, Postgres, if crate::pg::url().is_some());
+#[cfg(feature = "kurrentdb")]
+conformance_suite!(kurrentdb, Kurrent, if std::env::var("CONVENE_TEST_KURRENTDB_URL").is_ok());

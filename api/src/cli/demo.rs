@@ -1,7 +1,6 @@
 //! `convene demo`: load the demo community.
 
 use clap::Args;
-use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -11,8 +10,8 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
-pub async fn run(data: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let engine = super::open_engine(data).await?;
+pub async fn run(target: &super::StoreTarget, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let engine = super::open_engine(target).await?;
     let s = convene_engine::demo::load_demo(&engine).await?;
     engine.store().close().await;
     if args.json {
@@ -22,7 +21,7 @@ pub async fn run(data: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> {
             "示例社区已载入 / demo community loaded: {} 个议题 issues, {} 个新事件 new events, {} 个已存在 already present",
             s.issues, s.events_written, s.events_already_present
         );
-        println!("数据目录 / data directory: {}", data.display());
+        println!("事件存储 / event store: {}", target.describe());
     }
     Ok(ExitCode::SUCCESS)
 }

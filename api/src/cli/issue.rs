@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use convene_engine::service::{AsOf, RaiseIssue, RecordStep, StepOutcome};
 use convene_engine::{Actor, EngineError, issue::IssueState};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -160,8 +160,8 @@ fn refused(e: EngineError) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub async fn run(data: &Path, cmd: IssueCommand) -> anyhow::Result<ExitCode> {
-    let engine = super::open_engine(data).await?;
+pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Result<ExitCode> {
+    let engine = super::open_engine(target).await?;
     let result = match cmd {
         IssueCommand::Raise { workflow, workflow_version, actor, input } => {
             let CommandInput { payload: p, file, idempotency_key, json } = input;

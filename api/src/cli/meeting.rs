@@ -7,7 +7,6 @@ use convene_engine::meeting::minutes::{Format, Lang};
 use convene_engine::meeting::{MeetingFilter, MeetingRefusal, MeetingState};
 use convene_engine::service::{AsOf, MeetingCommand, MeetingOutcome, ScheduleMeeting, meeting_json};
 use serde_json::json;
-use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -175,8 +174,8 @@ fn time(s: Option<String>) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc
     .transpose()
 }
 
-pub async fn run(data: &Path, cmd: MeetingCommandArgs) -> anyhow::Result<ExitCode> {
-    let engine = super::open_engine(data).await?;
+pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow::Result<ExitCode> {
+    let engine = super::open_engine(target).await?;
     let now = chrono::Utc::now();
     let result = match cmd {
         MeetingCommandArgs::Schedule { id, actor, input } => {

@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod issue;
 mod meeting;
+mod migrate;
 mod replay;
 mod serve;
 mod workflow;
@@ -12,9 +13,9 @@ mod workflow;
 use crate::logging::LogFormat;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use convene_engine::store::{SqliteOptions, SqliteStore};
+use convene_engine::store::{OpenOptions, StoreUrl};
 use convene_engine::{Engine, EventStore};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -28,6 +29,14 @@ pub struct Cli {
     /// Data directory of the embedded store.
     #[arg(long, global = true, env = "CONVENE_DATA", default_value = "./convene-data")]
     pub data: PathBuf,
+    /// The event store as a URL; overrides --data. postgres://user:pw@host:5432/db[?schema=NAME],
+    /// sqlite:///path/to/dir (or a plain directory path), kurrentdb://host:2113 / esdb://….
+    #[arg(long, global = true, env = "CONVENE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// PostgreSQL: read connections per process (the writer and the listener have one each
+    /// besides). Mind the server's max_connections across all instances.
+    #[arg(long, global = true, env = "CONVENE_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
     /// Log format: pretty for people, json for machines.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -37,7 +46,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API on the embedded store.
+    /// Serve the REST API (embedded store, or --database-url).
     Serve(serve::ServeArgs),
     /// Validate or publish workflow definitions.
     #[command(subcommand)]
@@ -52,33 +61,59 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Load the demo community into the data directory (idempotent).
     Demo(demo::DemoArgs),
-    /// Benchmark the embedded store on a fresh temporary directory.
+    /// Benchmark a store: a fresh temporary directory, or a fresh schema of --database-url.
     Bench(bench::BenchArgs),
+    /// Copy a whole log between stores (e.g. embedded → PostgreSQL), resumable, chains verified.
+    Migrate(migrate::MigrateArgs),
 }
 
-/// Opens the embedded store and an engine over it (publishing the shipped workflows).
-pub fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
-    let store = SqliteStore::open(SqliteOptions::in_dir(dir))
-        .with_context(|| format!("打开数据目录失败 / cannot open data directory {}", dir.display()))?;
-    Ok(Arc::new(store))
+/// Which store a command works on: `--database-url`, else the `--data` directory.
+#[derive(Debug, Clone)]
+pub struct StoreTarget {
+    pub url: StoreUrl,
+    pub options: OpenOptions,
 }
 
-pub async fn open_engine(dir: &Path) -> anyhow::Result<Arc<Engine>> {
-    let store = open_store(dir)?;
+impl StoreTarget {
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<StoreTarget> {
+        let url = match &cli.database_url {
+            Some(u) => StoreUrl::parse(u).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
+            None => StoreUrl::Sqlite(cli.data.clone()),
+        };
+        Ok(StoreTarget { url, options: OpenOptions { pool_size: Some(cli.db_pool_size) } })
+    }
+
+    /// Opens the store, saying which one could not be opened.
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn EventStore>> {
+        convene_engine::store::open_parsed(self.url.clone(), &self.options)
+            .await
+            .with_context(|| format!("打开事件存储失败 / cannot open the event store {}", self.url.describe()))
+    }
+
+    pub fn describe(&self) -> String {
+        self.url.describe()
+    }
+}
+
+/// Opens the store and an engine over it (publishing the shipped workflows).
+pub async fn open_engine(target: &StoreTarget) -> anyhow::Result<Arc<Engine>> {
+    let store = target.open().await?;
     let engine = Engine::open(store).await?;
     engine.bootstrap_workflows().await?;
     Ok(Arc::new(engine))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let target = StoreTarget::from_cli(&cli)?;
     match cli.command {
-        Command::Serve(a) => serve::run(&cli.data, a).await,
-        Command::Workflow(c) => workflow::run(&cli.data, c).await,
-        Command::Issue(c) => issue::run(&cli.data, c).await,
-        Command::Meeting(c) => meeting::run(&cli.data, c).await,
-        Command::Replay(a) => replay::run(&cli.data, a).await,
-        Command::Demo(a) => demo::run(&cli.data, a).await,
-        Command::Bench(a) => bench::run(a).await,
+        Command::Serve(a) => serve::run(&target, a).await,
+        Command::Workflow(c) => workflow::run(&target, c).await,
+        Command::Issue(c) => issue::run(&target, c).await,
+        Command::Meeting(c) => meeting::run(&target, c).await,
+        Command::Replay(a) => replay::run(&target, a).await,
+        Command::Demo(a) => demo::run(&target, a).await,
+        Command::Bench(a) => bench::run(cli.database_url.as_deref(), cli.db_pool_size, a).await,
+        Command::Migrate(a) => migrate::run(cli.db_pool_size, a).await,
     }
 }
 

@@ -10,7 +10,6 @@ use convene_engine::store::read_stream_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -28,7 +27,7 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
-pub async fn run(data: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(target: &super::StoreTarget, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let until: Option<DateTime<Utc>> = match &args.until {
         Some(t) => Some(
             DateTime::parse_from_rfc3339(t)
@@ -38,7 +37,7 @@ pub async fn run(data: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     if let Some(stream) = &args.stream {
-        let engine = super::open_engine(data).await?;
+        let engine = super::open_engine(target).await?;
         let store = engine.store().clone();
         let events = read_stream_all(store.as_ref(), stream).await?;
         if events.is_empty() {
@@ -73,7 +72,7 @@ pub async fn run(data: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
 
     // The whole log is folded here once; opening an engine would fold it a second time.
-    let store = super::open_store(data)?;
+    let store = target.open().await?;
     let head = *store.head().borrow();
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(head) };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")?);

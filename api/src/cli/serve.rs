@@ -1,10 +1,13 @@
-//! `convene serve`: the REST API on the embedded store, with a clean shutdown.
+//! `convene serve`: the REST API on the configured store, with a clean shutdown.
 
 use crate::http::{self, AppState};
 use actix_web::{App, HttpServer, middleware};
 use clap::Args;
-use std::path::Path;
+use convene_engine::background::{BackgroundStatus, LEADER_LEASE, audit_chains};
+use convene_engine::lease::{FileLeases, LeaseProvider, PgLeases, run_under_lease};
+use convene_engine::store::StoreUrl;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -16,14 +19,25 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
-pub async fn run(data: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let engine = super::open_engine(data).await?;
+pub async fn run(target: &super::StoreTarget, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let engine = super::open_engine(target).await?;
     if args.demo {
         let s = convene_engine::demo::load_demo(&engine).await?;
         tracing::info!(issues = s.issues, written = s.events_written, "demo community loaded");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState { engine: engine.clone(), shutdown: stop_rx };
+    // Background work runs in one instance at a time, under the leader lease of the store.
+    let (leader_tx, leader) = tokio::sync::watch::channel(false);
+    let background = Arc::new(BackgroundStatus::default());
+    let leases = lease_provider(target);
+    tracing::info!(kind = leases.kind(), "leader lease: waiting to run background work");
+    let leader_task = {
+        let (store, status) = (engine.store().clone(), background.clone());
+        tokio::spawn(run_under_lease(leases, LEADER_LEASE.to_string(), leader_tx, stop_rx.clone(), move || {
+            audit_chains(store.clone(), status.clone())
+        }))
+    };
+    let state = AppState { engine: engine.clone(), shutdown: stop_rx, leader, background };
     let server = HttpServer::new(move || {
         App::new().wrap(middleware::from_fn(http::log_requests)).configure(http::configure(state.clone()))
     })
@@ -41,8 +55,10 @@ pub async fn run(data: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
         handle.stop(true).await;
     });
-    tracing::info!(bind = %args.bind, data = %data.display(), "convene serving");
+    tracing::info!(bind = %args.bind, store = %target.describe(), backend = engine.store().backend(), "convene serving");
     server.await?;
+    // The lease is released (the lock file closed / the session ended) when its task ends.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), leader_task).await;
     tracing::info!("shutting down: flushing the event store");
     engine.store().close().await;
     tracing::info!("stopped cleanly");
@@ -68,5 +84,16 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The lease provider that matches the store: several instances share a PostgreSQL database,
+/// or a data directory on one machine.
+fn lease_provider(target: &super::StoreTarget) -> Arc<dyn LeaseProvider> {
+    match &target.url {
+        StoreUrl::Postgres(o) => Arc::new(PgLeases::new(o)),
+        StoreUrl::Sqlite(dir) => Arc::new(FileLeases::new(dir)),
+        // KurrentDB has no lock primitive convene can hold; one instance per machine.
+        StoreUrl::KurrentDb(_) => Arc::new(FileLeases::new(std::env::temp_dir().join("convene-kurrentdb"))),
     }
 }

@@ -32,7 +32,7 @@ fn read_doc(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("不是合法 JSON / not valid JSON: {e}"))
 }
 
-pub async fn run(data: &Path, cmd: WorkflowCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(target: &super::StoreTarget, cmd: WorkflowCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         WorkflowCommand::Validate { files, json } => {
             let catalog = Catalog::shipped();
@@ -81,7 +81,7 @@ pub async fn run(data: &Path, cmd: WorkflowCommand) -> anyhow::Result<ExitCode> 
                     return Ok(ExitCode::from(1));
                 }
             };
-            let engine = super::open_engine(data).await?;
+            let engine = super::open_engine(target).await?;
             let result = engine.publish_workflow(&doc, &Actor::new(actor_id, "convener")).await;
             engine.store().close().await;
             match result {

@@ -33,6 +33,10 @@ pub struct AppState {
     /// Flips to true when the server starts stopping; live streams end on it so a graceful
     /// shutdown does not wait on idle SSE clients.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Whether this process holds the leader lease (runs the background work) right now.
+    pub leader: tokio::sync::watch::Receiver<bool>,
+    /// What the background work has done in this process.
+    pub background: Arc<convene_engine::background::BackgroundStatus>,
 }
 
 impl AppState {
@@ -41,7 +45,8 @@ impl AppState {
         let (tx, shutdown) = tokio::sync::watch::channel(false);
         // The sender must outlive the receivers or `changed()` fires at once.
         std::mem::forget(tx);
-        AppState { engine, shutdown }
+        let (_, leader) = tokio::sync::watch::channel(false);
+        AppState { engine, shutdown, leader, background: Default::default() }
     }
 }
 

@@ -6,6 +6,7 @@ use actix_web::ResponseError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
+use std::sync::atomic::Ordering;
 use utoipa::OpenApi;
 
 /// The OpenAPI 3.1 document, generated from the handlers' annotations.
@@ -42,11 +43,20 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.engine.store();
     match store.read_all(0, 1).await {
-        Ok(_) => HttpResponse::Ok().json(json!({
-            "status": "ready",
-            "backend": store.backend(),
-            "head_position": *store.head().borrow(),
-        })),
+        Ok(_) => {
+            let bg = &state.background;
+            HttpResponse::Ok().json(json!({
+                "status": "ready",
+                "backend": store.backend(),
+                "head_position": *store.head().borrow(),
+                "leader": *state.leader.borrow(),
+                "background": {
+                    "leader_terms": bg.terms.load(Ordering::Relaxed),
+                    "audited_position": bg.audited_position.load(Ordering::Relaxed),
+                    "broken_chains": bg.broken_chains.load(Ordering::Relaxed),
+                },
+            }))
+        }
         Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "未就绪 / Not ready", e.to_string())
             .error_response(),
     }

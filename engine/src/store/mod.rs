@@ -8,9 +8,16 @@
 //!   nothing (idempotency); a partial overlap is refused;
 //! - a subscription delivers every event after its start position exactly once, in order.
 
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
+mod open;
+pub mod postgres;
 mod sqlite;
+mod sqlite_import;
 mod subscription;
 
+pub use open::{OpenOptions, StoreUrl, open, open_parsed};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 
@@ -127,6 +134,23 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Backend name for logs and `/readyz`.
     fn backend(&self) -> &'static str;
+
+    /// Group-commit counters: (durable transactions, appends they carried), for operators and
+    /// the benchmark. `None` when the backend does not count them.
+    fn commit_counts(&self) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// Appends events recorded by another store (`convene migrate`), keeping their ids,
+    /// versions, positions, recorded times and hashes. The events must continue this log: the
+    /// first one's position is the head + 1 and positions are consecutive; each continues its
+    /// stream (next version, `prev_hash` = the stream's last hash) and carries the hash its
+    /// content computes to. Otherwise the whole call is refused (`Invalid`) and writes nothing.
+    /// Returns the log's position afterwards.
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        let _ = events;
+        Err(StoreError::Invalid(format!("the {} backend cannot import a log", self.backend())))
+    }
 }
 
 /// Subscriptions for any store.

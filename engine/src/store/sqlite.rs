@@ -465,6 +465,15 @@ impl EventStore for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
+
+    fn commit_counts(&self) -> Option<(u64, u64)> {
+        let s = self.stats();
+        Some((s.commits.load(Ordering::Relaxed), s.appends.load(Ordering::Relaxed)))
+    }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        super::sqlite_import::import(self.path().to_path_buf(), events).await
+    }
 }
 
 /// The writer thread's state. Only this thread writes to the database.

@@ -1,0 +1,92 @@
+//! Opening a store by URL (`--database-url`, `CONVENE_DATABASE_URL`, `convene migrate`).
+//!
+//! | form | backend |
+//! |---|---|
+//! | `postgres://user:pw@host:5432/db[?schema=NAME&…]`, `postgresql://…` | PostgreSQL |
+//! | `sqlite:///absolute/dir`, `sqlite://relative/dir`, or a plain directory path | embedded SQLite (`<dir>/convene.db`) |
+//! | `kurrentdb://host:2113?tls=false`, `esdb://…` | KurrentDB (built with `--features kurrentdb`) |
+
+use super::{EventStore, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, StoreError};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Settings that apply to whichever backend the URL names.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Read-pool connections (PostgreSQL). `None`: the backend's default.
+    pub pool_size: Option<usize>,
+}
+
+/// A parsed store URL.
+#[derive(Debug, Clone)]
+pub enum StoreUrl {
+    /// The embedded store in this directory.
+    Sqlite(PathBuf),
+    Postgres(Box<PostgresOptions>),
+    /// A KurrentDB connection string (`esdb://` / `kurrentdb://` / `…+discover://`).
+    KurrentDb(String),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(Box::new(PostgresOptions::from_url(url)?)));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() {
+                return Err(StoreError::Invalid("sqlite:// needs a directory, e.g. sqlite:///var/lib/convene".into()));
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(rest)));
+        }
+        if ["kurrentdb://", "kurrentdb+discover://", "esdb://", "esdb+discover://"].iter().any(|p| lower.starts_with(p))
+        {
+            return Ok(StoreUrl::KurrentDb(url.to_string()));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(StoreError::Invalid(format!(
+                "unknown store URL scheme {scheme:?}: use postgres://, sqlite://, kurrentdb:// or esdb://, or a directory path"
+            )));
+        }
+        if url.is_empty() {
+            return Err(StoreError::Invalid("empty store URL".into()));
+        }
+        Ok(StoreUrl::Sqlite(PathBuf::from(url)))
+    }
+
+    /// The URL for messages and logs (no password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            StoreUrl::Postgres(o) => format!("{o:?}"),
+            StoreUrl::KurrentDb(u) => super::postgres::redact(u),
+        }
+    }
+}
+
+/// Opens the store a URL names (creating an embedded store's directory, migrating a
+/// PostgreSQL schema).
+pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn EventStore>, StoreError> {
+    open_parsed(StoreUrl::parse(url)?, options).await
+}
+
+/// [`open`] for a URL parsed already.
+pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn EventStore>, StoreError> {
+    match url {
+        StoreUrl::Sqlite(dir) => Ok(Arc::new(SqliteStore::open(SqliteOptions::in_dir(&dir))?)),
+        StoreUrl::Postgres(o) => {
+            let mut o = *o;
+            if let Some(n) = options.pool_size {
+                o = o.with_pool_size(n);
+            }
+            Ok(Arc::new(PostgresStore::open(o).await?))
+        }
+        #[cfg(feature = "kurrentdb")]
+        StoreUrl::KurrentDb(u) => Ok(Arc::new(super::kurrentdb::KurrentStore::open(&u).await?)),
+        #[cfg(not(feature = "kurrentdb"))]
+        StoreUrl::KurrentDb(_) => Err(StoreError::Invalid(
+            "this convene was built without the KurrentDB backend: rebuild with `--features convene-engine/kurrentdb`"
+                .into(),
+        )),
+    }
+}

@@ -1,0 +1,100 @@
+//! Importing a copied log into the embedded store (`convene migrate --to sqlite://…`).
+//!
+//! Runs on its own read-write connection beside the store's writer thread (SQLite serialises
+//! the two with its write lock; the writer notices the import through `PRAGMA data_version`
+//! before its next batch and re-reads its caches). The checks are those of the PostgreSQL
+//! import: next position, next stream version, intact link and hash, times not going back.
+
+use super::StoreError;
+use crate::event::{GENESIS_HASH, RecordedEvent, hex};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+fn refused(e: &RecordedEvent, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(format!("import refused at position {} ({} v{}): {why}", e.position, e.stream, e.version))
+}
+
+pub(super) async fn import(path: PathBuf, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+    tokio::task::spawn_blocking(move || import_blocking(&path, &events))
+        .await
+        .map_err(|e| StoreError::Backend(format!("import task failed: {e}")))?
+}
+
+fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u64, StoreError> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (mut position, last_us): (i64, i64) =
+        tx.query_row("SELECT COALESCE(MAX(position), 0), COALESCE(MAX(recorded_at), 0) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let mut last_us = last_us;
+    let mut heads: HashMap<String, (u64, String)> = HashMap::new();
+    {
+        let mut head_q =
+            tx.prepare_cached("SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
+             actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
+             prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?;
+        for e in events {
+            if e.position != position as u64 + 1 {
+                return Err(refused(e, format_args!("the log is at position {position}; expected {}", position + 1)));
+            }
+            super::validate_stream_name(&e.stream)?;
+            if !heads.contains_key(&e.stream) {
+                let h = head_q
+                    .query_row([&e.stream], |r| Ok((r.get::<_, i64>(0)? as u64, hex::encode(&r.get::<_, Vec<u8>>(1)?))))
+                    .optional()?;
+                if let Some(h) = h {
+                    heads.insert(e.stream.clone(), h);
+                }
+            }
+            let (expected_version, expected_prev) = match heads.get(&e.stream) {
+                Some((v, h)) => (v + 1, h.as_str()),
+                None => (0, GENESIS_HASH),
+            };
+            if e.version != expected_version {
+                return Err(refused(e, format_args!("the stream is at version {}", expected_version as i64 - 1)));
+            }
+            if e.prev_hash != expected_prev {
+                return Err(refused(e, "prev_hash does not link to the stream's last event"));
+            }
+            if e.computed_hash() != e.hash {
+                return Err(refused(e, "content does not match its hash"));
+            }
+            let us = e.recorded_at.timestamp_micros();
+            if us < last_us {
+                return Err(refused(e, "recorded before the log's last event"));
+            }
+            let prev = hex::decode32(&e.prev_hash).ok_or_else(|| refused(e, "prev_hash is not 64 hex digits"))?;
+            let hash = hex::decode32(&e.hash).ok_or_else(|| refused(e, "hash is not 64 hex digits"))?;
+            insert.execute(params![
+                e.position as i64,
+                e.id.as_bytes().as_slice(),
+                e.stream,
+                e.version as i64,
+                e.event_type,
+                e.schema_version as i64,
+                us,
+                e.actor.id,
+                e.actor.role,
+                e.actor.name,
+                e.actor.community,
+                e.correlation_id.map(|u| u.as_bytes().to_vec()),
+                e.causation_id.map(|u| u.as_bytes().to_vec()),
+                e.data.get(),
+                prev.as_slice(),
+                hash.as_slice(),
+            ])?;
+            heads.insert(e.stream.clone(), (e.version, e.hash.clone()));
+            last_us = us;
+            position = e.position as i64;
+        }
+    }
+    tx.commit()?;
+    Ok(position as u64)
+}
