@@ -9,6 +9,8 @@
 //! This crate does no HTTP; the `convene` binary in `api/` does.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
 pub mod bench;
 pub mod catalog;
 pub mod demo;
@@ -21,6 +23,7 @@ pub mod service;
 pub mod store;
 pub mod text;
 pub mod vocab;
+pub mod vault;
 pub mod workflow;
 
 pub use event::{Actor, NewEvent, RecordedEvent};
