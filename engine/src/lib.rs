@@ -16,14 +16,15 @@ pub mod catalog;
 pub mod demo;
 pub mod demo_meetings;
 pub mod event;
+pub mod export;
 pub mod issue;
 pub mod meeting;
 pub mod projection;
 pub mod service;
 pub mod store;
 pub mod text;
-pub mod vocab;
 pub mod vault;
+pub mod vocab;
 pub mod workflow;
 
 pub use event::{Actor, NewEvent, RecordedEvent};

@@ -50,7 +50,7 @@ impl Drop for Server {
 
 fn start(data: &Path, port: u16) -> Server {
     let mut child = Command::new(convene_bin())
-        .args(["--data", data.to_str().unwrap(), "serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--data", data.to_str().unwrap(), "serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

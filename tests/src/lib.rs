@@ -11,10 +11,17 @@
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
 //! - `cli`: the `convene` binary: output, JSON and exit codes;
 //! - `meeting_http`: a whole consultation day over REST (square-dance noise) with its minutes;
+//! - `auth_matrix`: every route × role × scope, tokens, the actor from the token, limits;
+//! - `audit_specs`: verification, signed checkpoints, tamper tests per backend, offline
+//!   verification of an exported trail;
 //! - `meeting_specs`: meeting rules (quorum, voting, proxies, motions through the issue's
 //!   workflow) and the process manager's exactly-once delivery across a crash.
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod audit_specs;
+#[cfg(test)]
+mod auth_matrix;
 #[cfg(test)]
 mod cli;
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! The subcommands of `convene`, one file each. Exit codes: 0 success, 1 the input was
 //! refused (invalid workflow, refused step, broken chain), 2 the command could not run.
 
+mod audit;
 mod bench;
 mod demo;
+mod export;
 mod issue;
 mod meeting;
 mod replay;
 mod serve;
+mod token;
 mod workflow;
 
 use crate::logging::LogFormat;
@@ -54,6 +57,14 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Benchmark the embedded store on a fresh temporary directory.
     Bench(bench::BenchArgs),
+    /// Verify the log (chains and signed checkpoints), sign a checkpoint, print the public key.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Export the log (or one stream) as JSONL or CSV for auditors.
+    Export(export::ExportArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Opens the embedded store and an engine over it (publishing the shipped workflows).
@@ -79,6 +90,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(a) => replay::run(&cli.data, a).await,
         Command::Demo(a) => demo::run(&cli.data, a).await,
         Command::Bench(a) => bench::run(a).await,
+        Command::Audit(c) => audit::run(&cli.data, c).await,
+        Command::Token(c) => token::run(&cli.data, c).await,
+        Command::Export(a) => export::run(&cli.data, a).await,
     }
 }
 

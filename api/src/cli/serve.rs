@@ -5,25 +5,32 @@ use actix_web::{App, HttpServer, middleware};
 use clap::Args;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CONVENE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// Load the demo community first (idempotent).
-    #[arg(long)]
+    /// Load the demo community first (idempotent). Requires --insecure-dev.
+    #[arg(long, requires = "insecure_dev")]
     pub demo: bool,
+    #[command(flatten)]
+    pub security: super::token::SecurityArgs,
 }
 
 pub async fn run(data: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let auth = super::token::server_auth(data, &args.security)?;
+    let keys = convene_engine::audit::AuditKeys::load_or_create(data)?;
     let engine = super::open_engine(data).await?;
     if args.demo {
         let s = convene_engine::demo::load_demo(&engine).await?;
         tracing::info!(issues = s.issues, written = s.events_written, "demo community loaded");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState { engine: engine.clone(), shutdown: stop_rx };
+    let every = std::time::Duration::from_secs(args.security.checkpoint_every);
+    super::audit::spawn_checkpointer(engine.clone(), keys.clone(), every, stop_rx.clone());
+    let state = AppState { engine: engine.clone(), shutdown: stop_rx, auth: Arc::new(auth), audit_keys: Some(keys) };
     let server = HttpServer::new(move || {
         App::new().wrap(middleware::from_fn(http::log_requests)).configure(http::configure(state.clone()))
     })

@@ -84,10 +84,8 @@ impl Checkpoint {
         if self.public_key != trusted {
             return Err(CheckpointError::OtherKey(self.public_key.clone()));
         }
-        let bytes: [u8; 64] = hex::decode(&self.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(CheckpointError::Malformed)?;
+        let bytes: [u8; 64] =
+            hex::decode(&self.signature).ok().and_then(|b| b.try_into().ok()).ok_or(CheckpointError::Malformed)?;
         let sig = Signature::from_bytes(&bytes);
         let msg = Self::signed_bytes(self.position, &self.head, &self.stream, self.version, &self.signed_at);
         key.verify_strict(&msg, &sig).map_err(|_| CheckpointError::BadSignature)

@@ -16,12 +16,13 @@ pub mod series;
 pub mod verify;
 
 pub use checkpoint::{CHECKPOINT_EVENT, CHECKPOINT_STREAM, Checkpoint, CheckpointError, parse_public_key};
+pub use ed25519_dalek::VerifyingKey;
 pub use series::SeriesHead;
 pub use verify::{Break, Report, Verifier};
 
 use crate::event::{Actor, NewEvent, RecordedEvent};
 use crate::store::{EventStore, ExpectedVersion, StoreError, read_stream_all};
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 

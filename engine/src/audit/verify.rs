@@ -64,14 +64,15 @@ pub struct Verifier {
     breaks: Vec<Break>,
 }
 
-fn brk(kind: &'static str, stream: Option<&str>, version: Option<u64>, position: Option<u64>, zh: String, en: String) -> Break {
-    Break {
-        kind,
-        stream: stream.map(str::to_string),
-        version,
-        position,
-        message: format!("{zh} / {en}"),
-    }
+fn brk(
+    kind: &'static str,
+    stream: Option<&str>,
+    version: Option<u64>,
+    position: Option<u64>,
+    zh: String,
+    en: String,
+) -> Break {
+    Break { kind, stream: stream.map(str::to_string), version, position, message: format!("{zh} / {en}") }
 }
 
 impl Verifier {
@@ -173,7 +174,10 @@ impl Verifier {
                 Some(expected_version),
                 p,
                 format!("流 {} 在位置 {} 应为版本 {expected_version}，实为 {}", e.stream, e.position, e.version),
-                format!("stream {} expected version {expected_version} at position {}, found {}", e.stream, e.position, e.version),
+                format!(
+                    "stream {} expected version {expected_version} at position {}, found {}",
+                    e.stream, e.position, e.version
+                ),
             ));
         } else if e.prev_hash != prev {
             self.breaks.push(brk(
@@ -204,7 +208,10 @@ impl Verifier {
                 Some(e.version),
                 p,
                 format!("流 {} 版本 {}（位置 {}）的内容与其哈希不符（被篡改）", e.stream, e.version, e.position),
-                format!("stream {} version {} (position {}): content does not match its hash (altered)", e.stream, e.version, e.position),
+                format!(
+                    "stream {} version {} (position {}): content does not match its hash (altered)",
+                    e.stream, e.version, e.position
+                ),
             ));
         }
         self.streams.insert(e.stream.clone(), (e.version, e.hash.clone()));
@@ -257,7 +264,8 @@ impl Verifier {
     /// Checkpoints beyond the end of the log mean its tail was cut off.
     pub fn finish(mut self) -> Report {
         let last = self.series.position;
-        let pending: Vec<(Checkpoint, &'static str)> = std::mem::take(&mut self.claims).into_values().flatten().collect();
+        let pending: Vec<(Checkpoint, &'static str)> =
+            std::mem::take(&mut self.claims).into_values().flatten().collect();
         for (cp, source) in pending {
             self.breaks.push(brk(
                 "truncated",

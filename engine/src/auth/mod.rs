@@ -47,7 +47,9 @@ pub fn valid_scope(scope: &str) -> bool {
     scope == ALL
         || (!scope.is_empty()
             && scope.len() <= 200
-            && scope.split('/').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
+            && scope
+                .split('/')
+                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
 }
 
 /// The authenticated caller of a request, resolved from its token.
@@ -130,9 +132,13 @@ impl Principal {
     }
 
     /// May do what only an administrator does (publish workflows, write checkpoints).
+    /// Administration is global: it needs the `*` scope too.
     pub fn may_administer(&self, what: &'static str) -> Result<(), Denied> {
         self.may_write()?;
-        if self.role == "admin" { Ok(()) } else { Err(Denied::Role { role: self.role.clone(), what }) }
+        if self.role != "admin" {
+            return Err(Denied::Role { role: self.role.clone(), what });
+        }
+        self.may_read_all()
     }
 
     /// May read the whole log for audit (events, export, verification): auditors and admins

@@ -96,7 +96,10 @@ impl TokenStore {
     pub fn revoke(&self, id: &str) -> Result<(), TokenError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let n = self.vault.with(|c| {
-            c.execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", rusqlite::params![id, now])
+            c.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                rusqlite::params![id, now],
+            )
         })?;
         self.invalidate();
         if n == 0 { Err(TokenError::NotFound(id.to_string())) } else { Ok(()) }
@@ -151,7 +154,8 @@ impl TokenStore {
 
     /// The principal a presented token stands for, or None.
     pub fn resolve(&self, presented: &str) -> Result<Option<Principal>, TokenError> {
-        let stale = self.cache.read().map_err(|_| VaultError::Poisoned)?.loaded.is_none_or(|t| t.elapsed() > RELOAD_AFTER);
+        let stale =
+            self.cache.read().map_err(|_| VaultError::Poisoned)?.loaded.is_none_or(|t| t.elapsed() > RELOAD_AFTER);
         if stale {
             self.reload()?;
         }
