@@ -18,16 +18,10 @@ use sha2::{Digest, Sha256};
 const DOMAIN: &[u8] = b"convene-series-v1";
 
 /// The rolling head after some prefix of the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SeriesHead {
     pub position: u64,
     pub head: [u8; 32],
-}
-
-impl Default for SeriesHead {
-    fn default() -> Self {
-        SeriesHead { position: 0, head: [0u8; 32] }
-    }
 }
 
 impl SeriesHead {
