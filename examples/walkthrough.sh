@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One matter from raised to closed over REST, as in README.md.
-# Run: start the server (cargo run --release -p convene-api -- serve --demo), then
+# Run: start the server (cargo run --release -p convene-api -- serve --demo --insecure-dev), then
 #      bash examples/walkthrough.sh            (API=http://host:port to point elsewhere)
 set -euo pipefail
 API=${API:-http://127.0.0.1:8080}

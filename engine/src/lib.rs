@@ -9,12 +9,15 @@
 //! This crate does no HTTP; the `convene` binary in `api/` does.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
 pub mod background;
 pub mod bench;
 pub mod catalog;
 pub mod demo;
 pub mod demo_meetings;
 pub mod event;
+pub mod export;
 pub mod issue;
 pub mod lease;
 pub mod meeting;
@@ -23,6 +26,7 @@ pub mod projection;
 pub mod service;
 pub mod store;
 pub mod text;
+pub mod vault;
 pub mod vocab;
 pub mod workflow;
 

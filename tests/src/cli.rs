@@ -156,3 +156,40 @@ fn bench_json_reports_the_keys_the_issue_names() {
     assert_eq!(r["replay_anomalies"], 0);
     assert_eq!(r["broken_chains"], 0);
 }
+
+#[test]
+fn serve_refuses_to_start_without_a_token_and_audit_commands_verify_sign_export_and_fail_with_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = convene(dir.path(), &["serve", "--bind", "127.0.0.1:0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--insecure-dev"));
+    assert_eq!(convene(dir.path(), &["serve", "--demo", "--bind", "127.0.0.1:0"]).status.code(), Some(2));
+
+    assert_eq!(convene(dir.path(), &["demo"]).status.code(), Some(0));
+    let o = convene(dir.path(), &["token", "create", "--role", "auditor", "--scope", "*", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(json(&o)["token"].as_str().unwrap().starts_with("cnv_"));
+    assert_eq!(convene(dir.path(), &["token", "create", "--role", "system", "--scope", "*"]).status.code(), Some(1));
+
+    let trail = dir.path().join("trail.jsonl");
+    let o = convene(dir.path(), &["export", "--sign", "-o", trail.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = convene(dir.path(), &["audit", "verify", "--json"]);
+    assert_eq!((o.status.code(), json(&o)["ok"].as_bool()), (Some(0), Some(true)));
+    let key = dir.path().join("audit/signing.pub");
+    let offline = [
+        "audit",
+        "verify",
+        "--file",
+        trail.to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+        "--require-signed",
+    ];
+    assert_eq!(convene(dir.path(), &offline).status.code(), Some(0));
+    let mut bytes = std::fs::read(&trail).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x01;
+    std::fs::write(&trail, bytes).unwrap();
+    assert_eq!(convene(dir.path(), &offline).status.code(), Some(1));
+}

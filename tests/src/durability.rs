@@ -50,8 +50,10 @@ impl Drop for Server {
 
 fn start(data: &Path, port: u16) -> Server {
     let mut child = Command::new(convene_bin())
-        .args(["--data", data.to_str().unwrap(), "serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--data", data.to_str().unwrap(), "serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
+        // A load test of durability, not of the per-token rate limit (tested in auth_matrix).
+        .env("CONVENE_RATE_LIMIT", "1000000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

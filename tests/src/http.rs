@@ -25,7 +25,7 @@ async fn fixture() -> Fixture {
 
 macro_rules! app {
     ($f:expr) => {
-        test::init_service(App::new().configure(configure(AppState::new($f.engine.clone())))).await
+        test::init_service(App::new().configure(configure(AppState::insecure_dev($f.engine.clone())))).await
     };
 }
 

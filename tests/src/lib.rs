@@ -11,6 +11,9 @@
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
 //! - `cli`: the `convene` binary: output, JSON and exit codes;
 //! - `meeting_http`: a whole consultation day over REST (square-dance noise) with its minutes;
+//! - `auth_matrix`: every route × role × scope, tokens, the actor from the token, limits;
+//! - `audit_specs`: verification, signed checkpoints, tamper tests per backend, offline
+//!   verification of an exported trail;
 //! - `meeting_specs`: meeting rules (quorum, voting, proxies, motions through the issue's
 //!   workflow) and the process manager's exactly-once delivery across a crash.
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
@@ -18,6 +21,10 @@
 //! - `migrate`: copying a log between stores, interrupted and resumed.
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod audit_specs;
+#[cfg(test)]
+mod auth_matrix;
 #[cfg(test)]
 mod cli;
 #[cfg(test)]

@@ -62,7 +62,7 @@ fn text(zh: &str, en: &str) -> Value {
 #[actix_web::test]
 async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its_minutes() {
     let (_dir, engine) = engine().await;
-    let app = test::init_service(App::new().configure(configure(AppState::new(engine.clone())))).await;
+    let app = test::init_service(App::new().configure(configure(AppState::insecure_dev(engine.clone())))).await;
     let ms = format!("/v1/meetings/{MEETING}/steps");
 
     // 民事民提 and 需求评估
@@ -447,7 +447,7 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
 #[actix_web::test]
 async fn meeting_routes_answer_with_problems_naming_what_is_wrong() {
     let (_dir, engine) = engine().await;
-    let app = test::init_service(App::new().configure(configure(AppState::new(engine.clone())))).await;
+    let app = test::init_service(App::new().configure(configure(AppState::insecure_dev(engine.clone())))).await;
     let (s, p, _) = call(&app, get("/v1/meetings/nope")).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
     let base = json!({"actor": convener(), "kind": "consultation_day", "community": COMMUNITY, "title": text("会", "m"),

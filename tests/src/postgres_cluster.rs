@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Child,
     base: String,
+    _data: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -42,8 +43,13 @@ fn free_port() -> u16 {
 
 fn start(database_url: &str) -> Server {
     let port = free_port();
+    // Each instance has its own data directory (its tokens and signing key); the log is shared.
+    let data = tempfile::tempdir().expect("temporary directory");
     let mut child = Command::new(convene_bin())
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data")
+        .arg(data.path())
+        .args(["serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
+        .env("CONVENE_RATE_LIMIT", "1000000")
         .env("CONVENE_DATABASE_URL", database_url)
         .env("CONVENE_DB_POOL_SIZE", "4")
         .env("RUST_LOG", "warn")
@@ -55,7 +61,7 @@ fn start(database_url: &str) -> Server {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if ureq::get(&format!("{base}/readyz")).call().is_ok() {
-            return Server { child, base };
+            return Server { child, base, _data: data };
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -606,6 +606,8 @@ pub mod payload {
             "IssueClosed" => issue_closed("resolved"),
             "IssueWithdrawn" => issue_withdrawn(),
             "WorkflowPublished" => workflow_published(super::shipped_doc("micro-wish")),
+            "AuditCheckpoint" => json!({"position": 12, "head": "ab".repeat(32), "stream": "issue-x", "version": 3,
+                "signed_at": "2026-11-22T15:22:18.123456Z", "public_key": "cd".repeat(32), "signature": "ef".repeat(64)}),
             _ => return crate::meeting_specs::payloads::fixture(event_type),
         })
     }
@@ -635,6 +637,13 @@ pub async fn fresh_engine() -> (TempDir, Engine) {
     let engine = Engine::open(store).await.expect("engine opens");
     engine.bootstrap_workflows().await.expect("shipped workflows publish");
     (dir, engine)
+}
+
+/// An engine over `store` (kept in `dir`), with the shipped workflows published.
+pub async fn fresh_engine_in(_dir: &Path, store: Arc<dyn EventStore>) -> Engine {
+    let engine = Engine::open(store).await.expect("engine opens");
+    engine.bootstrap_workflows().await.expect("shipped workflows publish");
+    engine
 }
 
 /// A command raising a community-issue (latest version) as a resident of [`COMMUNITY`].

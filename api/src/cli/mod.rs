@@ -1,13 +1,16 @@
 //! The subcommands of `convene`, one file each. Exit codes: 0 success, 1 the input was
 //! refused (invalid workflow, refused step, broken chain), 2 the command could not run.
 
+mod audit;
 mod bench;
 mod demo;
+mod export;
 mod issue;
 mod meeting;
 mod migrate;
 mod replay;
 mod serve;
+mod token;
 mod workflow;
 
 use crate::logging::LogFormat;
@@ -65,6 +68,14 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Copy a whole log between stores (e.g. embedded → PostgreSQL), resumable, chains verified.
     Migrate(migrate::MigrateArgs),
+    /// Verify the log (chains and signed checkpoints), sign a checkpoint, print the public key.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Export the log (or one stream) as JSONL or CSV for auditors.
+    Export(export::ExportArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Which store a command works on: `--database-url`, else the `--data` directory.
@@ -106,7 +117,7 @@ pub async fn open_engine(target: &StoreTarget) -> anyhow::Result<Arc<Engine>> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let target = StoreTarget::from_cli(&cli)?;
     match cli.command {
-        Command::Serve(a) => serve::run(&target, a).await,
+        Command::Serve(a) => serve::run(&target, &cli.data, a).await,
         Command::Workflow(c) => workflow::run(&target, c).await,
         Command::Issue(c) => issue::run(&target, c).await,
         Command::Meeting(c) => meeting::run(&target, c).await,
@@ -114,6 +125,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(&target, a).await,
         Command::Bench(a) => bench::run(cli.database_url.as_deref(), cli.db_pool_size, a).await,
         Command::Migrate(a) => migrate::run(cli.db_pool_size, a).await,
+        Command::Audit(c) => audit::run(&target, &cli.data, c).await,
+        Command::Token(c) => token::run(&cli.data, c).await,
+        Command::Export(a) => export::run(&target, &cli.data, a).await,
     }
 }
 

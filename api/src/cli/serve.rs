@@ -14,12 +14,17 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CONVENE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// Load the demo community first (idempotent).
-    #[arg(long)]
+    /// Load the demo community first (idempotent). Requires --insecure-dev.
+    #[arg(long, requires = "insecure_dev")]
     pub demo: bool,
+    #[command(flatten)]
+    pub security: super::token::SecurityArgs,
 }
 
-pub async fn run(target: &super::StoreTarget, args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Tokens and the signing key live in the data directory (also with --database-url).
+    let auth = super::token::server_auth(data, &args.security)?;
+    let keys = convene_engine::audit::AuditKeys::load_or_create(data)?;
     let engine = super::open_engine(target).await?;
     if args.demo {
         let s = convene_engine::demo::load_demo(&engine).await?;
@@ -37,7 +42,16 @@ pub async fn run(target: &super::StoreTarget, args: ServeArgs) -> anyhow::Result
             audit_chains(store.clone(), status.clone())
         }))
     };
-    let state = AppState { engine: engine.clone(), shutdown: stop_rx, leader, background };
+    let every = std::time::Duration::from_secs(args.security.checkpoint_every);
+    super::audit::spawn_checkpointer(engine.clone(), keys.clone(), every, stop_rx.clone());
+    let state = AppState {
+        engine: engine.clone(),
+        shutdown: stop_rx,
+        leader,
+        background,
+        auth: Arc::new(auth),
+        audit_keys: Some(keys),
+    };
     let server = HttpServer::new(move || {
         App::new().wrap(middleware::from_fn(http::log_requests)).configure(http::configure(state.clone()))
     })

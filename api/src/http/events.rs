@@ -1,6 +1,7 @@
 //! `/v1/events`: the global log, paged and live (Server-Sent Events).
 
 use super::AppState;
+use super::auth::Caller;
 use super::problem::Problem;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,7 +19,12 @@ pub struct ListQuery {
 /// Events with global position after `after`, in commit order.
 #[utoipa::path(get, path = "/v1/events", params(("after" = Option<u64>, Query, description = "global position, default 0"), ("limit" = Option<usize>, Query, description = "1..1000, default 100")),
     responses((status = 200, description = "{items, next_after}")))]
-pub async fn list(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
+    caller.may_read_all()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(Problem::bad_request("limit 须在 1..1000 之间 / limit must be 1..1000"));
@@ -40,9 +46,11 @@ pub struct LiveQuery {
     responses((status = 200, description = "text/event-stream")))]
 pub async fn live(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     q: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, Problem> {
+    caller.may_read_all()?;
     let after = match req.headers().get("Last-Event-ID") {
         Some(v) => v
             .to_str()

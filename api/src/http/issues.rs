@@ -1,6 +1,7 @@
 //! `/v1/issues`: raise, list, read (with time travel), record steps, read the stream.
 
 use super::AppState;
+use super::auth::Caller;
 use super::problem::Problem;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,7 +12,8 @@ use convene_engine::service::{AsOf, RaiseIssue, RecordStep, StepOutcome};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-/// Who is acting. (Until authentication lands, clients state it; the workflow checks the role.)
+/// Who is acting: ignored when the request carries a token (the actor is the token's); only a
+/// server started with `--insecure-dev` takes it from a request without a token.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ActorBody {
     /// Stable id of the person or account.
@@ -38,7 +40,7 @@ pub struct RaiseRequest {
     pub workflow_id: String,
     /// Pin a specific published version; default: the latest.
     pub workflow_version: Option<u32>,
-    pub actor: ActorBody,
+    pub actor: Option<ActorBody>,
     /// community, title, description, category, households_affected, raised_by, channel,
     /// location, tags (see schemas/events/IssueRaised.json).
     #[serde(flatten)]
@@ -59,7 +61,7 @@ pub struct StepRequest {
     /// The payload (see schemas/events/<type>.json).
     #[schema(value_type = Object)]
     pub data: Value,
-    pub actor: ActorBody,
+    pub actor: Option<ActorBody>,
 }
 
 pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
@@ -110,15 +112,17 @@ fn outcome_response(o: StepOutcome) -> HttpResponse {
     responses((status = 201, description = "raised: {event, issue}"), (status = 422, description = "invalid", body = super::problem::ProblemDoc), (status = 403, description = "role may not raise")))]
 pub async fn raise(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     body: web::Json<RaiseRequest>,
 ) -> Result<HttpResponse, Problem> {
+    caller.may_write()?;
     let body = body.into_inner();
     let cmd = RaiseIssue {
         workflow_id: body.workflow_id,
         workflow_version: body.workflow_version,
         data: Value::Object(body.data),
-        actor: body.actor.into(),
+        actor: caller.actor(body.actor)?,
         idempotency_key: idempotency_key(&req)?,
     };
     Ok(outcome_response(state.engine.raise(cmd).await?))
@@ -138,8 +142,13 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/v1/issues",
     params(("community" = Option<String>, Query), ("state" = Option<String>, Query), ("workflow" = Option<String>, Query), ("category" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "1..500, default 50")),
     responses((status = 200, description = "{items, next_cursor}")))]
-pub async fn list(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
-    let q = q.into_inner();
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
+    let mut q = q.into_inner();
+    q.community = caller.list_scope(q.community)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(Problem::bad_request("limit 须在 1..500 之间 / limit must be 1..500"));
@@ -165,10 +174,12 @@ pub struct GetQuery {
     responses((status = 200, description = "issue state; ETag = version"), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
     q: web::Query<GetQuery>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
+    may_read_issue(&state, &caller, &id).await?;
     let issue = match (&q.at, q.version) {
         (Some(_), Some(_)) => return Err(Problem::bad_request("at 与 version 只能给一个 / give either at or version")),
         (Some(at), None) => {
@@ -201,16 +212,18 @@ pub async fn get(
         (status = 422, description = "payload invalid; names the field", body = super::problem::ProblemDoc)))]
 pub async fn step(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     id: web::Path<String>,
     body: web::Json<StepRequest>,
 ) -> Result<HttpResponse, Problem> {
+    caller.may_write()?;
     let body = body.into_inner();
     let cmd = RecordStep {
         issue_id: id.into_inner(),
         event_type: body.event_type,
         data: body.data,
-        actor: body.actor.into(),
+        actor: caller.actor(body.actor)?,
         expected_version: if_match(&req)?,
         idempotency_key: idempotency_key(&req)?,
         correlation_id: None,
@@ -222,8 +235,22 @@ pub async fn step(
 /// The issue's stream: every event with version, position, hashes.
 #[utoipa::path(get, path = "/v1/issues/{id}/events", params(("id" = String, Path)),
     responses((status = 200, description = "{items}"), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
-pub async fn events(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, Problem> {
+pub async fn events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    may_read_issue(&state, &caller, &id).await?;
     let events = state.engine.issue_events(&id).await?;
     let version = events.last().map(|e| e.version).unwrap_or(0);
     Ok(HttpResponse::Ok().insert_header(etag(version)).json(json!({"items": events})))
+}
+
+/// Reads of one issue need a scope covering its community (403 otherwise; 404 if unknown).
+pub(super) async fn may_read_issue(state: &AppState, caller: &Caller, id: &str) -> Result<(), Problem> {
+    if caller.principal().is_none() {
+        return Ok(());
+    }
+    let issue = state.engine.current(id).await?;
+    caller.may_read(&issue.community)
 }

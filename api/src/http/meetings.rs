@@ -4,6 +4,7 @@
 //! list of action items.
 
 use super::AppState;
+use super::auth::Caller;
 use super::issues::{ActorBody, etag, idempotency_key, if_match};
 use super::problem::Problem;
 use actix_web::http::header;
@@ -22,7 +23,8 @@ pub struct ScheduleRequest {
     /// A readable id, e.g. `dongting-2026-05-consultation-day`; default: a new UUID (or one
     /// derived from the Idempotency-Key).
     pub meeting_id: Option<String>,
-    pub actor: ActorBody,
+    /// Ignored with a token (the token is the actor).
+    pub actor: Option<ActorBody>,
     /// kind, community, title, scheduled_for (RFC 3339), venue, convener
     /// (see schemas/events/MeetingScheduled.json).
     #[serde(flatten)]
@@ -43,7 +45,8 @@ pub struct MeetingStepRequest {
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub data: Value,
-    pub actor: ActorBody,
+    /// Ignored with a token (the token is the actor).
+    pub actor: Option<ActorBody>,
 }
 
 fn empty_object() -> Value {
@@ -84,14 +87,16 @@ fn outcome_response(o: MeetingOutcome, applied: &[(String, bool)]) -> HttpRespon
         (status = 403, description = "role may not convene this kind", body = super::problem::ProblemDoc), (status = 409, description = "id taken", body = super::problem::ProblemDoc)))]
 pub async fn schedule(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     body: web::Json<ScheduleRequest>,
 ) -> Result<HttpResponse, Problem> {
+    caller.may_write()?;
     let body = body.into_inner();
     let cmd = ScheduleMeeting {
         meeting_id: body.meeting_id,
         data: Value::Object(body.data),
-        actor: body.actor.into(),
+        actor: caller.actor(body.actor)?,
         idempotency_key: idempotency_key(&req)?,
     };
     Ok(outcome_response(state.engine.schedule_meeting(cmd).await?, &[]))
@@ -128,10 +133,15 @@ fn time(name: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, Problem
 #[utoipa::path(get, path = "/v1/meetings",
     params(("community" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("kind" = Option<String>, Query)),
     responses((status = 200, description = "{items}")))]
-pub async fn list(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
     let q = q.into_inner();
+    let scoped = caller.principal().is_some_and(|p| !p.is_global());
     let filter = MeetingFilter {
-        community: q.community.clone(),
+        community: caller.list_scope(q.community.clone())?,
         from: time("from", &q.from)?,
         to: time("to", &q.to)?,
         kind: q.kind,
@@ -141,6 +151,9 @@ pub async fn list(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Resul
         .list_meetings(&filter)
         .await?
         .iter()
+        // The filter also lists street-wide meetings above a community; a scoped token sees
+        // only meetings inside its scope.
+        .filter(|m| !scoped || caller.may_read(&m.community).is_ok())
         .map(|m| {
             json!({"id": m.id, "kind": m.kind, "community": m.community, "title": m.title, "scheduled_for": m.scheduled_for,
                 "venue": m.venue, "status": m.status, "agenda_items": m.agenda.len(), "motions": m.motions.len(),
@@ -175,9 +188,11 @@ fn as_of(q: &GetQuery) -> Result<Option<AsOf>, Problem> {
     responses((status = 200, description = "meeting state with allowed_steps; ETag = version"), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
     q: web::Query<GetQuery>,
 ) -> Result<HttpResponse, Problem> {
+    may_read_meeting(&state, &caller, &id).await?;
     let m = match as_of(&q)? {
         Some(a) => {
             let m = state.engine.meeting_as_of(&id, a).await?;
@@ -202,16 +217,18 @@ pub async fn get(
         (status = 422, description = "payload invalid (names the field), or an event only the engine computes", body = super::problem::ProblemDoc)))]
 pub async fn step(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     id: web::Path<String>,
     body: web::Json<MeetingStepRequest>,
 ) -> Result<HttpResponse, Problem> {
+    caller.may_write()?;
     let body = body.into_inner();
     let cmd = MeetingCommand {
         meeting_id: id.into_inner(),
         step_type: body.step_type,
         data: body.data,
-        actor: body.actor.into(),
+        actor: caller.actor(body.actor)?,
         expected_version: if_match(&req)?,
         idempotency_key: idempotency_key(&req)?,
     };
@@ -223,7 +240,12 @@ pub async fn step(
 /// The meeting's stream: every event with version, position, hashes.
 #[utoipa::path(get, path = "/v1/meetings/{id}/events", params(("id" = String, Path)),
     responses((status = 200, description = "{items}"), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
-pub async fn events(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, Problem> {
+pub async fn events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    may_read_meeting(&state, &caller, &id).await?;
     let events = state.engine.meeting_events(&id).await?;
     let version = events.last().map(|e| e.version).unwrap_or(0);
     Ok(HttpResponse::Ok().insert_header(etag(version)).json(json!({"items": events})))
@@ -237,16 +259,18 @@ pub async fn events(state: web::Data<AppState>, id: web::Path<String>) -> Result
     responses((status = 200, description = "{meeting_id, area, rule, items, follow_ups, added?}"), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
 pub async fn suggest(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
     body: Option<web::Json<SuggestRequest>>,
 ) -> Result<HttpResponse, Problem> {
+    may_read_meeting(&state, &caller, &id).await?;
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let now = now_or(body.today);
     let suggestion = state.engine.suggest_agenda(&id, now).await?;
     let mut out = serde_json::to_value(&suggestion).unwrap_or_default();
     if body.accept {
-        let actor: Actor =
-            body.actor.ok_or_else(|| Problem::unprocessable("accept 需要 actor / accept needs an actor"))?.into();
+        caller.may_write()?;
+        let actor: Actor = caller.actor(body.actor)?;
         let proposer = json!({"name": actor.name.clone().unwrap_or_else(|| actor.id.clone())});
         let mut added = Vec::new();
         let mut adds: Vec<Value> = suggestion
@@ -300,9 +324,11 @@ pub struct MinutesQuery {
     responses((status = 200, description = "text/markdown or text/html"), (status = 400, description = "bad lang or format", body = super::problem::ProblemDoc), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
 pub async fn minutes(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
     q: web::Query<MinutesQuery>,
 ) -> Result<HttpResponse, Problem> {
+    may_read_meeting(&state, &caller, &id).await?;
     let q = q.into_inner();
     let lang = Lang::parse(q.lang.as_deref().unwrap_or("zh-CN"))
         .ok_or_else(|| Problem::bad_request("lang 须为 zh-CN 或 en / lang must be zh-CN or en"))?;
@@ -335,9 +361,11 @@ pub struct ActionItemsQuery {
     responses((status = 200, description = "{items}")))]
 pub async fn action_items(
     state: web::Data<AppState>,
+    caller: Caller,
     q: web::Query<ActionItemsQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let q = q.into_inner();
+    let mut q = q.into_inner();
+    q.community = caller.list_scope(q.community)?;
     let now = now_or(q.today);
     let items: Vec<Value> = state
         .engine
@@ -351,4 +379,13 @@ pub async fn action_items(
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({"items": items})))
+}
+
+/// Reads of one meeting need a scope covering its community (403 otherwise; 404 if unknown).
+pub(super) async fn may_read_meeting(state: &AppState, caller: &Caller, id: &str) -> Result<(), Problem> {
+    if caller.principal().is_none() {
+        return Ok(());
+    }
+    let m = state.engine.meeting(id).await?;
+    caller.may_read(&m.community)
 }

@@ -4,7 +4,10 @@
 //! `If-Match` is checked on steps; `Idempotency-Key` makes a command safe to retry; lists are
 //! cursor-paginated; `/v1/events/live` is Server-Sent Events.
 
+mod audit;
+pub mod auth;
 mod events;
+mod export;
 mod issues;
 mod meetings;
 mod ops;
@@ -17,6 +20,7 @@ use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 use convene_engine::Engine;
+use convene_engine::audit::AuditKeys;
 use problem::Problem;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,16 +41,31 @@ pub struct AppState {
     pub leader: tokio::sync::watch::Receiver<bool>,
     /// What the background work has done in this process.
     pub background: Arc<convene_engine::background::BackgroundStatus>,
+    /// Tokens, `--insecure-dev`, rate limits.
+    pub auth: Arc<auth::Auth>,
+    /// The server's checkpoint signing key (None: checkpoints cannot be signed here).
+    pub audit_keys: Option<AuditKeys>,
 }
 
 impl AppState {
-    /// State for a server that is never asked to stop (tests).
-    pub fn new(engine: Arc<Engine>) -> Self {
+    /// State for a server that is never asked to stop (tests), authenticated by `auth`.
+    pub fn new(engine: Arc<Engine>, auth: auth::Auth) -> Self {
         let (tx, shutdown) = tokio::sync::watch::channel(false);
         // The sender must outlive the receivers or `changed()` fires at once.
         std::mem::forget(tx);
         let (_, leader) = tokio::sync::watch::channel(false);
-        AppState { engine, shutdown, leader, background: Default::default() }
+        AppState { engine, shutdown, leader, background: Default::default(), auth: Arc::new(auth), audit_keys: None }
+    }
+
+    /// `--insecure-dev` without tokens: every request acts as the actor its body names (tests
+    /// of the domain rules, and the README walkthrough).
+    pub fn insecure_dev(engine: Arc<Engine>) -> Self {
+        Self::new(engine, auth::Auth::insecure_dev(None, auth::RateConfig { per_second: 1e9, burst: 1e9 }))
+    }
+
+    pub fn with_audit_keys(mut self, keys: AuditKeys) -> Self {
+        self.audit_keys = Some(keys);
+        self
     }
 }
 
@@ -63,6 +82,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/openapi.json", web::get().to(ops::openapi))
             .service(
                 web::scope("/v1")
+                    .wrap(actix_web::middleware::from_fn(auth::gate))
                     .route("/workflows", web::get().to(workflows::list))
                     .route("/workflows", web::post().to(workflows::publish))
                     .route("/workflows/{id}", web::get().to(workflows::get))
@@ -80,7 +100,12 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/meetings/{id}/minutes", web::get().to(meetings::minutes))
                     .route("/action-items", web::get().to(meetings::action_items))
                     .route("/events", web::get().to(events::list))
-                    .route("/events/live", web::get().to(events::live)),
+                    .route("/events/live", web::get().to(events::live))
+                    .route("/audit/verify", web::get().to(audit::verify))
+                    .route("/audit/checkpoints", web::post().to(audit::checkpoint))
+                    .route("/audit/checkpoints/latest", web::get().to(audit::latest))
+                    .route("/audit/public-key", web::get().to(audit::public_key))
+                    .route("/export", web::get().to(export::export)),
             )
             .default_service(web::to(not_found));
     }

@@ -22,7 +22,8 @@ use utoipa::OpenApi;
         super::issues::raise, super::issues::list, super::issues::get, super::issues::step, super::issues::events,
         super::meetings::schedule, super::meetings::list, super::meetings::get, super::meetings::step,
         super::meetings::events, super::meetings::suggest, super::meetings::minutes, super::meetings::action_items,
-        super::events::list, super::events::live, healthz, readyz
+        super::events::list, super::events::live, super::audit::verify, super::audit::checkpoint,
+        super::audit::latest, super::audit::public_key, super::export::export, healthz, readyz
     ),
     components(schemas(
         super::issues::RaiseRequest, super::issues::StepRequest, super::issues::ActorBody,

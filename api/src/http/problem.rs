@@ -228,13 +228,16 @@ impl From<EngineError> for Problem {
                 m,
             ),
             other => {
-                tracing::error!(error = %other, "internal error");
+                // The detail stays in the server log: responses never carry internal details.
+                let reference = uuid::Uuid::now_v7();
+                tracing::error!(error = %other, %reference, "internal error");
                 Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "服务器内部错误 / Internal error",
-                    other.to_string(),
+                    format!("详见服务器日志，编号 {reference} / see the server log, reference {reference}"),
                 )
+                .with("reference", reference.to_string())
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `/v1/workflows`: published definitions, and publishing a new version.
 
 use super::AppState;
+use super::auth::Caller;
 use super::problem::Problem;
 use actix_web::{HttpRequest, HttpResponse, web};
 use convene_engine::Actor;
@@ -43,21 +44,27 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
     Ok(HttpResponse::Ok().json(json!({"id": id.as_str(), "versions": versions})))
 }
 
-/// Publish a workflow definition version (the body is the definition document). The actor is
-/// taken from `X-Actor-Id` / `X-Actor-Role` headers (default: an anonymous convener).
+/// Publish a workflow definition version (the body is the definition document); admins only.
+/// The actor is the token's (only without a token under `--insecure-dev`: the `X-Actor-Id` /
+/// `X-Actor-Role` headers, default an anonymous convener).
 #[utoipa::path(post, path = "/v1/workflows", request_body(content = Object, description = "workflow definition (schemas/workflow.schema.json)"),
     responses((status = 201, description = "published"), (status = 200, description = "this exact version was already published"),
         (status = 422, description = "invalid; diagnostics with path and code", body = super::problem::ProblemDoc), (status = 409, description = "version conflict", body = super::problem::ProblemDoc)))]
 pub async fn publish(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, Problem> {
+    caller.may_administer("publish workflows")?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let actor = Actor::new(
-        header("X-Actor-Id").unwrap_or_else(|| "anonymous".into()),
-        header("X-Actor-Role").unwrap_or_else(|| "convener".into()),
-    );
+    let actor = match caller.principal() {
+        Some(p) => p.actor(),
+        None => Actor::new(
+            header("X-Actor-Id").unwrap_or_else(|| "anonymous".into()),
+            header("X-Actor-Role").unwrap_or_else(|| "convener".into()),
+        ),
+    };
     let p = state.engine.publish_workflow(&body, &actor).await?;
     let mut r = if p.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(r.json(json!({"workflow": summary(&p.workflow), "created": p.created, "diagnostics": p.diagnostics})))
