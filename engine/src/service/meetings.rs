@@ -320,18 +320,19 @@ impl Engine {
         let mut position = self.meetings.pm_position.lock().await;
         let mut appended = 0;
         loop {
-            let page = self.store.read_all(*position, 1024).await?;
+            // Views first: only the few meeting events with an effect are copied out.
+            let page = self.store.read_all_page(*position, 4096, crate::event::PageFields::All).await?;
             if page.is_empty() {
                 return Ok(appended);
             }
-            for e in &page {
-                if meeting::id_of(&e.stream).is_some()
+            for e in page.iter() {
+                if meeting::id_of(e.stream).is_some()
                     && matches!(
-                        e.event_type.as_str(),
+                        e.event_type,
                         "AgendaItemAdded" | "AgendaItemDeliberated" | "MotionCarried" | "MotionFailed"
                     )
                 {
-                    appended += self.carry(e).await?;
+                    appended += self.carry(&e.to_recorded()).await?;
                 }
                 *position = e.position;
             }
