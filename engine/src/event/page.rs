@@ -54,7 +54,8 @@ pub struct EventPage {
 /// Buffers of dropped pages, reused by the next builder: a replay allocates a page's ~1.5 MB
 /// once instead of once per page, and fresh memory was a visible cost (the kernel zeroes it).
 static POOL: std::sync::Mutex<Vec<(Vec<u8>, Vec<PageRow>)>> = std::sync::Mutex::new(Vec::new());
-const POOLED: usize = 4;
+/// Enough for every page in flight in a replay (two per reader and per fold worker queue).
+const POOLED: usize = 16;
 
 impl Drop for EventPage {
     fn drop(&mut self) {
@@ -125,6 +126,14 @@ impl EventPageBuilder {
 }
 
 impl EventPage {
+    /// Frees the buffers kept for reuse (after a whole-log replay, so a server does not keep
+    /// them for the rest of its life).
+    pub fn release_pooled_buffers() {
+        if let Ok(mut pool) = POOL.lock() {
+            pool.clear();
+        }
+    }
+
     /// A page of owned events (for stores without a page decoder of their own).
     pub fn from_recorded(events: &[RecordedEvent]) -> EventPage {
         let mut b =

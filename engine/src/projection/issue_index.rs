@@ -41,7 +41,9 @@ pub struct IssueIndex {
     workflows: BTreeMap<(String, u32), Arc<CompiledWorkflow>>,
     /// Each issue with the workflow version it is pinned to (kept beside it so folding an
     /// event needs no workflow lookup).
-    issues: HashMap<String, (IssueState, Arc<CompiledWorkflow>), foldhash::quality::RandomState>,
+    /// Boxed: an issue state is over a kilobyte, and merging the partial indexes of a parallel
+    /// replay then moves pointers, not states.
+    issues: HashMap<String, Box<(IssueState, Arc<CompiledWorkflow>)>, foldhash::quality::RandomState>,
     /// Position of each issue's IssueRaised → issue id (list order).
     order: BTreeMap<u64, String>,
     problems: Vec<IndexProblem>,
@@ -87,11 +89,12 @@ impl IssueIndex {
             match issue::start_with(&wf, e, &mut self.actors) {
                 Ok(s) => {
                     self.order.insert(e.position, id.to_string());
-                    self.issues.insert(id.to_string(), (s, wf));
+                    self.issues.insert(id.to_string(), Box::new((s, wf)));
                 }
                 Err(err) => self.problem(e, err.to_string()),
             }
-        } else if let Some((s, wf)) = self.issues.get_mut(id) {
+        } else if let Some(entry) = self.issues.get_mut(id) {
+            let (s, wf) = &mut **entry;
             issue::apply_with(s, wf, e, &mut self.actors);
         }
     }
@@ -135,11 +138,11 @@ impl IssueIndex {
 
     /// An issue with the workflow version it is pinned to.
     pub fn issue_with_workflow(&self, id: &str) -> Option<(&IssueState, &Arc<CompiledWorkflow>)> {
-        self.issues.get(id).map(|(s, wf)| (s, wf))
+        self.issues.get(id).map(|e| (&e.0, &e.1))
     }
 
     pub fn issue(&self, id: &str) -> Option<&IssueState> {
-        self.issues.get(id).map(|(s, _)| s)
+        self.issues.get(id).map(|e| &e.0)
     }
 
     pub fn issue_count(&self) -> usize {
@@ -147,7 +150,7 @@ impl IssueIndex {
     }
 
     pub fn issues(&self) -> impl Iterator<Item = &IssueState> {
-        self.order.values().rev().filter_map(|id| self.issues.get(id).map(|(s, _)| s))
+        self.order.values().rev().filter_map(|id| self.issues.get(id).map(|e| &e.0))
     }
 
     /// A page of issues matching `filter`, newest first. The cursor is the position of the
@@ -158,7 +161,8 @@ impl IssueIndex {
         let mut last = None;
         let mut more = false;
         for (pos, id) in self.order.range(..upper).rev() {
-            let Some((s, _)) = self.issues.get(id) else { continue };
+            let Some(e) = self.issues.get(id) else { continue };
+            let s = &e.0;
             let keep = filter.community.as_deref().is_none_or(|c| community_within(&s.community, c))
                 && filter.state.as_deref().is_none_or(|x| s.state == x)
                 && filter.workflow.as_deref().is_none_or(|x| s.workflow.id == x)

@@ -110,6 +110,7 @@ pub async fn replay_log(
     let parts = tokio::task::spawn_blocking(move || handles.into_iter().map(|h| h.join()).collect::<Vec<_>>())
         .await
         .map_err(|e| StoreError::Backend(format!("fold workers failed: {e}")))?;
+    EventPage::release_pooled_buffers();
     read?;
     let mut out: Option<LogReplay> = None;
     for part in parts {
