@@ -26,6 +26,7 @@ pub mod projection;
 pub mod service;
 pub mod store;
 pub mod text;
+pub mod timeline;
 pub mod vault;
 pub mod vocab;
 pub mod workflow;

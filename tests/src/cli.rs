@@ -142,6 +142,25 @@ fn issue_commands_raise_step_refuse_and_time_travel() {
     assert_eq!(then["state"], "raised");
     let now = json(&convene(dir.path(), &["issue", "show", &id, "--json"]));
     assert_eq!(now["state"], "assessed");
+
+    // The human timeline: zh-CN Markdown by default, English HTML to a file, cut at a version.
+    let o = convene(dir.path(), &["timeline", "issue", &id]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(md.contains("已提出（民事民提） → 已完成需求评估") && md.contains("社会工作者 / social worker"), "{md}");
+    let file = dir.path().join("timeline.html");
+    let o = convene(
+        dir.path(),
+        &["timeline", "issue", &id, "--lang", "en", "--format", "html", "-o", file.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.contains("<td>Raised by residents → Needs assessed</td>"), "{html}");
+    let v0 = json(&convene(dir.path(), &["timeline", "issue", &id, "--version", "0", "--format", "json"]));
+    assert_eq!(v0["steps"].as_array().map(Vec::len), Some(1));
+    let o = convene(dir.path(), &["timeline", "meeting", "no-such-meeting"]);
+    assert_eq!(o.status.code(), Some(1), "an unknown meeting is refused with 1");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("错误 / error"));
 }
 
 #[test]

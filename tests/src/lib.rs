@@ -16,6 +16,8 @@
 //!   verification of an exported trail;
 //! - `meeting_specs`: meeting rules (quorum, voting, proxies, motions through the issue's
 //!   workflow) and the process manager's exactly-once delivery across a crash.
+//! - `timeline_specs`: human timelines of an issue or meeting (every field, both languages,
+//!   both formats, escaping), over the engine, REST and the CLI;
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
 //! - `migrate`: copying a log between stores, interrupted and resumed.
@@ -47,5 +49,7 @@ mod postgres_cluster;
 mod store_conformance;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod timeline_specs;
 #[cfg(test)]
 mod workflow_specs;

@@ -10,6 +10,7 @@ mod meeting;
 mod migrate;
 mod replay;
 mod serve;
+mod timeline;
 mod token;
 mod workflow;
 
@@ -73,6 +74,8 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Export the log (or one stream) as JSONL or CSV for auditors.
     Export(export::ExportArgs),
+    /// A human timeline of one issue or meeting (zh-CN/en, Markdown/HTML/JSON).
+    Timeline(timeline::TimelineArgs),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -128,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => audit::run(&target, &cli.data, c).await,
         Command::Token(c) => token::run(&cli.data, c).await,
         Command::Export(a) => export::run(&target, &cli.data, a).await,
+        Command::Timeline(a) => timeline::run(&target, a).await,
     }
 }
 

@@ -5,6 +5,7 @@
 mod error;
 mod log_replay;
 mod meetings;
+mod timelines;
 
 pub use error::EngineError;
 pub use log_replay::{LogReplay, replay_log};
