@@ -16,6 +16,8 @@
 //!   verification of an exported trail;
 //! - `meeting_specs`: meeting rules (quorum, voting, proxies, motions through the issue's
 //!   workflow) and the process manager's exactly-once delivery across a crash.
+//! - `time_travel_specs`: issues and meetings as of a version or a time (engine and REST), an
+//!   issue through its pinned workflow version after a newer one is published;
 //! - `timeline_specs`: human timelines of an issue or meeting (every field, both languages,
 //!   both formats, escaping), over the engine, REST and the CLI;
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
@@ -49,6 +51,8 @@ mod postgres_cluster;
 mod store_conformance;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod time_travel_specs;
 #[cfg(test)]
 mod timeline_specs;
 #[cfg(test)]
