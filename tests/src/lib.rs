@@ -8,6 +8,8 @@
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
+//! - `http_hardening`: `WWW-Authenticate: Bearer` on every 401, CORS off by default and on
+//!   for configured origins only;
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
 //! - `cli`: the `convene` binary: output, JSON and exit codes;
 //! - `meeting_http`: a whole consultation day over REST (square-dance noise) with its minutes;
@@ -37,6 +39,8 @@ mod durability;
 mod engine_specs;
 #[cfg(test)]
 mod http;
+#[cfg(test)]
+mod http_hardening;
 #[cfg(test)]
 mod meeting_http;
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod audit;
 pub mod auth;
+pub mod cors;
 mod events;
 mod export;
 mod issues;
