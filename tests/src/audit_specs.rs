@@ -30,6 +30,9 @@ pub trait Tamper {
     /// Inserts `e` at `e.position`, moving every event at or after it one place up, so the
     /// positions stay gap-free.
     fn insert(&self, e: &RecordedEvent);
+    /// The stored schema version and payload text of the event at `position`, read with SQL
+    /// (what a byte comparison of stored rows compares).
+    fn stored(&self, position: u64) -> (u32, String);
 }
 
 /// The embedded store's tamper helper: SQL on `convene.db`.
@@ -80,6 +83,14 @@ impl Tamper for SqliteTamper {
 
     fn truncate_after(&self, position: u64) {
         self.conn().execute("DELETE FROM events WHERE position > ?1", [position as i64]).unwrap();
+    }
+
+    fn stored(&self, position: u64) -> (u32, String) {
+        self.conn()
+            .query_row("SELECT schema_version, data FROM events WHERE position = ?1", [position as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
     }
 
     fn insert(&self, e: &RecordedEvent) {
@@ -203,6 +214,27 @@ impl Tamper for PgTamper {
         self.exec("DELETE FROM convene_events WHERE position > $1", position as i64);
     }
 
+    fn stored(&self, position: u64) -> (u32, String) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+                let task = tokio::spawn(conn);
+                client.batch_execute(&format!("SET search_path TO {schema}")).await.unwrap();
+                let row = client
+                    .query_one(
+                        "SELECT schema_version, data FROM convene_events WHERE position = $1",
+                        &[&(position as i64)],
+                    )
+                    .await
+                    .unwrap();
+                drop(client);
+                let _ = task.await;
+                (row.get::<_, i32>(0) as u32, row.get::<_, String>(1))
+            })
+        })
+    }
+
     fn insert(&self, e: &RecordedEvent) {
         let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
         let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_else(|| "NULL".into());
@@ -260,7 +292,7 @@ fn postgres_backend() -> Backend {
 
 /// Every backend CI runs: the embedded store, and PostgreSQL when the test database is set
 /// (CI requires it).
-fn backends() -> Vec<Backend> {
+pub fn backends() -> Vec<Backend> {
     let mut all = vec![sqlite_backend()];
     if crate::pg::url().is_some() {
         all.push(postgres_backend());

@@ -22,6 +22,8 @@
 //!   issue through its pinned workflow version after a newer one is published;
 //! - `timeline_specs`: human timelines of an issue or meeting (every field, both languages,
 //!   both formats, escaping), over the engine, REST and the CLI;
+//! - `upcast_specs`: a raised event schema (IssueWithdrawn v2), the declared upcaster, a v1
+//!   log replayed through it, never rewritten, still verifying, on every backend;
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
 //! - `migrate`: copying a log between stores, interrupted and resumed.
@@ -59,5 +61,7 @@ mod support;
 mod time_travel_specs;
 #[cfg(test)]
 mod timeline_specs;
+#[cfg(test)]
+mod upcast_specs;
 #[cfg(test)]
 mod workflow_specs;

@@ -3,6 +3,10 @@
 //! Schemas are embedded at build time from `schemas/` (see `build.rs`) and compiled once.
 //! Payloads are validated here before any append.
 
+mod upcast;
+
+pub use upcast::{UPCASTERS, Upcaster, upcast, upcast_version};
+
 use crate::text::LocalizedText;
 use serde::Serialize;
 use serde_json::Value;

@@ -135,6 +135,9 @@ pub struct Closure {
     /// closed | withdrawn
     pub kind: String,
     pub reason: Value,
+    /// Withdrawals (schema v2): how the matter ended; `not_recorded` for one withdrawn under v1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -553,6 +556,7 @@ pub(super) fn apply_payload(
             record.closure = Some(Closure {
                 kind: if event_type == "IssueClosed" { "closed" } else { "withdrawn" }.into(),
                 reason: v.get("reason").cloned().unwrap_or(Value::Null),
+                outcome: v.get("outcome").and_then(Value::as_str).map(str::to_string),
                 at,
             });
         }
