@@ -22,6 +22,7 @@ pub mod issue;
 pub mod lease;
 pub mod meeting;
 pub mod migrate;
+pub mod privacy;
 pub mod projection;
 pub mod service;
 pub mod store;

@@ -3,6 +3,7 @@
 //! stays in the log.
 
 use super::state::{Counts, MeetingRef};
+use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,25 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Party {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub society: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// A person whose name, phone and address are personal data (sealed per person when the
+/// engine has a keyring; see `privacy`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Resident {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    pub name: PersonalText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PersonalText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<PersonalText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub society: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

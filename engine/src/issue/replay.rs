@@ -1,7 +1,7 @@
 //! Pure replay: `(definition, events) -> IssueState`. No IO, no clock, deterministic; the same
 //! fold serves live commands, time travel and audit.
 
-use super::record::{DeliberationRecord, Party, apply_payload, push_compact};
+use super::record::{DeliberationRecord, Resident, apply_payload, push_compact};
 use super::state::{Anomaly, Counts, IssueState, StepContext, TransitionRecord, WorkflowRef};
 use crate::catalog::upcast;
 use crate::event::{Actor, ActorRef, EventRef, RecordedEvent};
@@ -35,7 +35,7 @@ struct Opening {
     description: Option<LocalizedText>,
     category: String,
     households_affected: u64,
-    raised_by: Party,
+    raised_by: Resident,
 }
 
 /// The workflow an IssueRaised payload pins, without folding anything.
