@@ -24,6 +24,8 @@
 //!   both formats, escaping), over the engine, REST and the CLI;
 //! - `upcast_specs`: a raised event schema (IssueWithdrawn v2), the declared upcaster, a v1
 //!   log replayed through it, never rewritten, still verifying, on every backend;
+//! - `privacy_specs`: personal data sealed per person; after `privacy erase` no erased value
+//!   anywhere (API, exports, bytes of every file, stored rows), chains verify, states replay;
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
 //! - `migrate`: copying a log between stores, interrupted and resumed.
@@ -53,6 +55,8 @@ mod migrate;
 mod pg;
 #[cfg(test)]
 mod postgres_cluster;
+#[cfg(test)]
+mod privacy_specs;
 #[cfg(test)]
 mod store_conformance;
 #[cfg(test)]
