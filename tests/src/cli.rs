@@ -247,3 +247,12 @@ fn privacy_erase_makes_a_residents_name_and_phone_unreadable_and_exits_1_for_an_
         }
     }
 }
+
+#[test]
+fn serve_refuses_a_malformed_cors_origin_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = convene(dir.path(), &["serve", "--insecure-dev", "--cors-origin", "weilinli.example.cn/app"]);
+    assert_eq!(o.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--cors-origin") && err.contains("http"), "{err}");
+}
