@@ -447,6 +447,7 @@ fn dongting() -> Vec<Plan> {
         }))
         .then("IssueWithdrawn", &c.resident, json!({
             "reason": t("经楼栋长调解，邻居已加装导水管。", "After the building head mediated, the neighbour fitted a drain pipe."),
+            "outcome": "settled_by_residents",
             "withdrawn_by": c.resident.party(),
         })),
         // Micro-wish, acknowledged: a hearing aid for a lonely elderly neighbour.

@@ -1,6 +1,6 @@
 //! The secrets file: a small SQLite database beside the event log (`secrets.db`, mode 0600)
 //! for what must never enter the immutable log and must be really deletable: API token
-//! hashes and (later) per-person keys.
+//! hashes and per-person keys (`privacy`).
 //!
 //! `secure_delete` makes SQLite overwrite deleted content with zeros, and the rollback journal
 //! (not WAL) leaves no second copy behind once a transaction ends, so a deleted row cannot be
@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS tokens (
     name       TEXT,
     created_at TEXT NOT NULL,
     revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS person_keys (
+    person_id  TEXT PRIMARY KEY,
+    key        BLOB NOT NULL,
+    created_at TEXT NOT NULL
 );
 ";
 

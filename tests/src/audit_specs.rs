@@ -1,10 +1,11 @@
 //! Audit trails that prove themselves: tamper tests on every backend (edit a payload byte,
-//! delete an event, swap two, truncate the tail — each found and located by stream, version
-//! and position), and offline verification of an exported trail against a signed checkpoint.
+//! delete an event, swap two, insert a forged but correctly chained event, truncate the tail —
+//! each found and located by stream, version and position), and offline verification of an
+//! exported trail against a signed checkpoint.
 //!
 //! # The tamper helper a backend supplies
 //!
-//! [`Tamper`] is the whole interface: four raw edits of the backend's own tables, made while
+//! [`Tamper`] is the whole interface: five raw edits of the backend's own tables, made while
 //! no store is open on them, by event position. A backend implements it with plain SQL on its
 //! events table (see [`SqliteTamper`]); the generic cases in [`tamper_cases`] do the rest.
 
@@ -26,6 +27,12 @@ pub trait Tamper {
     fn swap(&self, a: u64, b: u64);
     /// Deletes every event after `position`.
     fn truncate_after(&self, position: u64);
+    /// Inserts `e` at `e.position`, moving every event at or after it one place up, so the
+    /// positions stay gap-free.
+    fn insert(&self, e: &RecordedEvent);
+    /// The stored schema version and payload text of the event at `position`, read with SQL
+    /// (what a byte comparison of stored rows compares).
+    fn stored(&self, position: u64) -> (u32, String);
 }
 
 /// The embedded store's tamper helper: SQL on `convene.db`.
@@ -76,6 +83,46 @@ impl Tamper for SqliteTamper {
 
     fn truncate_after(&self, position: u64) {
         self.conn().execute("DELETE FROM events WHERE position > ?1", [position as i64]).unwrap();
+    }
+
+    fn stored(&self, position: u64) -> (u32, String) {
+        self.conn()
+            .query_row("SELECT schema_version, data FROM events WHERE position = ?1", [position as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+    }
+
+    fn insert(&self, e: &RecordedEvent) {
+        let mut c = self.conn();
+        let tx = c.transaction().unwrap();
+        // Through negative positions: the primary key must hold after every row.
+        let p = e.position as i64;
+        tx.execute("UPDATE events SET position = -(position + 1) WHERE position >= ?1", [p]).unwrap();
+        tx.execute("UPDATE events SET position = -position WHERE position < 0", []).unwrap();
+        tx.execute(
+            "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+             actor_role, actor_name, actor_community, correlation_id, causation_id, data, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL, ?12, ?13, ?14)",
+            rusqlite::params![
+                p,
+                e.id.as_bytes().as_slice(),
+                e.stream,
+                e.version as i64,
+                e.event_type,
+                e.schema_version,
+                e.recorded_at.timestamp_micros(),
+                e.actor.id,
+                e.actor.role,
+                e.actor.name,
+                e.actor.community,
+                e.data.get(),
+                hex::decode(&e.prev_hash).unwrap(),
+                hex::decode(&e.hash).unwrap(),
+            ],
+        )
+        .unwrap();
+        tx.commit().unwrap();
     }
 }
 
@@ -166,6 +213,60 @@ impl Tamper for PgTamper {
     fn truncate_after(&self, position: u64) {
         self.exec("DELETE FROM convene_events WHERE position > $1", position as i64);
     }
+
+    fn stored(&self, position: u64) -> (u32, String) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+                let task = tokio::spawn(conn);
+                client.batch_execute(&format!("SET search_path TO {schema}")).await.unwrap();
+                let row = client
+                    .query_one(
+                        "SELECT schema_version, data FROM convene_events WHERE position = $1",
+                        &[&(position as i64)],
+                    )
+                    .await
+                    .unwrap();
+                drop(client);
+                let _ = task.await;
+                (row.get::<_, i32>(0) as u32, row.get::<_, String>(1))
+            })
+        })
+    }
+
+    fn insert(&self, e: &RecordedEvent) {
+        let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let opt = |s: &Option<String>| s.as_deref().map(text).unwrap_or_else(|| "NULL".into());
+        // Unique positions are checked row by row: move the tail far up, then back one above.
+        let park = 1_000_000_000;
+        self.exec(
+            &format!(
+                "BEGIN; UPDATE convene_events SET position = position + {park} WHERE position >= {p};
+                 UPDATE convene_events SET position = position - {park} + 1 WHERE position > {park};
+                 INSERT INTO convene_events (position, id, stream, version, type, schema_version, recorded_at,
+                   actor_id, actor_role, actor_name, actor_community, data, prev_hash, hash)
+                 VALUES ({p}, '{id}', {stream}, {version}, {ty}, {sv}, '{at}', {aid}, {arole}, {aname}, {acomm},
+                   {data}, decode('{prev}', 'hex'), decode('{hash}', 'hex'));
+                 COMMIT;",
+                p = e.position,
+                id = e.id,
+                stream = text(&e.stream),
+                version = e.version,
+                ty = text(&e.event_type),
+                sv = e.schema_version,
+                at = e.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                aid = text(&e.actor.id),
+                arole = text(&e.actor.role),
+                aname = opt(&e.actor.name),
+                acomm = opt(&e.actor.community),
+                data = text(e.data.get()),
+                prev = e.prev_hash,
+                hash = e.hash,
+            ),
+            0,
+        );
+    }
 }
 
 /// The schema a test directory maps to (the same directory reopens the same log).
@@ -191,7 +292,7 @@ fn postgres_backend() -> Backend {
 
 /// Every backend CI runs: the embedded store, and PostgreSQL when the test database is set
 /// (CI requires it).
-fn backends() -> Vec<Backend> {
+pub fn backends() -> Vec<Backend> {
     let mut all = vec![sqlite_backend()];
     if crate::pg::url().is_some() {
         all.push(postgres_backend());
@@ -249,6 +350,46 @@ fn middle_issue_event(events: &[RecordedEvent]) -> &RecordedEvent {
         .expect("an issue with two events")
 }
 
+/// The last event of an issue stream that is followed by other issue events in the log.
+fn last_event_of_an_issue_before_others(events: &[RecordedEvent]) -> &RecordedEvent {
+    events
+        .iter()
+        .enumerate()
+        .find(|(i, e)| {
+            e.stream.starts_with("issue-")
+                && !events.iter().any(|n| n.stream == e.stream && n.version > e.version)
+                && events[i + 1..].iter().any(|n| n.stream.starts_with("issue-"))
+        })
+        .map(|(_, e)| e)
+        .expect("an issue whose last event is followed by another issue's")
+}
+
+/// A copy of `last` as the next version of its stream, with a valid link and hash, right
+/// after it in the log.
+fn forge_next(last: &RecordedEvent) -> RecordedEvent {
+    let mut f = last.clone();
+    f.id = uuid::Uuid::now_v7();
+    f.version = last.version + 1;
+    f.position = last.position + 1;
+    f.prev_hash = last.hash.clone();
+    f.hash = convene_engine::event::chain_hash(&convene_engine::event::HashInput {
+        id: f.id,
+        stream: &f.stream,
+        version: f.version,
+        event_type: &f.event_type,
+        schema_version: f.schema_version,
+        recorded_at: f.recorded_at,
+        actor: (&f.actor).into(),
+        correlation_id: None,
+        causation_id: None,
+        data: f.data.get(),
+        prev_hash: &f.prev_hash,
+    });
+    f.correlation_id = None;
+    f.causation_id = None;
+    f
+}
+
 fn located(r: &Report) -> (Option<&str>, Option<u64>, Option<u64>) {
     let b = r.first_break.as_ref().expect("a first break");
     (b.stream.as_deref(), b.version, b.position)
@@ -303,6 +444,28 @@ async fn tamper_cases() {
         assert!(!r.ok);
         assert_eq!(located(&r), (Some(s.as_str()), Some(v), Some(p)), "{}: {r:#?}", b.name);
         assert!(r.breaks.iter().any(|x| x.kind == "checkpoint_mismatch"));
+
+        // An event inserted into the signed part of the log, forged with care: the next version
+        // of its stream, linked to its stream's last hash with a correct hash of its own, at
+        // the recorded time of its predecessor, every later event moved one place up. Every
+        // per-stream chain still holds; the signed series does not.
+        let mut target = None;
+        let (_, r) = tampered(&b, |t, ev| {
+            let last = last_event_of_an_issue_before_others(ev);
+            let forged = forge_next(last);
+            target = Some(forged.position);
+            t.insert(&forged);
+        })
+        .await;
+        let p = target.unwrap();
+        assert!(!r.ok, "{}: insertion not found: {r:#?}", b.name);
+        assert!(
+            r.breaks.iter().all(|x| !matches!(x.kind, "altered" | "not_canonical" | "broken_link" | "version_gap")),
+            "{}: the forged event is correctly chained, only the series can tell: {r:#?}",
+            b.name
+        );
+        let mismatch = r.breaks.iter().find(|x| x.kind == "checkpoint_mismatch").expect("the signed series breaks");
+        assert!(mismatch.position.is_some_and(|cp| cp > p), "{}: the checkpoint after the insertion: {r:#?}", b.name);
 
         // The tail cut off (the checkpoint event with it): the anchor kept outside finds it.
         let mut cut = 0;

@@ -151,12 +151,14 @@ const ROUTES: &[Route] = &[
     Route { name: "GET /v1/issues/{id}", expect: in_scope_only },
     Route { name: "GET /v1/issues/{id}?version=0", expect: in_scope_only },
     Route { name: "GET /v1/issues/{id}/events", expect: in_scope_only },
+    Route { name: "GET /v1/issues/{id}/timeline?lang=en&format=html", expect: in_scope_only },
     Route { name: "POST /v1/issues/{id}/steps", expect: |r, i| if i && r == "social_worker" { 201 } else { 403 } },
     Route { name: "POST /v1/meetings", expect: |r, i| if i && r == "convener" { 201 } else { 403 } },
     Route { name: "GET /v1/meetings", expect: anyone },
     Route { name: "GET /v1/meetings/{id}", expect: in_scope_only },
     Route { name: "GET /v1/meetings/{id}/events", expect: in_scope_only },
     Route { name: "GET /v1/meetings/{id}/minutes", expect: in_scope_only },
+    Route { name: "GET /v1/meetings/{id}/timeline", expect: in_scope_only },
     Route { name: "POST /v1/meetings/{id}/steps", expect: |r, i| if i && r == "convener" { 201 } else { 403 } },
     Route { name: "POST /v1/meetings/{id}/agenda/suggest", expect: in_scope_only },
     Route { name: "GET /v1/action-items", expect: anyone },
@@ -192,6 +194,9 @@ async fn request(w: &World, route: &str, n: usize) -> test::TestRequest {
         "GET /v1/issues/{id}" => test::TestRequest::get().uri(&format!("/v1/issues/{issue}")),
         "GET /v1/issues/{id}?version=0" => test::TestRequest::get().uri(&format!("/v1/issues/{issue}?version=0")),
         "GET /v1/issues/{id}/events" => test::TestRequest::get().uri(&format!("/v1/issues/{issue}/events")),
+        "GET /v1/issues/{id}/timeline?lang=en&format=html" => {
+            test::TestRequest::get().uri(&format!("/v1/issues/{issue}/timeline?lang=en&format=html"))
+        }
         "POST /v1/issues/{id}/steps" => {
             let fresh = new_issue(&w.engine).await;
             test::TestRequest::post().uri(&format!("/v1/issues/{fresh}/steps")).set_json(json!({
@@ -209,6 +214,7 @@ async fn request(w: &World, route: &str, n: usize) -> test::TestRequest {
         "GET /v1/meetings/{id}" => test::TestRequest::get().uri(&format!("/v1/meetings/{meeting}")),
         "GET /v1/meetings/{id}/events" => test::TestRequest::get().uri(&format!("/v1/meetings/{meeting}/events")),
         "GET /v1/meetings/{id}/minutes" => test::TestRequest::get().uri(&format!("/v1/meetings/{meeting}/minutes")),
+        "GET /v1/meetings/{id}/timeline" => test::TestRequest::get().uri(&format!("/v1/meetings/{meeting}/timeline")),
         "POST /v1/meetings/{id}/steps" => test::TestRequest::post().uri(&format!("/v1/meetings/{meeting}/steps")).set_json(
             json!({"type": "ParticipantInvited", "actor": body_actor,
                 "data": {"person_id": format!("p-{n}"), "name": "代表", "body": "resident", "resident_representative": true}}),

@@ -142,6 +142,25 @@ fn issue_commands_raise_step_refuse_and_time_travel() {
     assert_eq!(then["state"], "raised");
     let now = json(&convene(dir.path(), &["issue", "show", &id, "--json"]));
     assert_eq!(now["state"], "assessed");
+
+    // The human timeline: zh-CN Markdown by default, English HTML to a file, cut at a version.
+    let o = convene(dir.path(), &["timeline", "issue", &id]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(md.contains("已提出（民事民提） → 已完成需求评估") && md.contains("社会工作者 / social worker"), "{md}");
+    let file = dir.path().join("timeline.html");
+    let o = convene(
+        dir.path(),
+        &["timeline", "issue", &id, "--lang", "en", "--format", "html", "-o", file.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.contains("<td>Raised by residents → Needs assessed</td>"), "{html}");
+    let v0 = json(&convene(dir.path(), &["timeline", "issue", &id, "--version", "0", "--format", "json"]));
+    assert_eq!(v0["steps"].as_array().map(Vec::len), Some(1));
+    let o = convene(dir.path(), &["timeline", "meeting", "no-such-meeting"]);
+    assert_eq!(o.status.code(), Some(1), "an unknown meeting is refused with 1");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("错误 / error"));
 }
 
 #[test]
@@ -192,4 +211,48 @@ fn serve_refuses_to_start_without_a_token_and_audit_commands_verify_sign_export_
     bytes[i] ^= 0x01;
     std::fs::write(&trail, bytes).unwrap();
     assert_eq!(convene(dir.path(), &offline).status.code(), Some(1));
+}
+
+#[test]
+fn privacy_erase_makes_a_residents_name_and_phone_unreadable_and_exits_1_for_an_unknown_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let raise = r#"{"community": "wuhan/wuchang/x-street/y-community", "title": {"zh-CN": "楼道堆物"},
+        "category": "stairwell", "households_affected": 12, "raised_by": {"name": "诸葛春燕", "phone": "13700002222"}}"#;
+    let o = convene(
+        dir.path(),
+        &["issue", "raise", "--actor-id", "r1", "--role", "resident", "--payload", raise, "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let raised = json(&o);
+    let id = raised["issue"]["id"].as_str().unwrap().to_string();
+    assert_eq!(raised["issue"]["raised_by"]["name"], "诸葛春燕", "shown while the key exists");
+    assert!(raised["event"]["data"]["raised_by"]["name"]["$pii"].is_string(), "stored sealed: {raised}");
+    let person = raised["issue"]["raised_by"]["person_id"].as_str().unwrap().to_string();
+
+    let o = convene(dir.path(), &["privacy", "erase", &person]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("已删除"));
+    let shown = json(&convene(dir.path(), &["issue", "show", &id, "--json"]));
+    assert_eq!(
+        (shown["raised_by"]["name"].as_str(), shown["raised_by"]["phone"].as_str()),
+        (Some("已删除 / erased"), Some("已删除 / erased"))
+    );
+    assert_eq!(convene(dir.path(), &["privacy", "erase", &person]).status.code(), Some(1), "nothing left to erase");
+    assert_eq!(convene(dir.path(), &["replay"]).status.code(), Some(0), "the log still replays and verifies");
+    assert_eq!(convene(dir.path(), &["audit", "verify"]).status.code(), Some(0));
+    for entry in std::fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.path().is_file()) {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        for needle in ["诸葛春燕".as_bytes(), b"13700002222"] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "found in {}", entry.path().display());
+        }
+    }
+}
+
+#[test]
+fn serve_refuses_a_malformed_cors_origin_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = convene(dir.path(), &["serve", "--insecure-dev", "--cors-origin", "weilinli.example.cn/app"]);
+    assert_eq!(o.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--cors-origin") && err.contains("http"), "{err}");
 }

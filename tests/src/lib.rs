@@ -8,6 +8,8 @@
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
+//! - `http_hardening`: `WWW-Authenticate: Bearer` on every 401, CORS off by default and on
+//!   for configured origins only;
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
 //! - `cli`: the `convene` binary: output, JSON and exit codes;
 //! - `meeting_http`: a whole consultation day over REST (square-dance noise) with its minutes;
@@ -16,6 +18,14 @@
 //!   verification of an exported trail;
 //! - `meeting_specs`: meeting rules (quorum, voting, proxies, motions through the issue's
 //!   workflow) and the process manager's exactly-once delivery across a crash.
+//! - `time_travel_specs`: issues and meetings as of a version or a time (engine and REST), an
+//!   issue through its pinned workflow version after a newer one is published;
+//! - `timeline_specs`: human timelines of an issue or meeting (every field, both languages,
+//!   both formats, escaping), over the engine, REST and the CLI;
+//! - `upcast_specs`: a raised event schema (IssueWithdrawn v2), the declared upcaster, a v1
+//!   log replayed through it, never rewritten, still verifying, on every backend;
+//! - `privacy_specs`: personal data sealed per person; after `privacy erase` no erased value
+//!   anywhere (API, exports, bytes of every file, stored rows), chains verify, states replay;
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
 //! - `migrate`: copying a log between stores, interrupted and resumed.
@@ -34,6 +44,8 @@ mod engine_specs;
 #[cfg(test)]
 mod http;
 #[cfg(test)]
+mod http_hardening;
+#[cfg(test)]
 mod meeting_http;
 #[cfg(test)]
 mod meeting_specs;
@@ -44,8 +56,16 @@ mod pg;
 #[cfg(test)]
 mod postgres_cluster;
 #[cfg(test)]
+mod privacy_specs;
+#[cfg(test)]
 mod store_conformance;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod time_travel_specs;
+#[cfg(test)]
+mod timeline_specs;
+#[cfg(test)]
+mod upcast_specs;
 #[cfg(test)]
 mod workflow_specs;

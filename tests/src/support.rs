@@ -572,6 +572,7 @@ pub mod payload {
     pub fn issue_withdrawn() -> Value {
         json!({
             "reason": text("问题已自行解决", "the problem resolved itself"),
+            "outcome": "settled_by_residents",
             "withdrawn_by": {"name": "李阿姨", "role": "resident"}
         })
     }

@@ -120,9 +120,10 @@ fn print_issue(s: &IssueState) {
     }
 }
 
-fn report(o: &StepOutcome, json: bool) {
+fn report(engine: &convene_engine::Engine, o: &StepOutcome, json: bool) {
     if json {
-        super::print_json(&json!({"event": o.event, "issue": o.issue, "replayed": o.replayed}));
+        let issue = engine.revealed(&o.issue).unwrap_or_else(|e| json!({"error": e.to_string()}));
+        super::print_json(&json!({"event": o.event, "issue": issue, "replayed": o.replayed}));
     } else {
         if o.replayed {
             println!("（重试：未写入新事件 / retry: nothing new written）");
@@ -170,7 +171,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
                 RaiseIssue { workflow_id: workflow, workflow_version, data, actor: actor.into(), idempotency_key };
             match engine.raise(cmd).await {
                 Ok(o) => {
-                    report(&o, json);
+                    report(&engine, &o, json);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => refused(e),
@@ -189,7 +190,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
             match r {
                 Ok(s) => {
                     if json {
-                        super::print_json(&s);
+                        super::print_json(&engine.revealed(&s)?);
                     } else {
                         print_issue(&s);
                     }
@@ -213,7 +214,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
             };
             match engine.step(cmd).await {
                 Ok(o) => {
-                    report(&o, json);
+                    report(&engine, &o, json);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => refused(e),

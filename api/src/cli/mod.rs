@@ -8,8 +8,10 @@ mod export;
 mod issue;
 mod meeting;
 mod migrate;
+mod privacy;
 mod replay;
 mod serve;
+mod timeline;
 mod token;
 mod workflow;
 
@@ -73,6 +75,11 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Export the log (or one stream) as JSONL or CSV for auditors.
     Export(export::ExportArgs),
+    /// A human timeline of one issue or meeting (zh-CN/en, Markdown/HTML/JSON).
+    Timeline(timeline::TimelineArgs),
+    /// Personal data (PIPL): erase a person's personal fields everywhere.
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -83,6 +90,9 @@ pub enum Command {
 pub struct StoreTarget {
     pub url: StoreUrl,
     pub options: OpenOptions,
+    /// The data directory: tokens, the signing key and the keyring of personal data live
+    /// here whichever store holds the log.
+    pub data: PathBuf,
 }
 
 impl StoreTarget {
@@ -91,7 +101,7 @@ impl StoreTarget {
             Some(u) => StoreUrl::parse(u).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
             None => StoreUrl::Sqlite(cli.data.clone()),
         };
-        Ok(StoreTarget { url, options: OpenOptions { pool_size: Some(cli.db_pool_size) } })
+        Ok(StoreTarget { url, options: OpenOptions { pool_size: Some(cli.db_pool_size) }, data: cli.data.clone() })
     }
 
     /// Opens the store, saying which one could not be opened.
@@ -106,10 +116,12 @@ impl StoreTarget {
     }
 }
 
-/// Opens the store and an engine over it (publishing the shipped workflows).
+/// Opens the store and an engine over it (publishing the shipped workflows), sealing personal
+/// data with the keyring in the data directory.
 pub async fn open_engine(target: &StoreTarget) -> anyhow::Result<Arc<Engine>> {
     let store = target.open().await?;
     let engine = Engine::open(store).await?;
+    engine.set_person_keys(privacy::open_keys(&target.data)?);
     engine.bootstrap_workflows().await?;
     Ok(Arc::new(engine))
 }
@@ -128,6 +140,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => audit::run(&target, &cli.data, c).await,
         Command::Token(c) => token::run(&cli.data, c).await,
         Command::Export(a) => export::run(&target, &cli.data, a).await,
+        Command::Timeline(a) => timeline::run(&target, a).await,
+        Command::Privacy(c) => privacy::run(&cli.data, c).await,
     }
 }
 

@@ -52,8 +52,15 @@ pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: Serv
         auth: Arc::new(auth),
         audit_keys: Some(keys),
     };
+    if !args.security.cors_origins.is_empty() {
+        tracing::info!(origins = ?args.security.cors_origins, "CORS on for these origins");
+    }
+    let origins = args.security.cors_origins.clone();
     let server = HttpServer::new(move || {
-        App::new().wrap(middleware::from_fn(http::log_requests)).configure(http::configure(state.clone()))
+        App::new()
+            .wrap(http::cors::cors(&origins))
+            .wrap(middleware::from_fn(http::log_requests))
+            .configure(http::configure(state.clone()))
     })
     // On SIGTERM/SIGINT we end live streams, then let actix stop accepting and finish the
     // in-flight requests (and so in-flight appends) for up to this long.

@@ -50,6 +50,10 @@ pub struct SecurityArgs {
     /// Seconds between signed checkpoints while the log grows (0: only on demand).
     #[arg(long, env = "CONVENE_CHECKPOINT_EVERY", default_value_t = 300)]
     pub checkpoint_every: u64,
+    /// Browser origins allowed to call the API (CORS), e.g. https://weilinli.example.cn;
+    /// repeat or separate with commas; `*` for any. Default: none (no CORS headers).
+    #[arg(long = "cors-origin", env = "CONVENE_CORS_ORIGINS", value_delimiter = ',', value_parser = crate::http::cors::parse_origin)]
+    pub cors_origins: Vec<String>,
 }
 
 pub fn open_tokens(data: &Path) -> anyhow::Result<Arc<TokenStore>> {

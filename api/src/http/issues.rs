@@ -96,14 +96,15 @@ pub(super) fn etag(version: u64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 
-fn outcome_response(o: StepOutcome) -> HttpResponse {
+fn outcome_response(engine: &convene_engine::Engine, o: StepOutcome) -> Result<HttpResponse, Problem> {
+    let issue = engine.revealed(&o.issue)?;
     let mut r = HttpResponse::Created();
     r.insert_header(etag(o.issue.version));
     r.insert_header((header::LOCATION, format!("/v1/issues/{}", o.issue.id)));
     if o.replayed {
         r.insert_header(("Idempotent-Replayed", "true"));
     }
-    r.json(json!({"event": o.event, "issue": o.issue}))
+    Ok(r.json(json!({"event": o.event, "issue": issue})))
 }
 
 /// Raise a new issue (民事民提).
@@ -125,7 +126,7 @@ pub async fn raise(
         actor: caller.actor(body.actor)?,
         idempotency_key: idempotency_key(&req)?,
     };
-    Ok(outcome_response(state.engine.raise(cmd).await?))
+    outcome_response(&state.engine, state.engine.raise(cmd).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +160,8 @@ pub async fn list(
     };
     let filter = IssueFilter { community: q.community, state: q.state, workflow: q.workflow, category: q.category };
     let page = state.engine.list_issues(&filter, cursor, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    let items = state.engine.revealed(&page.items)?;
+    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": page.next_cursor})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +201,7 @@ pub async fn get(
     };
     let wf = state.engine.workflow(&issue.workflow.id, issue.workflow.version).await?;
     let allowed = wf.steps_in(issue.state_index, state.engine.catalog());
-    let mut body = serde_json::to_value(&issue).unwrap_or_default();
+    let mut body = state.engine.revealed(&issue)?;
     body["allowed_steps"] = serde_json::to_value(allowed).unwrap_or_default();
     Ok(HttpResponse::Ok().insert_header(etag(issue.version)).json(body))
 }
@@ -229,7 +231,7 @@ pub async fn step(
         correlation_id: None,
         causation_id: None,
     };
-    Ok(outcome_response(state.engine.step(cmd).await?))
+    outcome_response(&state.engine, state.engine.step(cmd).await?)
 }
 
 /// The issue's stream: every event with version, position, hashes.

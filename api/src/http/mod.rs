@@ -6,12 +6,14 @@
 
 mod audit;
 pub mod auth;
+pub mod cors;
 mod events;
 mod export;
 mod issues;
 mod meetings;
 mod ops;
 pub mod problem;
+mod timelines;
 mod workflows;
 
 use actix_web::body::MessageBody;
@@ -91,6 +93,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/issues/{id}", web::get().to(issues::get))
                     .route("/issues/{id}/steps", web::post().to(issues::step))
                     .route("/issues/{id}/events", web::get().to(issues::events))
+                    .route("/issues/{id}/timeline", web::get().to(timelines::issue))
                     .route("/meetings", web::post().to(meetings::schedule))
                     .route("/meetings", web::get().to(meetings::list))
                     .route("/meetings/{id}", web::get().to(meetings::get))
@@ -98,6 +101,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/meetings/{id}/events", web::get().to(meetings::events))
                     .route("/meetings/{id}/agenda/suggest", web::post().to(meetings::suggest))
                     .route("/meetings/{id}/minutes", web::get().to(meetings::minutes))
+                    .route("/meetings/{id}/timeline", web::get().to(timelines::meeting))
                     .route("/action-items", web::get().to(meetings::action_items))
                     .route("/events", web::get().to(events::list))
                     .route("/events/live", web::get().to(events::live))

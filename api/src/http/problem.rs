@@ -63,7 +63,12 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).content_type("application/problem+json").json(self)
+        let mut r = HttpResponse::build(self.status_code());
+        if self.status == 401 {
+            // RFC 6750 §3: a 401 names the scheme the client should use.
+            r.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer realm=\"convene\""));
+        }
+        r.content_type("application/problem+json").json(self)
     }
 }
 

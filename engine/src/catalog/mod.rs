@@ -3,6 +3,10 @@
 //! Schemas are embedded at build time from `schemas/` (see `build.rs`) and compiled once.
 //! Payloads are validated here before any append.
 
+mod upcast;
+
+pub use upcast::{UPCASTERS, Upcaster, upcast, upcast_version};
+
 use crate::text::LocalizedText;
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +34,8 @@ pub struct EventType {
     pub schema_version: u32,
     pub label: LocalizedText,
     pub schema: Value,
+    /// Objects of the payload holding one person's personal data (`x-convene.personal`).
+    pub personal: Vec<crate::privacy::PersonalGroup>,
     validator: jsonschema::Validator,
 }
 
@@ -88,7 +94,14 @@ impl Catalog {
                 .unwrap_or_else(|_| LocalizedText { zh: (*name).to_string(), en: None });
             types.insert(
                 (*name).to_string(),
-                EventType { name: (*name).to_string(), schema_version, label, schema, validator },
+                EventType {
+                    name: (*name).to_string(),
+                    schema_version,
+                    label,
+                    personal: crate::privacy::personal_groups(&schema),
+                    schema,
+                    validator,
+                },
             );
         }
         let wf: Value = serde_json::from_str(embedded::WORKFLOW_SCHEMA)

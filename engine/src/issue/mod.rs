@@ -8,8 +8,8 @@ mod state;
 
 pub use decide::{Refusal, Step, check_actor, decide};
 pub use record::{
-    Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Pact, Party, Pledge, Project, Resolution, Team,
-    Votes, Wish,
+    Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Pact, Party, Pledge, Project, Resident,
+    Resolution, Team, Votes, Wish,
 };
 pub use replay::{Actors, ReplayError, apply, apply_with, pinned_workflow, replay, start, start_with};
 pub use state::{Anomaly, Counts, IssueState, MeetingRef, StepContext, TransitionRecord, WorkflowRef};

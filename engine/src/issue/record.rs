@@ -3,6 +3,7 @@
 //! stays in the log.
 
 use super::state::{Counts, MeetingRef};
+use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,25 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Party {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub society: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// A person whose name, phone and address are personal data (sealed per person when the
+/// engine has a keyring; see `privacy`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Resident {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    pub name: PersonalText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PersonalText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<PersonalText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub society: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +155,9 @@ pub struct Closure {
     /// closed | withdrawn
     pub kind: String,
     pub reason: Value,
+    /// Withdrawals (schema v2): how the matter ended; `not_recorded` for one withdrawn under v1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -553,6 +576,7 @@ pub(super) fn apply_payload(
             record.closure = Some(Closure {
                 kind: if event_type == "IssueClosed" { "closed" } else { "withdrawn" }.into(),
                 reason: v.get("reason").cloned().unwrap_or(Value::Null),
+                outcome: v.get("outcome").and_then(Value::as_str).map(str::to_string),
                 at,
             });
         }

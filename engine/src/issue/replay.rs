@@ -1,8 +1,9 @@
 //! Pure replay: `(definition, events) -> IssueState`. No IO, no clock, deterministic; the same
 //! fold serves live commands, time travel and audit.
 
-use super::record::{DeliberationRecord, Party, apply_payload, push_compact};
+use super::record::{DeliberationRecord, Resident, apply_payload, push_compact};
 use super::state::{Anomaly, Counts, IssueState, StepContext, TransitionRecord, WorkflowRef};
+use crate::catalog::upcast;
 use crate::event::{Actor, ActorRef, EventRef, RecordedEvent};
 use crate::text::LocalizedText;
 use crate::workflow::{CompiledWorkflow, OPENING_EVENT, TransitionChoice};
@@ -34,7 +35,7 @@ struct Opening {
     description: Option<LocalizedText>,
     category: String,
     households_affected: u64,
-    raised_by: Party,
+    raised_by: Resident,
 }
 
 /// The workflow an IssueRaised payload pins, without folding anything.
@@ -62,7 +63,8 @@ pub fn start_with(wf: &CompiledWorkflow, first: &EventRef<'_>, actors: &mut Acto
     if first.event_type != OPENING_EVENT {
         return Err(ReplayError::NotAnIssue { stream: first.stream.to_string(), found: first.event_type.to_string() });
     }
-    let o: Opening = serde_json::from_str(first.data)
+    let data = upcast(first.event_type, first.schema_version, first.data);
+    let o: Opening = serde_json::from_str(&data)
         .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.to_string(), message: e.to_string() })?;
     if o.workflow_id != wf.id() || o.workflow_version != wf.version() {
         return Err(ReplayError::WrongWorkflow {
@@ -120,7 +122,10 @@ pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_>) {
 /// [`apply`], sharing actor values through `actors`.
 pub fn apply_with(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_>, actors: &mut Actors) {
     let from = state.state_index;
-    let ctx = StepContext { issue: state, event_type: e.event_type, data: e.data, actor: e.actor };
+    // An event stored under an older schema version is read in the current shape; the stored
+    // bytes (which the chain covers) are never changed.
+    let data = upcast(e.event_type, e.schema_version, e.data);
+    let ctx = StepContext { issue: state, event_type: e.event_type, data: &data, actor: e.actor };
     let choice = wf.choose(from, e.event_type, &ctx);
     let to = match choice {
         TransitionChoice::To(t) => t,
@@ -146,7 +151,7 @@ pub fn apply_with(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_
         &mut state.meetings,
         &mut state.escalation_level,
         e.event_type,
-        e.data,
+        &data,
         e.version,
         e.recorded_at,
     );

@@ -1,6 +1,6 @@
 //! What an issue looks like after replay.
 
-use super::record::{DeliberationRecord, Party};
+use super::record::{DeliberationRecord, Resident};
 use crate::event::Actor;
 use crate::text::LocalizedText;
 use crate::workflow::{Bump, DataValue, GuardContext};
@@ -85,7 +85,7 @@ pub struct IssueState {
     pub description: Option<LocalizedText>,
     pub category: String,
     pub households_affected: u64,
-    pub raised_by: Party,
+    pub raised_by: Resident,
     pub raised_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Current state name.

@@ -35,7 +35,8 @@ pub fn start(first: &RecordedEvent) -> Result<MeetingState, MeetingReplayError> 
     if first.event_type != "MeetingScheduled" {
         return Err(MeetingReplayError::NotAMeeting { stream: first.stream.clone(), found: first.event_type.clone() });
     }
-    let s: Scheduled = serde_json::from_str(first.data.get())
+    let data = crate::catalog::upcast(&first.event_type, first.schema_version, first.data.get());
+    let s: Scheduled = serde_json::from_str(&data)
         .map_err(|e| MeetingReplayError::Malformed { stream: first.stream.clone(), message: e.to_string() })?;
     Ok(MeetingState {
         id: super::id_of(&first.stream).unwrap_or(&first.stream).to_string(),
@@ -65,8 +66,9 @@ pub fn start(first: &RecordedEvent) -> Result<MeetingState, MeetingReplayError> 
     })
 }
 
+/// The payload in the current schema's shape (older versions through their upcasters).
 fn parse<T: DeserializeOwned>(e: &RecordedEvent) -> Option<T> {
-    serde_json::from_str(e.data.get()).ok()
+    serde_json::from_str(&crate::catalog::upcast(&e.event_type, e.schema_version, e.data.get())).ok()
 }
 
 fn set_status(m: &mut MeetingState, s: MeetingStatus) {

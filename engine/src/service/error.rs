@@ -51,6 +51,10 @@ pub enum EngineError {
     /// The store failed (503/500).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The keyring of personal data (secrets.db) failed (500: the operator looks at the
+    /// data directory).
+    #[error("keyring: {0}")]
+    Keys(#[from] crate::privacy::KeyError),
     /// A lock was poisoned by a panic elsewhere (500).
     #[error("internal state poisoned by an earlier panic")]
     Poisoned,

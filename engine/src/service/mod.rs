@@ -5,6 +5,8 @@
 mod error;
 mod log_replay;
 mod meetings;
+mod privacy;
+mod timelines;
 
 pub use error::EngineError;
 pub use log_replay::{LogReplay, replay_log};
@@ -13,7 +15,7 @@ pub use meetings::{
 };
 
 use crate::catalog::{Catalog, embedded};
-use crate::event::{Actor, NewEvent, RecordedEvent, canonical_json};
+use crate::event::{Actor, NewEvent, RecordedEvent};
 use crate::issue::{self, IssueState, Refusal, Step};
 use crate::projection::{IssueFilter, IssueIndex, Page};
 use crate::store::{Direction, EventStore, ExpectedVersion, StoreError, SubscribeExt, Subscription, read_stream_all};
@@ -86,6 +88,8 @@ pub struct Engine {
     catalog: &'static Catalog,
     index: RwLock<IssueIndex>,
     meetings: MeetingDesk,
+    /// The keyring personal fields are sealed with (see `privacy`); none: appended as given.
+    person_keys: std::sync::OnceLock<crate::privacy::PersonKeys>,
 }
 
 impl Engine {
@@ -96,6 +100,7 @@ impl Engine {
             catalog: Catalog::shipped(),
             index: RwLock::new(IssueIndex::new()),
             meetings: MeetingDesk::default(),
+            person_keys: std::sync::OnceLock::new(),
         };
         engine.catch_up().await?;
         // Meeting outcomes a crash left without their issue events reach their issues now.
@@ -230,7 +235,9 @@ impl Engine {
             }));
         }
         let stream = issue::stream_of(&issue_id.to_string());
-        let event = NewEvent::new(OPENING_EVENT, &data, cmd.actor.clone())
+        let mut sealed = data.clone();
+        self.seal_personal(OPENING_EVENT, event_id, &mut sealed)?;
+        let event = NewEvent::new(OPENING_EVENT, &sealed, cmd.actor.clone())
             .with_id(event_id)
             .with_schema_version(self.schema_version(OPENING_EVENT));
         let appended = match self.store.append(&stream, ExpectedVersion::NoStream, vec![event]).await {
@@ -260,7 +267,7 @@ impl Engine {
         event_type: &str,
         data: &Value,
     ) -> Result<StepOutcome, EngineError> {
-        if found.event_type != event_type || found.data.get() != canonical_json(data).get() {
+        if found.event_type != event_type || !self.same_payload(&found, data)? {
             return Err(EngineError::IdempotencyKeyReused);
         }
         let id = issue::id_of(&found.stream).unwrap_or(&found.stream).to_string();
@@ -291,7 +298,9 @@ impl Engine {
             }
             let step = Step { event_type: &cmd.event_type, data: &cmd.data, actor: &cmd.actor };
             issue::decide(&wf, &state, &step, self.catalog).map_err(EngineError::Refused)?;
-            let event = NewEvent::new(cmd.event_type.clone(), &cmd.data, cmd.actor.clone())
+            let mut sealed = cmd.data.clone();
+            self.seal_personal(&cmd.event_type, event_id, &mut sealed)?;
+            let event = NewEvent::new(cmd.event_type.clone(), &sealed, cmd.actor.clone())
                 .with_id(event_id)
                 .with_schema_version(self.schema_version(&cmd.event_type))
                 .correlated(cmd.correlation_id, cmd.causation_id);
