@@ -49,3 +49,18 @@ pub async fn audit_chains(store: Arc<dyn EventStore>, status: Arc<BackgroundStat
         }
     }
 }
+
+/// The meetings' process manager as background work: whenever the log grows (appends of any
+/// instance), carry the meeting outcomes that have not reached their issues yet. Commands also
+/// run it inline; deterministic ids and expected versions make the two never append twice.
+pub async fn carry_meeting_outcomes(engine: Arc<crate::Engine>) {
+    let mut head = engine.store().head();
+    loop {
+        if let Err(e) = engine.run_process_manager().await {
+            tracing::warn!(error = %e, "process manager: a pass failed; retrying on the next append");
+        }
+        if head.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -19,6 +19,7 @@ use convene_engine::store::read_stream_all;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,6 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Child,
     base: String,
-    _data: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -41,13 +41,14 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start(database_url: &str) -> Server {
+/// Starts an instance on the shared log. Instances of one deployment share the `--data`
+/// directory too: it holds the tokens, the checkpoint signing key and the per-person keys that
+/// seal residents' personal data (a retry that crosses instances compares revealed payloads).
+fn start(database_url: &str, data: &Path) -> Server {
     let port = free_port();
-    // Each instance has its own data directory (its tokens and signing key); the log is shared.
-    let data = tempfile::tempdir().expect("temporary directory");
     let mut child = Command::new(convene_bin())
         .arg("--data")
-        .arg(data.path())
+        .arg(data)
         .args(["serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
         .env("CONVENE_RATE_LIMIT", "1000000")
         .env("CONVENE_DATABASE_URL", database_url)
@@ -61,7 +62,7 @@ fn start(database_url: &str) -> Server {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if ureq::get(&format!("{base}/readyz")).call().is_ok() {
-            return Server { child, base, _data: data };
+            return Server { child, base };
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -204,7 +205,8 @@ fn two_instances_share_one_log_and_the_survivor_takes_the_lease_when_the_leader_
     let Some(url) = pg::url() else { return };
     let schema = pg::unique_schema("cluster");
     let db = pg::url_with_schema(&url, &schema);
-    let mut servers = vec![Some(start(&db)), Some(start(&db))];
+    let data = tempfile::tempdir().expect("temporary directory");
+    let mut servers = vec![Some(start(&db, data.path())), Some(start(&db, data.path()))];
     let bases: Vec<String> = servers.iter().map(|s| s.as_ref().unwrap().base.clone()).collect();
 
     // Exactly one leader.

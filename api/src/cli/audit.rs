@@ -151,34 +151,26 @@ fn print_report(r: &Report, json: bool, require_signed: bool) {
 
 /// Signs a checkpoint every `every` while the log grows (the server's own job). A log that
 /// does not verify is reported loudly and left unsigned.
-pub fn spawn_checkpointer(
-    engine: Arc<Engine>,
-    keys: AuditKeys,
-    every: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// Signs a checkpoint every `every` while the log grows (never when `every` is zero). Runs as
+/// background work under the leader lease: one instance signs at a time.
+pub async fn checkpoint_loop(engine: Arc<Engine>, keys: AuditKeys, every: Duration) {
     if every.is_zero() {
-        return;
+        return std::future::pending().await;
     }
-    tokio::spawn(async move {
-        let mut signed_at_head = 0u64;
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-            let head = *engine.store().head().borrow();
-            // The checkpoint event itself moves the head by one: nothing new since then.
-            if head <= signed_at_head + 1 && signed_at_head != 0 {
-                continue;
-            }
-            match audit::checkpoint(engine.store().as_ref(), &keys).await {
-                Ok((cp, _)) => {
-                    signed_at_head = cp.position + 1;
-                    tracing::info!(position = cp.position, head = %cp.head, "signed checkpoint");
-                }
-                Err(e) => tracing::error!(error = %e, "checkpoint not signed: the log needs an auditor's look"),
-            }
+    let mut signed_at_head = 0u64;
+    loop {
+        tokio::time::sleep(every).await;
+        let head = *engine.store().head().borrow();
+        // The checkpoint event itself moves the head by one: nothing new since then.
+        if head <= signed_at_head + 1 && signed_at_head != 0 {
+            continue;
         }
-    });
+        match audit::checkpoint(engine.store().as_ref(), &keys).await {
+            Ok((cp, _)) => {
+                signed_at_head = cp.position + 1;
+                tracing::info!(position = cp.position, head = %cp.head, "signed checkpoint");
+            }
+            Err(e) => tracing::error!(error = %e, "checkpoint not signed: the log needs an auditor's look"),
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use crate::http::{self, AppState};
 use actix_web::{App, HttpServer, middleware};
 use clap::Args;
-use convene_engine::background::{BackgroundStatus, LEADER_LEASE, audit_chains};
+use convene_engine::background::{BackgroundStatus, LEADER_LEASE, audit_chains, carry_meeting_outcomes};
 use convene_engine::lease::{FileLeases, LeaseProvider, PgLeases, run_under_lease};
 use convene_engine::store::StoreUrl;
 use std::process::ExitCode;
@@ -38,12 +38,21 @@ pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: Serv
     tracing::info!(kind = leases.kind(), "leader lease: waiting to run background work");
     let leader_task = {
         let (store, status) = (engine.store().clone(), background.clone());
+        let (engine, keys) = (engine.clone(), keys.clone());
+        let every = std::time::Duration::from_secs(args.security.checkpoint_every);
+        // Background work, one instance at a time: the chain auditor, the meetings' process
+        // manager (outcomes written by any instance reach their issues), signed checkpoints.
         tokio::spawn(run_under_lease(leases, LEADER_LEASE.to_string(), leader_tx, stop_rx.clone(), move || {
-            audit_chains(store.clone(), status.clone())
+            let (store, status, engine, keys) = (store.clone(), status.clone(), engine.clone(), keys.clone());
+            async move {
+                tokio::join!(
+                    audit_chains(store, status),
+                    carry_meeting_outcomes(engine.clone()),
+                    super::audit::checkpoint_loop(engine, keys, every),
+                );
+            }
         }))
     };
-    let every = std::time::Duration::from_secs(args.security.checkpoint_every);
-    super::audit::spawn_checkpointer(engine.clone(), keys.clone(), every, stop_rx.clone());
     let state = AppState {
         engine: engine.clone(),
         shutdown: stop_rx,
