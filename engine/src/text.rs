@@ -24,3 +24,8 @@ impl LocalizedText {
         }
     }
 }
+
+/// China Standard Time (UTC+8): how people in the communities read times (stored in UTC).
+pub fn china_standard_time() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("cannot fail: +08:00 is within chrono's ±24 h")
+}

@@ -147,8 +147,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// A time as people in the communities read it: China Standard Time (UTC+8). Stored UTC.
 pub(crate) fn cst(t: chrono::DateTime<chrono::Utc>) -> String {
-    // cannot fail: +08:00 is within the ±24 h chrono accepts.
-    let tz = chrono::FixedOffset::east_opt(8 * 3600).expect("cannot fail: valid offset");
+    let tz = convene_engine::text::china_standard_time();
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S CST").to_string()
 }
 

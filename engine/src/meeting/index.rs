@@ -6,7 +6,7 @@ use super::replay;
 use super::state::{ActionItem, MeetingState};
 use crate::event::RecordedEvent;
 use crate::vocab::community_within;
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,8 +35,7 @@ pub struct ActionItemRecord {
 
 /// Today in China Standard Time, where due dates are read.
 pub fn cst_date(t: DateTime<Utc>) -> NaiveDate {
-    // cannot fail: +08:00 is a valid offset.
-    let tz = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let tz = crate::text::china_standard_time();
     t.with_timezone(&tz).date_naive()
 }
 

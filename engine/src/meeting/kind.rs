@@ -149,11 +149,11 @@ fn kind_validator() -> &'static jsonschema::Validator {
     V.get_or_init(|| {
         // cannot fail at run time: the schema is embedded and `shipped_kinds_compile` in
         // tests/ compiles it on every test run.
-        let schema: Value = serde_json::from_str(embedded::MEETING_KIND_SCHEMA).expect("meeting-kind schema is JSON");
+        let schema: Value = serde_json::from_str(embedded::MEETING_KIND_SCHEMA).expect("cannot fail: tested JSON");
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .build(&schema)
-            .expect("meeting-kind schema compiles")
+            .expect("cannot fail: the embedded schema compiles (tested)")
     })
 }
 

@@ -8,7 +8,7 @@ use super::rules::body_text;
 use super::state::{Attendance, MeetingState, MeetingStatus, MotionStatus};
 use crate::catalog::Catalog;
 use crate::text::LocalizedText;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -57,8 +57,7 @@ fn pick(l: Lang, zh: impl Into<String>, en: impl Into<String>) -> String {
 
 /// A time as people read it: China Standard Time.
 fn cst(at: DateTime<Utc>) -> String {
-    // cannot fail: +08:00 is a valid offset.
-    let tz = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let tz = crate::text::china_standard_time();
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string() + " (UTC+8)"
 }
 

@@ -5,7 +5,7 @@
 use super::{Subject, Timeline, TimelineStep};
 use crate::meeting::minutes::{Format, Lang};
 use crate::text::LocalizedText;
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 fn t(l: Lang, text: &LocalizedText) -> String {
     match l {
@@ -23,8 +23,7 @@ fn pick(l: Lang, zh: &str, en: &str) -> String {
 
 /// China Standard Time, to the second.
 pub(crate) fn cst(at: DateTime<Utc>) -> String {
-    // cannot fail: +08:00 is a valid offset.
-    let tz = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let tz = crate::text::china_standard_time();
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
