@@ -36,10 +36,11 @@ mod schema;
 mod writer;
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
-use crate::event::{NewEvent, RecordedEvent};
+use crate::event::{EventPage, EventPageBuilder, NewEvent, PageFields, RecordedEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use reads::{COLUMNS, row_to_event};
+use futures_util::TryStreamExt;
+use reads::{COLUMNS, FOLD_COLUMNS, PAGE_COLUMNS, decode_page_row, row_to_event};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -433,6 +434,33 @@ impl EventStore for PostgresStore {
         let sql = format!("SELECT {COLUMNS} FROM convene_events WHERE position > $1 ORDER BY position ASC LIMIT $2");
         let rows = self.query(&sql, &[&after, &limit]).await?;
         rows.iter().map(row_to_event).collect()
+    }
+
+    async fn read_all_page(&self, after: u64, limit: usize, fields: PageFields) -> Result<EventPage, StoreError> {
+        let after = after.min(i64::MAX as u64) as i64;
+        let limit = limit.min(1_000_000) as i64;
+        // Positions are gap-free (see the module comment), so the page is exactly the range
+        // (after, after + limit]: an index range scan, whichever reader asks for which page.
+        let until = after.saturating_add(limit);
+        let columns = match fields {
+            PageFields::All => PAGE_COLUMNS,
+            PageFields::Fold => FOLD_COLUMNS,
+        };
+        let sql = format!(
+            "SELECT {columns} FROM convene_events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3"
+        );
+        let client = self.client().await?;
+        let st = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&after, &until, &limit];
+        let rows = client.query_raw(&st, params).await.map_err(pg_error)?;
+        futures_util::pin_mut!(rows);
+        // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
+        let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
+        while let Some(r) = rows.try_next().await.map_err(pg_error)? {
+            let row = decode_page_row(&r, &mut page, fields)?;
+            page.push(row);
+        }
+        page.finish().map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
