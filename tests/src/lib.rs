@@ -18,7 +18,8 @@
 //!   workflow) and the process manager's exactly-once delivery across a crash.
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
-//! - `migrate`: copying a log between stores, interrupted and resumed.
+//! - `migrate`: copying a log between stores, interrupted and resumed;
+//! - `pg_pages`: PostgreSQL pages of the log read while writers append.
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
@@ -41,6 +42,8 @@ mod meeting_specs;
 mod migrate;
 #[cfg(test)]
 mod pg;
+#[cfg(test)]
+mod pg_pages;
 #[cfg(test)]
 mod postgres_cluster;
 #[cfg(test)]
