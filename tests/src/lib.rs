@@ -28,7 +28,8 @@
 //!   anywhere (API, exports, bytes of every file, stored rows), chains verify, states replay;
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
-//! - `migrate`: copying a log between stores, interrupted and resumed.
+//! - `migrate`: copying a log between stores, interrupted and resumed;
+//! - `pg_pages`: PostgreSQL pages of the log read while writers append.
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
@@ -53,6 +54,8 @@ mod meeting_specs;
 mod migrate;
 #[cfg(test)]
 mod pg;
+#[cfg(test)]
+mod pg_pages;
 #[cfg(test)]
 mod postgres_cluster;
 #[cfg(test)]

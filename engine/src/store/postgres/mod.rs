@@ -3,7 +3,8 @@
 //! - `schema.rs`: migrations at start (refinery, under an advisory lock);
 //! - `writer.rs`: this process's appends, group-committed by one task on one connection;
 //! - `insert.rs`: a batch of rows in one `INSERT … SELECT FROM unnest(…)`;
-//! - `reads.rs`: row decoding; reads run on a deadpool connection pool;
+//! - `reads.rs`: row decoding, and pages of the log from `COPY … (FORMAT binary)`; reads run
+//!   on a deadpool connection pool;
 //! - `notify.rs`: LISTEN/NOTIFY moves the head watch when another process commits;
 //! - `import.rs`: appending a log copied from another store, hashes and times kept.
 //!
@@ -36,10 +37,11 @@ mod schema;
 mod writer;
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
-use crate::event::{NewEvent, RecordedEvent};
+use crate::event::{EventPage, EventPageBuilder, NewEvent, PageFields, RecordedEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use reads::{COLUMNS, row_to_event};
+use futures_util::TryStreamExt;
+use reads::{COLUMNS, CopyPageDecoder, FOLD_COLUMNS, PAGE_COLUMNS, row_to_event};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -433,6 +435,37 @@ impl EventStore for PostgresStore {
         let sql = format!("SELECT {COLUMNS} FROM convene_events WHERE position > $1 ORDER BY position ASC LIMIT $2");
         let rows = self.query(&sql, &[&after, &limit]).await?;
         rows.iter().map(row_to_event).collect()
+    }
+
+    async fn read_all_page(&self, after: u64, limit: usize, fields: PageFields) -> Result<EventPage, StoreError> {
+        let after = after.min(i64::MAX as u64) as i64;
+        let limit = limit.min(1_000_000) as i64;
+        // Positions are gap-free (see the module comment), so the page is exactly the range
+        // (after, after + limit]: an index range scan, whichever reader asks for which page.
+        let until = after.saturating_add(limit);
+        let columns = match fields {
+            PageFields::All => PAGE_COLUMNS,
+            PageFields::Fold => FOLD_COLUMNS,
+        };
+        // COPY in binary format rather than a prepared SELECT: the tuples are parsed in place
+        // from the received chunks, with no `Row` (and its per-row allocations) per event,
+        // which measured ~20% less reader CPU and less CPU in total (BENCHMARKS.md). COPY
+        // takes no parameters; the three numbers are integers formatted here.
+        let sql = format!(
+            "COPY (SELECT {columns} FROM convene_events WHERE position > {after} AND position <= {until} \
+             ORDER BY position LIMIT {limit}) TO STDOUT (FORMAT binary)"
+        );
+        let client = self.client().await?;
+        let stream = client.copy_out(sql.as_str()).await.map_err(pg_error)?;
+        futures_util::pin_mut!(stream);
+        // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
+        let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
+        let mut decoder = CopyPageDecoder::new(fields);
+        while let Some(chunk) = stream.try_next().await.map_err(pg_error)? {
+            decoder.feed(&chunk, &mut page)?;
+        }
+        decoder.finish()?;
+        page.finish().map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {

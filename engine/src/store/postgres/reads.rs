@@ -1,6 +1,7 @@
-//! Reading events back: the column list, and one row into a [`RecordedEvent`].
+//! Reading events back: the column lists, one row into a [`RecordedEvent`], and rows into a
+//! page of the log ([`CopyPageDecoder`]).
 
-use crate::event::{Actor, Payload, RecordedEvent, hex};
+use crate::event::{Actor, EventPageBuilder, PageFields, PageRow, Payload, RecordedEvent, hex};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -41,4 +42,282 @@ pub(super) fn row_to_event(r: &Row) -> Result<RecordedEvent, StoreError> {
         prev_hash: hex::encode(prev),
         hash: hex::encode(hash),
     })
+}
+
+/// Page columns: what folds read first, then the rest (see [`PageFields`]).
+pub(super) const PAGE_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+    actor_role, actor_name, actor_community, data, correlation_id, causation_id, prev_hash, hash";
+pub(super) const FOLD_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+    actor_role, actor_name, actor_community, data";
+const PAGE_COLUMN_NAMES: [&str; 16] = [
+    "position",
+    "id",
+    "stream",
+    "version",
+    "type",
+    "schema_version",
+    "recorded_at",
+    "actor_id",
+    "actor_role",
+    "actor_name",
+    "actor_community",
+    "data",
+    "correlation_id",
+    "causation_id",
+    "prev_hash",
+    "hash",
+];
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Signature, flags and header-extension length of `COPY … (FORMAT binary)`.
+const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+/// Decodes the stream of a `COPY (SELECT {PAGE_COLUMNS or FOLD_COLUMNS} …) TO STDOUT (FORMAT
+/// binary)` into a page, without a `Row` per event: tuples are parsed where they lie in the
+/// received chunks (PostgreSQL sends one tuple per message; a tuple split across messages is
+/// joined in a small carry buffer first).
+pub(super) struct CopyPageDecoder {
+    fields: PageFields,
+    header: bool,
+    done: bool,
+    carry: Vec<u8>,
+}
+
+impl CopyPageDecoder {
+    pub(super) fn new(fields: PageFields) -> Self {
+        CopyPageDecoder { fields, header: false, done: false, carry: Vec::new() }
+    }
+
+    /// Feeds one chunk of the copy stream.
+    pub(super) fn feed(&mut self, chunk: &[u8], page: &mut EventPageBuilder) -> Result<(), StoreError> {
+        if self.carry.is_empty() {
+            let used = self.parse(chunk, page)?;
+            self.carry.extend_from_slice(&chunk[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(chunk);
+            let used = self.parse(&buf, page)?;
+            buf.drain(..used);
+            self.carry = buf;
+        }
+        Ok(())
+    }
+
+    /// Checks the stream ended with the trailer and nothing after it.
+    pub(super) fn finish(self) -> Result<(), StoreError> {
+        if self.done && self.carry.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Backend("truncated COPY stream from convene_events".into()))
+        }
+    }
+
+    /// Parses every complete tuple of `buf`; returns how many bytes it used.
+    fn parse(&mut self, buf: &[u8], page: &mut EventPageBuilder) -> Result<usize, StoreError> {
+        let bad = || StoreError::Backend("malformed COPY stream from convene_events".into());
+        let mut at = 0;
+        if !self.header {
+            // signature (11) + flags (4) + extension length (4) + extension
+            if buf.len() < 19 {
+                return Ok(0);
+            }
+            if &buf[..11] != COPY_SIGNATURE {
+                return Err(bad());
+            }
+            let ext = u32::from_be_bytes(buf[15..19].try_into().map_err(|_| bad())?) as usize;
+            if buf.len() < 19 + ext {
+                return Ok(0);
+            }
+            at = 19 + ext;
+            self.header = true;
+        }
+        let expected = match self.fields {
+            PageFields::All => 16,
+            PageFields::Fold => 12,
+        };
+        let mut cols: [Option<&[u8]>; 16] = [None; 16];
+        'tuples: while at + 2 <= buf.len() {
+            if self.done {
+                return Err(bad());
+            }
+            let n = i16::from_be_bytes([buf[at], buf[at + 1]]);
+            if n == -1 {
+                self.done = true;
+                at += 2;
+                continue;
+            }
+            if n as usize != expected {
+                return Err(bad());
+            }
+            let mut p = at + 2;
+            for c in cols.iter_mut().take(expected) {
+                let Some(len) = buf.get(p..p + 4) else { break 'tuples };
+                let len = i32::from_be_bytes(len.try_into().map_err(|_| bad())?);
+                p += 4;
+                if len < 0 {
+                    *c = None;
+                } else {
+                    let Some(v) = buf.get(p..p + len as usize) else { break 'tuples };
+                    *c = Some(v);
+                    p += len as usize;
+                }
+            }
+            let row = page_row(&cols, page, self.fields)?;
+            page.push(row);
+            at = p;
+        }
+        Ok(at)
+    }
+}
+
+/// One tuple's columns (binary format, [`PAGE_COLUMNS`] order) into a page row.
+fn page_row(
+    cols: &[Option<&[u8]>; 16],
+    page: &mut EventPageBuilder,
+    fields: PageFields,
+) -> Result<PageRow, StoreError> {
+    let bad = |i: usize| StoreError::Backend(format!("corrupt {} in convene_events", PAGE_COLUMN_NAMES[i]));
+    let required = |i: usize| cols[i].ok_or_else(|| bad(i));
+    let int8 =
+        |i: usize| -> Result<i64, StoreError> { Ok(i64::from_be_bytes(required(i)?.try_into().map_err(|_| bad(i))?)) };
+    let int4 =
+        |i: usize| -> Result<i32, StoreError> { Ok(i32::from_be_bytes(required(i)?.try_into().map_err(|_| bad(i))?)) };
+    let uuid = |i: usize| -> Result<Option<Uuid>, StoreError> {
+        cols[i].map(|b| Uuid::from_slice(b).map_err(|_| bad(i))).transpose()
+    };
+    let hash = |i: usize| -> Result<[u8; 32], StoreError> { required(i)?.try_into().map_err(|_| bad(i)) };
+    let all = fields == PageFields::All;
+    let recorded_at =
+        int8(6)?.checked_add(PG_EPOCH_MICROS).and_then(DateTime::<Utc>::from_timestamp_micros).ok_or_else(|| bad(6))?;
+    Ok(PageRow {
+        position: int8(0)? as u64,
+        id: uuid(1)?.ok_or_else(|| bad(1))?,
+        stream: page.text(required(2)?),
+        version: int8(3)? as u64,
+        event_type: page.text(required(4)?),
+        schema_version: int4(5)? as u32,
+        recorded_at,
+        actor_id: page.text(required(7)?),
+        actor_role: page.text(required(8)?),
+        actor_name: cols[9].map(|b| page.text(b)),
+        actor_community: cols[10].map(|b| page.text(b)),
+        data: page.text(required(11)?),
+        correlation_id: if all { uuid(12)? } else { None },
+        causation_id: if all { uuid(13)? } else { None },
+        prev_hash: if all { hash(14)? } else { [0; 32] },
+        hash: if all { hash(15)? } else { [0; 32] },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A binary COPY stream of `n` tuples of [`PAGE_COLUMNS`] (or the fold prefix).
+    fn stream(n: u64, fields: PageFields) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(COPY_SIGNATURE);
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&4u32.to_be_bytes());
+        b.extend_from_slice(b"ext!");
+        let cols = if fields == PageFields::All { 16i16 } else { 12 };
+        for p in 1..=n {
+            b.extend_from_slice(&cols.to_be_bytes());
+            let mut field = |v: Option<&[u8]>| match v {
+                Some(v) => {
+                    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    b.extend_from_slice(v);
+                }
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            };
+            let id = Uuid::from_u128(p as u128);
+            // 2026-01-01T00:00:00Z + p seconds, as microseconds since 2000-01-01.
+            let at = 1_767_225_600_000_000i64 + p as i64 * 1_000_000 - PG_EPOCH_MICROS;
+            field(Some(&(p as i64).to_be_bytes()));
+            field(Some(id.as_bytes()));
+            field(Some(format!("issue-{}", p % 3).as_bytes()));
+            field(Some(&(p as i64 / 3).to_be_bytes()));
+            field(Some(b"NeedAssessed"));
+            field(Some(&1i32.to_be_bytes()));
+            field(Some(&at.to_be_bytes()));
+            field(Some("社工-1".as_bytes()));
+            field(Some(b"social_worker"));
+            field((p % 2 == 0).then_some("王秀英".as_bytes()));
+            field(None);
+            field(Some(format!("{{\"n\":{p},\"说明\":\"广场舞 ✓\"}}").as_bytes()));
+            if fields == PageFields::All {
+                field(Some(id.as_bytes()));
+                field(None);
+                field(Some(&[p as u8; 32]));
+                field(Some(&[p as u8 + 1; 32]));
+            }
+        }
+        b.extend_from_slice(&(-1i16).to_be_bytes());
+        b
+    }
+
+    fn decode(chunks: &[&[u8]], fields: PageFields) -> Result<crate::event::EventPage, StoreError> {
+        let mut page = EventPageBuilder::with_capacity(8, 1024);
+        let mut d = CopyPageDecoder::new(fields);
+        for c in chunks {
+            d.feed(c, &mut page)?;
+        }
+        d.finish()?;
+        page.finish().map_err(|e| StoreError::Backend(e.to_string()))
+    }
+
+    #[test]
+    fn a_copy_stream_decodes_the_same_however_it_is_cut_into_chunks() {
+        for fields in [PageFields::Fold, PageFields::All] {
+            let s = stream(5, fields);
+            let whole = decode(&[&s], fields).expect("whole stream");
+            assert_eq!(whole.len(), 5);
+            let e = whole.get(3).expect("fourth event");
+            assert_eq!((e.position, e.version, e.stream, e.event_type), (4, 1, "issue-1", "NeedAssessed"));
+            assert_eq!(e.id, Uuid::from_u128(4));
+            assert_eq!(e.recorded_at.to_rfc3339(), "2026-01-01T00:00:04+00:00");
+            assert_eq!(
+                (e.actor.id, e.actor.role, e.actor.name, e.actor.community),
+                ("社工-1", "social_worker", Some("王秀英"), None)
+            );
+            assert_eq!(e.data, "{\"n\":4,\"说明\":\"广场舞 ✓\"}");
+            if fields == PageFields::All {
+                assert_eq!((e.correlation_id, e.causation_id), (Some(Uuid::from_u128(4)), None));
+                assert_eq!((e.prev_hash, e.hash), ([4; 32], [5; 32]));
+            } else {
+                assert_eq!((e.correlation_id, e.hash), (None, [0; 32]));
+            }
+            let expected: Vec<_> = whole.iter().map(|e| e.to_recorded()).collect();
+            for cut in 0..=s.len() {
+                let page = decode(&[&s[..cut], &s[cut..]], fields).expect("two chunks");
+                assert_eq!(page.iter().map(|e| e.to_recorded()).collect::<Vec<_>>(), expected, "cut at {cut}");
+            }
+            let bytes: Vec<&[u8]> = s.chunks(1).collect();
+            let page = decode(&bytes, fields).expect("one byte at a time");
+            assert_eq!(page.iter().map(|e| e.to_recorded()).collect::<Vec<_>>(), expected);
+        }
+    }
+
+    #[test]
+    fn a_truncated_or_malformed_copy_stream_is_an_error_not_a_short_page() {
+        let s = stream(3, PageFields::Fold);
+        for cut in 0..s.len() {
+            assert!(decode(&[&s[..cut]], PageFields::Fold).is_err(), "stream cut at {cut} accepted");
+        }
+        let mut bad = s.clone();
+        bad[0] = b'X';
+        assert!(decode(&[&bad], PageFields::Fold).is_err(), "bad signature");
+        // Fold columns read as the full set: the field count does not match.
+        assert!(decode(&[&s], PageFields::All).is_err(), "wrong field count");
+        let mut extra = s.clone();
+        extra.extend_from_slice(&12i16.to_be_bytes());
+        assert!(decode(&[&extra], PageFields::Fold).is_err(), "data after the trailer");
+        let mut short_id = stream(1, PageFields::Fold);
+        // The id field (after the header, field count and position) claims 15 bytes, not 16.
+        let at = 19 + 4 + 2 + 4 + 8;
+        short_id[at..at + 4].copy_from_slice(&15i32.to_be_bytes());
+        assert!(decode(&[&short_id], PageFields::Fold).is_err(), "a 15-byte uuid");
+    }
 }
