@@ -19,7 +19,7 @@
 //! - idempotency: the index answers "are these ids stored"; an append returns once the index
 //!   holds its events, so its outcome carries their positions.
 
-use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
+use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{Actor, GENESIS_HASH, NewEvent, Payload, RecordedEvent, chain_hash, event_hash_input};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -321,12 +321,9 @@ impl EventStore for KurrentStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        validate_stream_name(stream)?;
+        validate_append(stream, &events)?;
         if self.inner.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(StoreError::Closed);
-        }
-        if events.is_empty() {
-            return Err(StoreError::Invalid("an append carries at least one event".into()));
         }
         let mut ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         ids.sort();

@@ -181,6 +181,21 @@ pub async fn read_stream_all(store: &dyn EventStore, stream: &str) -> Result<Vec
 }
 
 /// Checks a stream name: `<kind>-<id>`, printable, bounded.
+/// Largest number of events in one append, on every backend.
+pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
+
+/// What every backend checks before an append: a valid stream name and 1..=10,000 events.
+pub fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
+    validate_stream_name(stream)?;
+    if events.is_empty() || events.len() > MAX_EVENTS_PER_APPEND {
+        return Err(StoreError::Invalid(format!(
+            "an append carries 1..={MAX_EVENTS_PER_APPEND} events, got {}",
+            events.len()
+        )));
+    }
+    Ok(())
+}
+
 pub fn validate_stream_name(stream: &str) -> Result<(), StoreError> {
     let ok = !stream.is_empty()
         && stream.len() <= 200

@@ -10,7 +10,7 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
-use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
+use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{
     Actor, EventPage, EventPageBuilder, GENESIS_HASH, NewEvent, PageFields, PageRow, Payload, RecordedEvent,
     chain_hash_bytes, event_hash_input,
@@ -33,7 +33,6 @@ const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
 /// Largest number of appends one transaction carries.
 const MAX_BATCH: usize = 4096;
 /// Largest number of events in one append.
-const MAX_EVENTS_PER_APPEND: usize = 10_000;
 /// Stream heads kept in the writer's cache before it is cleared (bounds memory).
 const MAX_CACHED_HEADS: usize = 1_000_000;
 
@@ -336,13 +335,7 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        validate_stream_name(stream)?;
-        if events.is_empty() || events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::Invalid(format!(
-                "an append carries 1..={MAX_EVENTS_PER_APPEND} events, got {}",
-                events.len()
-            )));
-        }
+        validate_append(stream, &events)?;
         let (reply, rx) = oneshot::channel();
         let req = Request { stream: stream.to_string(), expected, events, reply };
         {

@@ -36,7 +36,7 @@ mod reads;
 mod schema;
 mod writer;
 
-use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_stream_name};
+use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{EventPage, EventPageBuilder, NewEvent, PageFields, RecordedEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -52,7 +52,6 @@ use tokio_postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
 /// Largest number of events in one append.
-const MAX_EVENTS_PER_APPEND: usize = 10_000;
 /// Appends that may wait for the writer before `append` itself waits (back-pressure).
 const QUEUE: usize = 16_384;
 
@@ -390,13 +389,7 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        validate_stream_name(stream)?;
-        if events.is_empty() || events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::Invalid(format!(
-                "an append carries 1..={MAX_EVENTS_PER_APPEND} events, got {}",
-                events.len()
-            )));
-        }
+        validate_append(stream, &events)?;
         check_text(stream, &events)?;
         let (reply, rx) = oneshot::channel();
         let req = writer::Request { stream: stream.to_string(), expected, events, reply };
