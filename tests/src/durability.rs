@@ -31,16 +31,16 @@ pub fn convene_bin() -> PathBuf {
         .clone()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Server {
-    child: Child,
-    base: String,
+/// A `convene serve` child process, killed and reaped however the test ends.
+pub(crate) struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
-/// Kills and reaps the server however the test ends (a failed assertion included).
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -49,11 +49,20 @@ impl Drop for Server {
 }
 
 fn start(data: &Path, port: u16) -> Server {
+    start_serve(data, port, &[])
+}
+
+/// Starts `convene --data DATA serve --insecure-dev` on `port` with `env` and waits until it
+/// is ready. Load tests of durability and of several instances, not of the per-token rate
+/// limit (tested in auth_matrix), so the limit is lifted.
+pub(crate) fn start_serve(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(convene_bin())
-        .args(["--data", data.to_str().unwrap(), "serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
-        // A load test of durability, not of the per-token rate limit (tested in auth_matrix).
         .env("CONVENE_RATE_LIMIT", "1000000")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -71,7 +80,7 @@ fn start(data: &Path, port: u16) -> Server {
     panic!("convene serve did not become ready");
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(5)))

@@ -12,71 +12,22 @@
 //!
 //! Skipped (with a note) unless `CONVENE_TEST_DATABASE_URL` is set; see `pg.rs`.
 
-use crate::durability::convene_bin;
+use crate::durability::{Server, agent, free_port, start_serve};
 use crate::pg;
 use convene_engine::event::verify_chain;
 use convene_engine::store::read_stream_all;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Starts an instance on the shared log. Instances of one deployment share the `--data`
 /// directory too: it holds the tokens, the checkpoint signing key and the per-person keys that
 /// seal residents' personal data (a retry that crosses instances compares revealed payloads).
 fn start(database_url: &str, data: &Path) -> Server {
-    let port = free_port();
-    let mut child = Command::new(convene_bin())
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
-        .env("CONVENE_RATE_LIMIT", "1000000")
-        .env("CONVENE_DATABASE_URL", database_url)
-        .env("CONVENE_DB_POOL_SIZE", "4")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start convene serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ureq::get(&format!("{base}/readyz")).call().is_ok() {
-            return Server { child, base };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("convene serve on PostgreSQL did not become ready");
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
+    start_serve(data, free_port(), &[("CONVENE_DATABASE_URL", database_url), ("CONVENE_DB_POOL_SIZE", "4")])
 }
 
 fn readyz(base: &str) -> Option<Value> {
