@@ -6,7 +6,9 @@ mod page;
 mod payload;
 mod view;
 
-pub use page::{EventPage, EventPageBuilder, PageError, PageFields, PageRow, Span};
+pub use page::{
+    EventPage, EventPageBuilder, FOLD_COLUMNS, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageError, PageFields, PageRow, Span,
+};
 pub use payload::Payload;
 pub use view::{ActorRef, EventRef};
 

@@ -44,6 +44,33 @@ pub enum PageFields {
     Fold,
 }
 
+/// The columns of a page in the order every store decodes them, as named in both the SQLite
+/// and the PostgreSQL `events` tables: what folds read first ([`FOLD_COLUMNS`]), then the rest.
+pub const PAGE_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+    actor_role, actor_name, actor_community, data, correlation_id, causation_id, prev_hash, hash";
+/// The first twelve of [`PAGE_COLUMNS`]: what [`PageFields::Fold`] reads.
+pub const FOLD_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
+    actor_role, actor_name, actor_community, data";
+/// [`PAGE_COLUMNS`] one by one (for errors naming a corrupt column).
+pub const PAGE_COLUMN_NAMES: [&str; 16] = [
+    "position",
+    "id",
+    "stream",
+    "version",
+    "type",
+    "schema_version",
+    "recorded_at",
+    "actor_id",
+    "actor_role",
+    "actor_name",
+    "actor_community",
+    "data",
+    "correlation_id",
+    "causation_id",
+    "prev_hash",
+    "hash",
+];
+
 /// Events in global order, decoded into one buffer.
 #[derive(Debug, Default)]
 pub struct EventPage {

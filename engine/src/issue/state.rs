@@ -118,48 +118,10 @@ impl IssueState {
     pub fn overdue_at(&self, now: DateTime<Utc>) -> bool {
         !self.is_final && self.due_at.is_some_and(|d| d < now)
     }
-
-    /// What guards see as `issue`.
-    pub fn guard_view(&self) -> GuardView<'_> {
-        GuardView {
-            id: &self.id,
-            state: &self.state,
-            community: &self.community,
-            category: &self.category,
-            households_affected: self.households_affected,
-            escalation_level: &self.escalation_level,
-            escalation_rank: crate::vocab::level_rank(&self.escalation_level).unwrap_or(0),
-            version: self.version,
-            counts: &self.counts,
-        }
-    }
-
-    /// The guard context `{"event": {type, data, actor}, "issue": …}` as JSON text, with the
-    /// payload embedded as it is (no parse).
-    pub fn guard_context(&self, event_type: &str, data_json: &str, actor: crate::event::ActorRef<'_>) -> String {
-        let quoted = serde_json::to_string(event_type).unwrap_or_default();
-        let actor = serde_json::to_string(&actor).unwrap_or_default();
-        let issue = serde_json::to_string(&self.guard_view()).unwrap_or_default();
-        format!("{{\"event\":{{\"type\":{quoted},\"data\":{data_json},\"actor\":{actor}}},\"issue\":{issue}}}")
-    }
-}
-
-/// The issue as guards see it (`issue.*` in a JSONLogic rule).
-#[derive(Debug, Serialize)]
-pub struct GuardView<'a> {
-    pub id: &'a str,
-    pub state: &'a str,
-    pub community: &'a str,
-    pub category: &'a str,
-    pub households_affected: u64,
-    pub escalation_level: &'a str,
-    pub escalation_rank: usize,
-    pub version: u64,
-    pub counts: &'a Counts,
 }
 
 /// The guard context of one step on this issue: `{"event": {type, data, actor}, "issue": …}`,
-/// the same shape as [`IssueState::guard_context`], built straight into the evaluator's arena.
+/// built straight into the evaluator's arena.
 pub struct StepContext<'s> {
     pub issue: &'s IssueState,
     pub event_type: &'s str,

@@ -84,6 +84,22 @@ pub fn steps_now(m: &MeetingState) -> Vec<MeetingStepOption> {
         .collect()
 }
 
+/// The motion a vote or a close acts on: it must exist and still be open.
+fn tabled_motion<'m>(m: &'m MeetingState, motion_id: &str) -> Result<&'m Motion, MeetingRefusal> {
+    let Some(motion) = m.motion(motion_id) else {
+        return Err(rule("unknown_motion", format!("动议 {motion_id} 不存在"), format!("no motion {motion_id}"), m));
+    };
+    if motion.status != MotionStatus::Tabled {
+        return Err(rule(
+            "motion_decided",
+            format!("动议 {motion_id} 已表决完毕"),
+            format!("motion {motion_id} is already decided"),
+            m,
+        ));
+    }
+    Ok(motion)
+}
+
 fn rule(code: &'static str, zh: impl Into<String>, en: impl Into<String>, m: &MeetingState) -> MeetingRefusal {
     MeetingRefusal::Rule { code, message: LocalizedText::new(zh, en), allowed: steps_now(m) }
 }
@@ -387,22 +403,7 @@ pub fn decide(
                 ));
             };
             let motion_id = s("motion_id");
-            let Some(motion) = m.motion(&motion_id) else {
-                return Err(rule(
-                    "unknown_motion",
-                    format!("动议 {motion_id} 不存在"),
-                    format!("no motion {motion_id}"),
-                    m,
-                ));
-            };
-            if motion.status != MotionStatus::Tabled {
-                return Err(rule(
-                    "motion_decided",
-                    format!("动议 {motion_id} 已表决完毕"),
-                    format!("motion {motion_id} is already decided"),
-                    m,
-                ));
-            }
+            let motion = tabled_motion(m, &motion_id)?;
             let eligible = q.voters.len() as u64;
             if let Some(c) = d.get("counts") {
                 let v: Votes = serde_json::from_value(c.clone()).unwrap_or_default();
@@ -452,22 +453,7 @@ pub fn decide(
         }
         "CloseVote" => {
             let motion_id = s("motion_id");
-            let Some(motion) = m.motion(&motion_id) else {
-                return Err(rule(
-                    "unknown_motion",
-                    format!("动议 {motion_id} 不存在"),
-                    format!("no motion {motion_id}"),
-                    m,
-                ));
-            };
-            if motion.status != MotionStatus::Tabled {
-                return Err(rule(
-                    "motion_decided",
-                    format!("动议 {motion_id} 已表决完毕"),
-                    format!("motion {motion_id} is already decided"),
-                    m,
-                ));
-            }
+            let motion = tabled_motion(m, &motion_id)?;
             let Some(q) = &m.quorum else {
                 return Err(rule(
                     "no_quorum",

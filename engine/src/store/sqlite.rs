@@ -12,8 +12,8 @@
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{
-    Actor, EventPage, EventPageBuilder, GENESIS_HASH, NewEvent, PageFields, PageRow, Payload, RecordedEvent,
-    chain_hash_bytes, event_hash_input,
+    Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, GENESIS_HASH, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
+    PageFields, PageRow, Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -265,22 +265,23 @@ fn decode_page_row(
     let int = |i: usize| -> Result<i64, StoreError> {
         match r.get_ref(i)? {
             ValueRef::Integer(v) => Ok(v),
-            _ => Err(corrupt(COLUMN_NAMES[i])),
+            _ => Err(corrupt(PAGE_COLUMN_NAMES[i])),
         }
     };
     let bytes = |i: usize| -> Result<Option<&[u8]>, StoreError> {
         match r.get_ref(i)? {
             ValueRef::Text(b) | ValueRef::Blob(b) => Ok(Some(b)),
             ValueRef::Null => Ok(None),
-            _ => Err(corrupt(COLUMN_NAMES[i])),
+            _ => Err(corrupt(PAGE_COLUMN_NAMES[i])),
         }
     };
-    let required = |i: usize| bytes(i)?.ok_or_else(|| corrupt(COLUMN_NAMES[i]));
+    let required = |i: usize| bytes(i)?.ok_or_else(|| corrupt(PAGE_COLUMN_NAMES[i]));
     let uuid = |i: usize| -> Result<Option<Uuid>, StoreError> {
-        bytes(i)?.map(|b| Uuid::from_slice(b).map_err(|_| corrupt(COLUMN_NAMES[i]))).transpose()
+        bytes(i)?.map(|b| Uuid::from_slice(b).map_err(|_| corrupt(PAGE_COLUMN_NAMES[i]))).transpose()
     };
-    let hash =
-        |i: usize| -> Result<[u8; 32], StoreError> { required(i)?.try_into().map_err(|_| corrupt(COLUMN_NAMES[i])) };
+    let hash = |i: usize| -> Result<[u8; 32], StoreError> {
+        required(i)?.try_into().map_err(|_| corrupt(PAGE_COLUMN_NAMES[i]))
+    };
     let all = fields == PageFields::All;
     Ok(PageRow {
         position: int(0)? as u64,
@@ -301,31 +302,6 @@ fn decode_page_row(
         hash: if all { hash(15)? } else { [0; 32] },
     })
 }
-
-/// Page columns: what folds read first, then the rest (see [`PageFields`]).
-const PAGE_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
-    actor_role, actor_name, actor_community, data, correlation_id, causation_id, prev_hash, hash";
-const FOLD_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
-    actor_role, actor_name, actor_community, data";
-
-const COLUMN_NAMES: [&str; 16] = [
-    "position",
-    "id",
-    "stream",
-    "version",
-    "type",
-    "schema_version",
-    "recorded_at",
-    "actor_id",
-    "actor_role",
-    "actor_name",
-    "actor_community",
-    "data",
-    "correlation_id",
-    "causation_id",
-    "prev_hash",
-    "hash",
-];
 
 #[async_trait]
 impl EventStore for SqliteStore {

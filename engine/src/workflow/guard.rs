@@ -59,13 +59,7 @@ impl Guard {
     /// Does the guard hold for this context? An evaluation error counts as "does not hold"
     /// (and is reported as such), never as a pass.
     pub fn holds(&self, context: &Value) -> Result<bool, String> {
-        self.holds_json(&context.to_string())
-    }
-
-    /// Like [`Guard::holds`], over the context as JSON text (parsed straight into the
-    /// evaluator's arena: replay builds contexts this way without a `serde_json::Value`).
-    pub fn holds_json(&self, context: &str) -> Result<bool, String> {
-        let arena = datalogic_rs::bumpalo::Bump::new();
+        let arena = Bump::new();
         let v = engine().evaluate(&self.logic, context, &arena).map_err(|e| e.to_string())?;
         Ok(engine().truthy(v))
     }

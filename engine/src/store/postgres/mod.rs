@@ -37,11 +37,11 @@ mod schema;
 mod writer;
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
-use crate::event::{EventPage, EventPageBuilder, NewEvent, PageFields, RecordedEvent};
+use crate::event::{EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMNS, PageFields, RecordedEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::TryStreamExt;
-use reads::{COLUMNS, CopyPageDecoder, FOLD_COLUMNS, PAGE_COLUMNS, row_to_event};
+use reads::{COLUMNS, CopyPageDecoder, row_to_event};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

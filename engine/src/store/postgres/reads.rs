@@ -1,7 +1,7 @@
 //! Reading events back: the column lists, one row into a [`RecordedEvent`], and rows into a
 //! page of the log ([`CopyPageDecoder`]).
 
-use crate::event::{Actor, EventPageBuilder, PageFields, PageRow, Payload, RecordedEvent, hex};
+use crate::event::{Actor, EventPageBuilder, PAGE_COLUMN_NAMES, PageFields, PageRow, Payload, RecordedEvent, hex};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -43,30 +43,6 @@ pub(super) fn row_to_event(r: &Row) -> Result<RecordedEvent, StoreError> {
         hash: hex::encode(hash),
     })
 }
-
-/// Page columns: what folds read first, then the rest (see [`PageFields`]).
-pub(super) const PAGE_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
-    actor_role, actor_name, actor_community, data, correlation_id, causation_id, prev_hash, hash";
-pub(super) const FOLD_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
-    actor_role, actor_name, actor_community, data";
-const PAGE_COLUMN_NAMES: [&str; 16] = [
-    "position",
-    "id",
-    "stream",
-    "version",
-    "type",
-    "schema_version",
-    "recorded_at",
-    "actor_id",
-    "actor_role",
-    "actor_name",
-    "actor_community",
-    "data",
-    "correlation_id",
-    "causation_id",
-    "prev_hash",
-    "hash",
-];
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
