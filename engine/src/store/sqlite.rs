@@ -12,8 +12,8 @@
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{
-    Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, GENESIS_HASH, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
-    PageFields, PageRow, Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
+    Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow,
+    Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,6 +35,11 @@ const MAX_BATCH: usize = 4096;
 /// Largest number of events in one append.
 /// Stream heads kept in the writer's cache before it is cleared (bounds memory).
 const MAX_CACHED_HEADS: usize = 1_000_000;
+
+/// Stream → (version, hash) of its last committed event. Hashes stay raw bytes (hex only in
+/// the canonical text being hashed), and the map hashes with foldhash, seeded per process:
+/// SipHash and hex round trips were a visible share of the writer's CPU per append.
+type Heads = HashMap<String, (u64, [u8; 32]), foldhash::fast::RandomState>;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -158,7 +163,7 @@ impl SqliteStore {
             conn,
             next_position: last_pos as u64 + 1,
             last_recorded_us: last_us,
-            heads: HashMap::new(),
+            heads: Heads::default(),
             head_tx,
             data_version: 0,
             stats: stats.clone(),
@@ -451,7 +456,7 @@ struct Writer {
     next_position: u64,
     last_recorded_us: i64,
     /// Stream → (version, hash) of its last committed event.
-    heads: HashMap<String, (u64, String)>,
+    heads: Heads,
     head_tx: watch::Sender<u64>,
     /// `PRAGMA data_version` as last seen: it changes when *another* connection (another
     /// process, e.g. a CLI command beside the server) commits, which invalidates the caches.
@@ -546,7 +551,7 @@ impl Writer {
         &mut self,
         batch: &[Request],
         recorded_us: i64,
-    ) -> Result<(Vec<Planned>, HashMap<String, (u64, String)>, u64, i64), StoreError> {
+    ) -> Result<(Vec<Planned>, Heads, u64, i64), StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Holding the write lock now, check whether another connection (another process,
         // e.g. a CLI command beside the server) committed since we last looked; if so our
@@ -562,13 +567,25 @@ impl Writer {
         let recorded_us = recorded_us.max(self.last_recorded_us);
         let recorded_at = DateTime::<Utc>::from_timestamp_micros(recorded_us)
             .ok_or_else(|| StoreError::Backend("clock out of range".into()))?;
-        let mut overlay: HashMap<String, (u64, String)> = HashMap::new();
+        let mut overlay = Heads::default();
         let mut position = self.next_position;
         let mut planned = Vec::with_capacity(batch.len());
-        for req in batch {
-            let outcome =
-                plan_and_insert(&tx, &self.heads, &mut overlay, &mut position, req, recorded_at, recorded_us)?;
-            planned.push(Planned { outcome });
+        {
+            // Prepared once per batch: taking a cached statement hashes its SQL text each time.
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for req in batch {
+                let outcome = plan_and_insert(
+                    &tx,
+                    &mut insert,
+                    &self.heads,
+                    &mut overlay,
+                    &mut position,
+                    req,
+                    recorded_at,
+                    recorded_us,
+                )?;
+                planned.push(Planned { outcome });
+            }
         }
         tx.commit()?;
         Ok((planned, overlay, position, recorded_us))
@@ -633,6 +650,10 @@ fn check_stored(
     Ok(None)
 }
 
+const INSERT_EVENT: &str = "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
+     actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
+     prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
 /// Is this the UNIQUE index on event ids refusing a row?
 fn is_duplicate_id(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, Some(msg))
@@ -641,10 +662,12 @@ fn is_duplicate_id(err: &rusqlite::Error) -> bool {
 
 /// Checks one append and inserts its rows. `Ok(Err(..))` is a refusal of this append only
 /// (nothing inserted); `Err(..)` is a backend failure that aborts the batch.
+#[allow(clippy::too_many_arguments)]
 fn plan_and_insert(
     tx: &rusqlite::Transaction<'_>,
-    heads: &HashMap<String, (u64, String)>,
-    overlay: &mut HashMap<String, (u64, String)>,
+    st: &mut rusqlite::Statement<'_>,
+    heads: &Heads,
+    overlay: &mut Heads,
     position: &mut u64,
     req: &Request,
     recorded_at: DateTime<Utc>,
@@ -659,14 +682,21 @@ fn plan_and_insert(
     }
 
     // Optimistic concurrency against the stream's head.
-    let head: Option<(u64, String)> = match overlay.get(&req.stream).or_else(|| heads.get(&req.stream)) {
-        Some(h) => Some(h.clone()),
-        None => tx
-            .prepare_cached("SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1")?
-            .query_row([&req.stream], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, crate::event::hex::encode(&r.get::<_, Vec<u8>>(1)?)))
-            })
-            .optional()?,
+    let head: Option<(u64, [u8; 32])> = match overlay.get(&req.stream).or_else(|| heads.get(&req.stream)) {
+        Some(h) => Some(*h),
+        None => {
+            let row = tx
+                .prepare_cached("SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1")?
+                .query_row([&req.stream], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)))
+                .optional()?;
+            match row {
+                Some((v, h)) => Some((
+                    v,
+                    h.try_into().map_err(|_| StoreError::Backend(format!("corrupt stored hash in {}", req.stream)))?,
+                )),
+                None => None,
+            }
+        }
     };
     let actual = head.as_ref().map(|h| h.0);
     let ok = match req.expected {
@@ -688,20 +718,14 @@ fn plan_and_insert(
 
     let (mut version, mut prev) = match head {
         Some((v, h)) => (v + 1, h),
-        None => (0, GENESIS_HASH.to_string()),
+        None => (0, [0u8; 32]),
     };
     let first_version = version;
     let first_position = *position;
-    let mut st = tx.prepare_cached(
-        "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
-         actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
-         prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )?;
+    let mut prev_hex = [0u8; 64];
     for e in &req.events {
-        let hash_bytes = chain_hash_bytes(&event_hash_input(e, &req.stream, version, recorded_at, &prev));
-        let prev_bytes = crate::event::hex::decode32(&prev)
-            .ok_or_else(|| StoreError::Backend(format!("corrupt stored hash {prev:?}")))?;
-        let hash = crate::event::hex::encode(&hash_bytes);
+        let prev_text = crate::event::hex::encode_into(&prev, &mut prev_hex);
+        let hash_bytes = chain_hash_bytes(&event_hash_input(e, &req.stream, version, recorded_at, prev_text));
         let inserted = st.execute(params![
             *position as i64,
             e.id.as_bytes().as_slice(),
@@ -717,18 +741,17 @@ fn plan_and_insert(
             e.correlation_id.map(|u| u.as_bytes().to_vec()),
             e.causation_id.map(|u| u.as_bytes().to_vec()),
             e.data().get(),
-            prev_bytes,
-            hash_bytes,
+            prev.as_slice(),
+            hash_bytes.as_slice(),
         ]);
         if let Err(err) = inserted {
             if single && is_duplicate_id(&err) {
-                drop(st);
                 return Ok(check_stored(tx, req)?
                     .unwrap_or_else(|| Err(StoreError::Backend("duplicate id reported but not found".into()))));
             }
             return Err(err.into());
         }
-        prev = hash;
+        prev = hash_bytes;
         version += 1;
         *position += 1;
     }
