@@ -46,9 +46,32 @@ pub struct BenchReport {
     pub replay_per_s: f64,
     /// The same replay, also recomputing and checking every hash chain, events/s.
     pub replay_verify_per_s: f64,
+    /// CPU time this process spent per event in the concurrent phase (µs, all threads: writer,
+    /// clients, subscriber), where the platform tells (Linux). Unlike the rates, it barely
+    /// moves when other work shares the machine, so it is what to compare between builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub append_concurrent_cpu_us: Option<f64>,
+    /// CPU time per event of the replay (µs, all threads), where the platform tells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_cpu_us: Option<f64>,
     /// Replay problems (must be 0: every event was allowed by the workflow).
     pub replay_anomalies: u64,
     pub broken_chains: u64,
+}
+
+/// CPU seconds this process has used (user + system, all threads), on Linux; `None` elsewhere.
+/// Read from `/proc/self/stat` (clock ticks, usually 10 ms): fine for phases of seconds.
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// µs of CPU per event between two readings of [`process_cpu_s`].
+fn cpu_us_per_event(before: Option<f64>, after: Option<f64>, events: u64) -> Option<f64> {
+    Some((after? - before?) * 1e6 / events.max(1) as f64)
 }
 
 fn party(name: &str, society: &str) -> Value {
@@ -230,6 +253,7 @@ pub async fn run_on(
         Ok::<_, crate::StoreError>((Instant::now(), gaps))
     });
     let start = Instant::now();
+    let cpu0 = process_cpu_s();
     let tasks: Vec<_> = work
         .into_iter()
         .map(|issues| {
@@ -250,6 +274,7 @@ pub async fn run_on(
         t.await.map_err(|e| EngineError::InvalidRequest(format!("writer task failed: {e}")))??;
     }
     let acked = Instant::now();
+    let cpu1 = process_cpu_s();
     let concurrent_s = (acked - start).as_secs_f64();
     let (commits, appends) = counts();
     let (caught_up, subscriber_gaps) =
@@ -260,8 +285,10 @@ pub async fn run_on(
     // Phase 3: replay the whole log into issue states, then again verifying chains.
     progress("replay");
     let start = Instant::now();
+    let cpu2 = process_cpu_s();
     let r = replay_log(store.clone(), None, false, &|_| {}).await?;
     let replay_s = start.elapsed().as_secs_f64();
+    let cpu3 = process_cpu_s();
     let anomalies: u64 =
         r.index.issues().map(|s| s.anomalies.len() as u64).sum::<u64>() + r.index.problems().len() as u64;
     let replayed = r.events;
@@ -289,6 +316,8 @@ pub async fn run_on(
         subscriber_gaps,
         replay_per_s: replayed as f64 / replay_s,
         replay_verify_per_s: replayed as f64 / verify_s,
+        append_concurrent_cpu_us: cpu_us_per_event(cpu0, cpu1, concurrent_events),
+        replay_cpu_us: cpu_us_per_event(cpu2, cpu3, replayed),
         replay_anomalies: anomalies,
         broken_chains: broken,
     })

@@ -101,6 +101,12 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
             "live subscriber during the concurrent phase: {:.0} events/s, {:.1} ms behind at the end, {} gaps",
             r.subscriber_per_s, r.subscriber_lag_ms, r.subscriber_gaps
         );
+        if let (Some(a), Some(p)) = (r.append_concurrent_cpu_us, r.replay_cpu_us) {
+            println!(
+                "CPU per event (this process, all threads): {a:.1} µs appending with {} writers, {p:.2} µs replaying",
+                r.append_concurrent_writers
+            );
+        }
         println!("replay anomalies: {}   broken chains: {}", r.replay_anomalies, r.broken_chains);
     }
     Ok(ExitCode::SUCCESS)
