@@ -34,8 +34,7 @@ fn raise(name: &str, phone: &str, address: &str) -> RaiseIssue {
 
 #[test]
 fn a_payload_is_sealed_per_person_and_revealed_only_with_that_persons_key() {
-    let groups =
-        vec![PersonalGroup { at: "/raised_by".into(), fields: vec!["name".into(), "phone".into(), "address".into()] }];
+    let groups = vec![PersonalGroup::new("/raised_by", &["name", "phone", "address"])];
     assert_eq!(Catalog::shipped().get("IssueRaised").unwrap().personal, groups, "declared by the schema");
     let mut data = support::payload::issue_raised("community-issue", 1);
     data["raised_by"] = json!({"name": NAME, "phone": PHONE, "society": "community"});
@@ -46,6 +45,7 @@ fn a_payload_is_sealed_per_person_and_revealed_only_with_that_persons_key() {
     privacy::seal_payload::<()>(
         &mut data,
         &groups,
+        |p| format!("p-of{}", p.replace('/', "-")),
         |_| Ok(key),
         || {
             n += 1;
@@ -137,7 +137,7 @@ async fn after_erasure_no_personal_value_is_found_anywhere_while_chains_verify_a
             "{}: readable while the key exists",
             b.name
         );
-        let key = keyring().get(&person).unwrap().expect("a key");
+        let key = keyring().get(&person).await.unwrap().expect("a key");
         assert!(!found_in(dir.path(), &key).is_empty(), "the byte search finds the key before erasure");
         for plain in [NAME, PHONE, ADDRESS] {
             assert_eq!(
@@ -148,8 +148,8 @@ async fn after_erasure_no_personal_value_is_found_anywhere_while_chains_verify_a
         }
 
         // Erasure, by another process's view of the vault (as `convene privacy erase` does).
-        assert!(keyring().erase(&person).unwrap());
-        assert!(!keyring().erase(&person).unwrap(), "nothing left to erase");
+        assert!(keyring().erase(&person).await.unwrap());
+        assert!(!keyring().erase(&person).await.unwrap(), "nothing left to erase");
 
         // The API: the fields read as erased; the other resident is untouched.
         let after: Value = serde_json::from_str(&body(&app, &format!("/v1/issues/{id}")).await).unwrap();
@@ -184,7 +184,7 @@ async fn after_erasure_no_personal_value_is_found_anywhere_while_chains_verify_a
         let report = audit::verify_store(engine.store().as_ref(), None, None).await.unwrap();
         assert!(report.ok, "{}: {report:#?}", b.name);
         let mut trail = Vec::new();
-        export::export(engine.store().as_ref(), None, export::Format::Jsonl, &mut trail).await.unwrap();
+        export::export(engine.store().as_ref(), None, export::Format::Jsonl, None, &mut trail).await.unwrap();
         assert!(audit::verify_jsonl(&trail[..], None, None).ok);
         for e in engine.store().read_all(0, 100_000).await.unwrap() {
             for plain in [NAME, PHONE, ADDRESS] {
@@ -198,9 +198,12 @@ async fn after_erasure_no_personal_value_is_found_anywhere_while_chains_verify_a
         reopened.set_person_keys(keyring());
         let s = reopened.issue_as_of(&id, AsOf::Version(1)).await.unwrap();
         assert_eq!(s.state, "assessed");
-        let shown = reopened.revealed(&s).unwrap();
+        let shown = reopened.revealed(&s).await.unwrap();
         assert_eq!(shown["raised_by"]["name"], ERASED);
-        assert_eq!(reopened.revealed(&reopened.current(&other).await.unwrap()).unwrap()["raised_by"]["name"], OTHER);
+        assert_eq!(
+            reopened.revealed(&reopened.current(&other).await.unwrap()).await.unwrap()["raised_by"]["name"],
+            OTHER
+        );
         reopened.store().close().await;
 
         // A byte search of every file of the data directory (the embedded log with its -wal

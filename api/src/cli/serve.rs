@@ -22,8 +22,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    // Tokens and the signing key live in the data directory (also with --database-url).
-    let auth = super::token::server_auth(data, &args.security)?;
+    // The signing key lives in the data directory; tokens and person keys go with the store
+    // (in PostgreSQL for a PostgreSQL log, shared by every instance).
+    let auth = super::token::server_auth(target, &args.security).await?;
     let keys = convene_engine::audit::AuditKeys::load_or_create(data)?;
     let engine = super::open_engine(target).await?;
     if args.demo {
