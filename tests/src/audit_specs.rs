@@ -270,7 +270,7 @@ impl Tamper for PgTamper {
 }
 
 /// The schema a test directory maps to (the same directory reopens the same log).
-fn pg_schema(dir: &Path) -> String {
+pub(crate) fn pg_schema(dir: &Path) -> String {
     let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, dir.to_string_lossy().as_bytes()).simple().to_string();
     format!("convene_t_{}", &digest[..20])
 }

@@ -129,8 +129,8 @@ impl StoreTarget {
 /// data with the keyring that goes with the store ([`StoreTarget::secrets`]).
 pub async fn open_engine(target: &StoreTarget) -> anyhow::Result<Arc<Engine>> {
     let store = target.open().await?;
-    let engine = Engine::open(store).await?;
-    engine.set_person_keys(convene_engine::privacy::PersonKeys::new(target.secrets().await?));
+    let keys = convene_engine::privacy::PersonKeys::new(target.secrets().await?);
+    let engine = Engine::open_with_keys(store, Some(keys)).await?;
     engine.bootstrap_workflows().await?;
     Ok(Arc::new(engine))
 }
@@ -145,7 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(a) => replay::run(&target, a).await,
         Command::Demo(a) => demo::run(&target, a).await,
         Command::Bench(a) => bench::run(cli.database_url.as_deref(), cli.db_pool_size, a).await,
-        Command::Migrate(a) => migrate::run(cli.db_pool_size, a).await,
+        Command::Migrate(a) => migrate::run(cli.db_pool_size, &cli.data, a).await,
         Command::Audit(c) => audit::run(&target, &cli.data, c).await,
         Command::Token(c) => token::run(&target, c).await,
         Command::Export(a) => export::run(&target, &cli.data, a).await,

@@ -95,12 +95,25 @@ pub struct Engine {
 impl Engine {
     /// An engine over a store, with its index caught up to the store's head.
     pub async fn open(store: Arc<dyn EventStore>) -> Result<Engine, EngineError> {
+        Engine::open_with_keys(store, None).await
+    }
+
+    /// An engine over a store that seals personal data with `keys` from the start (the
+    /// process manager, which runs while opening, seals what it carries too).
+    pub async fn open_with_keys(
+        store: Arc<dyn EventStore>,
+        keys: Option<crate::privacy::PersonKeys>,
+    ) -> Result<Engine, EngineError> {
+        let person_keys = std::sync::OnceLock::new();
+        if let Some(k) = keys {
+            let _ = person_keys.set(k);
+        }
         let engine = Engine {
             store,
             catalog: Catalog::shipped(),
             index: RwLock::new(IssueIndex::new()),
             meetings: MeetingDesk::default(),
-            person_keys: std::sync::OnceLock::new(),
+            person_keys,
         };
         engine.catch_up().await?;
         // Meeting outcomes a crash left without their issue events reach their issues now.
