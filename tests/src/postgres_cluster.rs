@@ -8,7 +8,10 @@
 //!   one 412;
 //! - exactly one instance holds the leader lease (runs the background work) at any time, and
 //!   the survivor takes it over within seconds of the leader's death, its chain auditor then
-//!   covering the whole log.
+//!   covering the whole log;
+//! - tokens and per-person keys are shared through the database: a person sealed through one
+//!   instance is revealed through another with a data directory of its own, and an erasure
+//!   made with that one's configuration holds for both.
 //!
 //! Skipped (with a note) unless `CONVENE_TEST_DATABASE_URL` is set; see `pg.rs`.
 
@@ -23,9 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Starts an instance on the shared log. Instances of one deployment share the `--data`
-/// directory too: it holds the tokens, the checkpoint signing key and the per-person keys that
-/// seal residents' personal data (a retry that crosses instances compares revealed payloads).
+/// Starts an instance on the shared log. Tokens and per-person keys are in the database; the
+/// instances of the lease test share the `--data` directory for the checkpoint signing key (one
+/// key for every leader's checkpoints), the privacy test gives each its own.
 fn start(database_url: &str, data: &Path) -> Server {
     start_serve(data, free_port(), &[("CONVENE_DATABASE_URL", database_url), ("CONVENE_DB_POOL_SIZE", "4")])
 }

@@ -31,7 +31,8 @@ use std::sync::Arc;
     about = "五社联动社区协商引擎 / event-sourced coordination engine for five-society linkage"
 )]
 pub struct Cli {
-    /// Data directory of the embedded store.
+    /// Data directory: the embedded store, the checkpoint signing key, and the API tokens and
+    /// per-person keys (`secrets.db`) unless the log is on PostgreSQL (then they are in it).
     #[arg(long, global = true, env = "CONVENE_DATA", default_value = "./convene-data")]
     pub data: PathBuf,
     /// The event store as a URL; overrides --data. postgres://user:pw@host:5432/db[?schema=NAME],
