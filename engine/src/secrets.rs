@@ -90,12 +90,45 @@ impl From<PgSecrets> for Arc<dyn Secrets> {
 }
 
 /// The secrets that go with a store: PostgreSQL tables in the log's schema for a PostgreSQL
-/// log, the vault in the data directory `data` otherwise.
+/// log, the vault in the data directory `data` otherwise. A PostgreSQL log whose data
+/// directory still holds a `secrets.db` from before (tokens and keys were kept there) gets them
+/// moved in once ([`adopt_vault`]).
 pub async fn open(url: &StoreUrl, data: &Path) -> Result<Arc<dyn Secrets>, SecretsError> {
     match url {
-        StoreUrl::Postgres(o) => Ok(Arc::new(PgSecrets::open(o).await?)),
+        StoreUrl::Postgres(o) => {
+            let pg = PgSecrets::open(o).await?;
+            adopt_vault(data, &pg).await?;
+            Ok(Arc::new(pg))
+        }
         StoreUrl::Sqlite(_) | StoreUrl::KurrentDb(_) => Ok(Arc::new(Vault::open_in(data)?)),
     }
+}
+
+/// Moves the keys and tokens of `<data>/secrets.db` into `to` (a PostgreSQL log's secrets), then
+/// erases them from the file, so the database holds the only copy and an erasure there is
+/// complete. Leaves a directory that is an embedded store's (its `secrets.db` belongs to that
+/// log; `convene migrate` copies those) and anything that conflicts (reported) alone. Every step
+/// is idempotent: instances starting together on a shared directory move the same rows.
+pub async fn adopt_vault(data: &Path, to: &dyn Secrets) -> Result<Copied, SecretsError> {
+    let file = data.join("secrets.db");
+    if !file.exists() || data.join("convene.db").exists() {
+        return Ok(Copied::default());
+    }
+    let vault = Vault::open_in(data)?;
+    let copied = copy(&vault, to).await?;
+    if copied.keys + copied.tokens == 0 && vault.all_keys().await?.is_empty() && vault.tokens().await?.is_empty() {
+        return Ok(copied);
+    }
+    if !copied.conflicts.is_empty() {
+        tracing::warn!(file = %file.display(), persons = ?copied.conflicts,
+            "secrets.db holds other keys than PostgreSQL for these persons; left in the file");
+        return Ok(copied);
+    }
+    vault.with(|c| c.execute_batch("DELETE FROM person_keys; DELETE FROM tokens;"))?;
+    vault.with(|c| c.execute_batch("VACUUM"))?;
+    tracing::info!(file = %file.display(), to = %to.describe(), keys = copied.keys, tokens = copied.tokens,
+        "moved the person keys and tokens of the data directory into PostgreSQL");
+    Ok(copied)
 }
 
 /// What [`copy`] did.

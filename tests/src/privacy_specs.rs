@@ -545,3 +545,29 @@ async fn names_stored_plain_before_sealing_stay_readable_and_new_ones_are_sealed
     assert!(!o.event.data.get().contains(NAME), "{}", o.event.data.get());
     assert!(o.issue.record.assessment.unwrap().assessor.person_id.is_some(), "the engine gave the assessor an id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_tokens_left_in_the_data_directory_move_into_postgres_once() {
+    let Some(url) = crate::pg::url() else { return };
+    // Given a data directory of a PostgreSQL deployment from before, with a token and a key in
+    // its secrets.db.
+    let data = tempfile::tempdir().unwrap();
+    let vault = Vault::open_in(data.path()).unwrap();
+    let tokens = convene_engine::auth::TokenStore::new(vault.clone());
+    let (info, secret) = tokens.create("admin", "*", Some("运维")).await.unwrap();
+    let key = PersonKeys::new(vault).key_or_create(PERSON).await.unwrap();
+    // When the secrets of the PostgreSQL log are opened with that directory.
+    let schema = crate::pg::unique_schema("adopt");
+    let target = convene_engine::store::StoreUrl::Postgres(Box::new(crate::pg::options(&url, &schema)));
+    let secrets = convene_engine::secrets::open(&target, data.path()).await.unwrap();
+    // Then the database has them, and the file no longer does: an erasure in the database is
+    // the only one needed.
+    assert_eq!(PersonKeys::new(secrets.clone()).get(PERSON).await.unwrap(), Some(key));
+    let moved = convene_engine::auth::TokenStore::new(secrets.clone());
+    assert_eq!(moved.resolve(&secret).await.unwrap().map(|p| p.id), Some(info.id));
+    assert_eq!(found_in(data.path(), &key), Vec::<String>::new(), "the key left the data directory");
+    assert_eq!(PersonKeys::new(Vault::open_in(data.path()).unwrap()).count().await.unwrap(), 0);
+    // Opening again moves nothing and loses nothing.
+    let again = convene_engine::secrets::open(&target, data.path()).await.unwrap();
+    assert_eq!(PersonKeys::new(again).get(PERSON).await.unwrap(), Some(key));
+}

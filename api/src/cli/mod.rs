@@ -129,8 +129,16 @@ impl StoreTarget {
 /// Opens the store and an engine over it (publishing the shipped workflows), sealing personal
 /// data with the keyring that goes with the store ([`StoreTarget::secrets`]).
 pub async fn open_engine(target: &StoreTarget) -> anyhow::Result<Arc<Engine>> {
+    open_engine_with(target, target.secrets().await?).await
+}
+
+/// [`open_engine`] with the store's secrets opened already.
+pub async fn open_engine_with(
+    target: &StoreTarget,
+    secrets: Arc<dyn convene_engine::secrets::Secrets>,
+) -> anyhow::Result<Arc<Engine>> {
     let store = target.open().await?;
-    let keys = convene_engine::privacy::PersonKeys::new(target.secrets().await?);
+    let keys = convene_engine::privacy::PersonKeys::new(secrets);
     let engine = Engine::open_with_keys(store, Some(keys)).await?;
     engine.bootstrap_workflows().await?;
     Ok(Arc::new(engine))

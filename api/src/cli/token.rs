@@ -60,10 +60,13 @@ pub async fn open_tokens(target: &super::StoreTarget) -> anyhow::Result<Arc<Toke
     Ok(Arc::new(TokenStore::new(target.secrets().await?)))
 }
 
-/// The authentication a server starts with; refuses to start without any token unless
-/// `--insecure-dev`.
-pub async fn server_auth(target: &super::StoreTarget, args: &SecurityArgs) -> anyhow::Result<Auth> {
-    let tokens = open_tokens(target).await?;
+/// The authentication a server starts with, over the tokens in `secrets`; refuses to start
+/// without any token unless `--insecure-dev`.
+pub async fn server_auth(
+    secrets: Arc<dyn convene_engine::secrets::Secrets>,
+    args: &SecurityArgs,
+) -> anyhow::Result<Auth> {
+    let tokens = Arc::new(TokenStore::new(secrets));
     let rate = RateConfig { per_second: args.rate_limit.max(0.1), burst: (args.rate_limit * 4.0).max(1.0) };
     if args.insecure_dev {
         let banner = "!!! 不安全的开发模式：无令牌的请求以请求体中声明的身份写入 / INSECURE DEV MODE: requests \
