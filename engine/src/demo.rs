@@ -97,13 +97,16 @@ struct Person {
 }
 
 impl Person {
-    /// The actor, acting for `community` (a community or a street).
+    /// The actor, acting for `community` (a community or a street): an account, no name (the
+    /// log records accounts; names are personal data and sealed in payloads).
     fn actor(&self, community: &str) -> Actor {
-        Actor { community: Some(community.to_string()), ..Actor::new(self.id, self.role).named(self.name) }
+        Actor { community: Some(community.to_string()), ..Actor::new(self.id, self.role) }
     }
 
+    /// The person as a `Party`, with their person id: the engine seals the name with their key.
     fn party(&self) -> Value {
-        let mut p = json!({"name": self.name, "organisation": self.organisation, "role": self.role});
+        let mut p =
+            json!({"person_id": self.id, "name": self.name, "organisation": self.organisation, "role": self.role});
         if let (Some(s), Some(obj)) = (self.society, p.as_object_mut()) {
             obj.insert("society".into(), json!(s));
         }

@@ -18,7 +18,7 @@ fn t(zh: &str, en: &str) -> Value {
 }
 
 fn convener() -> Actor {
-    let mut a = Actor::new("dongting-wang-jianhua", "convener").named("王建华");
+    let mut a = Actor::new("dongting-wang-jianhua", "convener");
     a.community = Some(COMMUNITY.into());
     a
 }
@@ -75,9 +75,9 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
                 "community": COMMUNITY,
                 "title": t("东亭广场广场舞音量过大，影响居民夜间休息", "Square-dance music at Dongting square keeps residents awake"),
                 "category": "noise", "households_affected": 96,
-                "raised_by": {"name": "赵秀英", "society": "community", "role": "resident"}
+                "raised_by": {"person_id": "dongting-zhao-xiuying", "name": "赵秀英", "society": "community", "role": "resident"}
             }),
-            actor: Actor::new("dongting-zhao-xiuying", "resident").named("赵秀英"),
+            actor: Actor::new("dongting-zhao-xiuying", "resident"),
             idempotency_key: Some("demo:meeting:square-dance".into()),
         })
         .await?;
@@ -90,10 +90,10 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
     let issue = raised.issue.id;
     let issue_steps: Vec<(&str, Value, Actor)> = vec![(
         "NeedAssessed",
-        json!({"assessor": {"name": "陈晓雯", "society": "social_worker", "organisation": "中南路街道社工站"},
+        json!({"assessor": {"person_id": "dongting-chen-xiaowen", "name": "陈晓雯", "society": "social_worker", "organisation": "中南路街道社工站"},
             "method": "door_to_door", "households_visited": 64, "priority": "high", "recommended_steps": ["micro_pact", "micro_team"],
             "findings": t("舞队愿意调低音量、提前结束；居民希望有人劝导", "The dance team will turn down and stop earlier; residents want someone to mediate")}),
-        Actor::new("dongting-chen-xiaowen", "social_worker").named("陈晓雯"),
+        Actor::new("dongting-chen-xiaowen", "social_worker"),
     )];
     for (n, (et, data, actor)) in issue_steps.into_iter().enumerate() {
         let o = engine
@@ -117,14 +117,16 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
             "kind": "consultation_day", "community": COMMUNITY,
             "title": t("东亭社区协商民主日", "Dongting community consultation day"),
             "scheduled_for": "2026-05-20T11:00:00Z", "venue": t("东亭社区议事厅", "Dongting deliberation hall"),
-            "convener": {"name": "王建华", "society": "community", "organisation": "东亭社区党委"}
+            "convener": {"person_id": "dongting-wang-jianhua", "name": "王建华", "society": "community", "organisation": "东亭社区党委"}
         }),
         convener(),
         s,
     )
     .await?;
-    let mut steps: Vec<(&str, Value)> =
-        vec![("AgendaItemAdded", json!({"issue_id": issue, "proposer": {"name": "王建华", "society": "community"}}))];
+    let mut steps: Vec<(&str, Value)> = vec![(
+        "AgendaItemAdded",
+        json!({"issue_id": issue, "proposer": {"person_id": "dongting-wang-jianhua", "name": "王建华", "society": "community"}}),
+    )];
     let reps = [
         "张德明",
         "周桂芳",
@@ -144,18 +146,21 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
     }
     steps.push((
         "ParticipantInvited",
-        json!({"person_id": "sw-chen", "name": "陈晓雯", "body": "social_worker", "organisation": "中南路街道社工站"}),
+        json!({"person_id": "dongting-chen-xiaowen", "name": "陈晓雯", "body": "social_worker", "organisation": "中南路街道社工站"}),
     ));
-    steps.push(("ParticipantInvited", json!({"person_id": "dance-liu", "name": "刘桂兰", "body": "social_organisation", "organisation": "东亭夕阳红舞蹈队"})));
-    steps.push(("MeetingOpened", json!({"chair": {"name": "王建华", "society": "community"}})));
+    steps.push(("ParticipantInvited", json!({"person_id": "dongting-liu-guilan", "name": "刘桂兰", "body": "social_organisation", "organisation": "东亭夕阳红舞蹈队"})));
+    steps.push((
+        "MeetingOpened",
+        json!({"chair": {"person_id": "dongting-wang-jianhua", "name": "王建华", "society": "community"}}),
+    ));
     for i in 1..=10 {
         steps.push(("AttendanceRecorded", json!({"person_id": format!("rr-{i:02}"), "status": "present"})));
     }
     steps.push(("AttendanceRecorded", json!({"person_id": "rr-11", "status": "proxy", "proxy_to": "rr-01"})));
     steps.push(("AttendanceRecorded", json!({"person_id": "rr-12", "status": "absent"})));
-    steps.push(("AttendanceRecorded", json!({"person_id": "sw-chen", "status": "present"})));
-    steps.push(("AttendanceRecorded", json!({"person_id": "dance-liu", "status": "present"})));
-    steps.push(("AgendaItemDeliberated", json!({"issue_id": issue, "speakers": ["赵秀英", "刘桂兰", "陈晓雯"],
+    steps.push(("AttendanceRecorded", json!({"person_id": "dongting-chen-xiaowen", "status": "present"})));
+    steps.push(("AttendanceRecorded", json!({"person_id": "dongting-liu-guilan", "status": "present"})));
+    steps.push(("AgendaItemDeliberated", json!({"issue_id": issue, "speakers": [{"person_id": "dongting-zhao-xiuying", "name": "赵秀英"}, {"person_id": "dongting-liu-guilan"}, {"person_id": "dongting-chen-xiaowen"}],
         "summary": t("舞队同意晚上八点半前结束、音量不超过六十分贝；居民推举志愿者组成调解小组", "The dance team agrees to stop by 20:30 below 60 dB; residents nominate volunteers to mediate")})));
     steps.push(("EstablishQuorum", json!({})));
     meeting_steps(engine, DAY, &convener(), steps, s).await?;
@@ -163,9 +168,9 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
     for (n, (et, data, actor)) in [
         ("MicroPactDrafted", json!({"pact_id": "dongting-dance-pact", "title": t("东亭广场舞文明公约", "Dongting square-dance pact"),
             "clauses": [t("晚上八点半前结束", "stop by 20:30"), t("音量不超过六十分贝", "below 60 dB")]}),
-            Actor::new("dongting-zhang-deming", "resident_representative").named("张德明")),
+            Actor::new("dongting-zhang-deming", "resident_representative")),
         ("MicroPactPublicized", json!({"pact_id": "dongting-dance-pact", "channels": ["notice_board", "wechat_group"], "from": "2026-05-10", "until": "2026-05-17"}),
-            Actor::new("dongting-li-min", "community_staff").named("李敏")),
+            Actor::new("dongting-li-min", "community_staff")),
     ]
     .into_iter()
     .enumerate()
@@ -189,12 +194,12 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
             "MotionTabled",
             json!({"motion_id": "motion-1", "issue_id": issue,
             "text": t("通过《东亭广场舞文明公约》，并组建噪音调解微团队", "Adopt the Dongting square-dance pact and form a noise mediation micro-team"),
-            "proposer": {"name": "张德明", "role": "resident_representative"},
+            "proposer": {"person_id": "rr-01", "name": "张德明", "role": "resident_representative"},
             "steps": [
                 {"type": "MicroPactAdopted", "data": {"pact_id": "dongting-dance-pact", "effective_from": "2026-06-01"}},
                 {"type": "MicroTeamFormed", "data": {"team_id": "dongting-mediation", "name": t("噪音调解小组", "noise mediation team"),
                     "purpose": t("劝导舞队遵守公约、调解邻里纠纷", "keep the pact and mediate between neighbours"),
-                    "leader": {"name": "刘桂兰", "society": "volunteer"}, "members_count": 6, "society": "volunteer"}}
+                    "leader": {"person_id": "dongting-liu-guilan", "name": "刘桂兰", "society": "volunteer"}, "members_count": 6, "society": "volunteer"}}
             ]}),
         ),
         ("VoteRecorded", json!({"motion_id": "motion-1", "counts": {"for": 9, "against": 1, "abstain": 1}})),
@@ -203,7 +208,7 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
             "ActionItemAssigned",
             json!({"action_item_id": "ai-1", "issue_id": issue,
             "task": t("一个月后入户回访，评估公约执行情况", "Visit households after a month and evaluate the pact"),
-            "assignee": {"name": "中南路街道社工站 陈晓雯", "body": "social_worker", "organisation": "中南路街道社工站"},
+            "assignee": {"person_id": "dongting-chen-xiaowen", "name": "中南路街道社工站 陈晓雯", "body": "social_worker", "organisation": "中南路街道社工站"},
             "due": "2026-06-30", "done_when": ["Evaluated"]}),
         ),
         ("MeetingClosed", json!({})),
@@ -225,7 +230,7 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
     }
 
     // The street's joint meeting, scheduled, with a representative of each society invited.
-    let mut officer = Actor::new("zhongnan-officer", "street_officer").named("街道王主任");
+    let mut officer = Actor::new("zhongnan-officer", "street_officer");
     officer.community = Some(STREET.into());
     schedule(
         engine,
@@ -241,10 +246,10 @@ pub async fn load_demo_meetings(engine: &Engine, s: &mut DemoSummary) -> Result<
     )
     .await?;
     let invited: Vec<(&str, Value)> = [
-        ("j-community", "王建华", "community"),
-        ("j-sw", "陈晓雯", "social_worker"),
+        ("dongting-wang-jianhua", "王建华", "community"),
+        ("dongting-chen-xiaowen", "陈晓雯", "social_worker"),
         ("j-org", "武昌区启航社会工作服务中心", "social_organisation"),
-        ("j-vol", "刘桂兰", "volunteer"),
+        ("dongting-liu-guilan", "刘桂兰", "volunteer"),
         ("j-charity", "东亭社区基金 吴海燕", "charity"),
     ]
     .iter()

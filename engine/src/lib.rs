@@ -24,6 +24,7 @@ pub mod meeting;
 pub mod migrate;
 pub mod privacy;
 pub mod projection;
+pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod text;

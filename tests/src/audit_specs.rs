@@ -270,7 +270,7 @@ impl Tamper for PgTamper {
 }
 
 /// The schema a test directory maps to (the same directory reopens the same log).
-fn pg_schema(dir: &Path) -> String {
+pub(crate) fn pg_schema(dir: &Path) -> String {
     let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, dir.to_string_lossy().as_bytes()).simple().to_string();
     format!("convene_t_{}", &digest[..20])
 }
@@ -490,7 +490,7 @@ async fn an_exported_trail_verifies_offline_against_the_signed_checkpoint_and_no
     let engine = fresh_engine_in(dir.path(), (sqlite_backend().open)(dir.path())).await;
     build_log(&engine, &keys).await;
     let mut trail = Vec::new();
-    let n = export::export(engine.store().as_ref(), None, Format::Jsonl, &mut trail).await.unwrap();
+    let n = export::export(engine.store().as_ref(), None, Format::Jsonl, None, &mut trail).await.unwrap();
     // The auditor holds the public key (as text) and the trail; nothing else.
     let public = std::fs::read_to_string(dir.path().join("audit/signing.pub")).unwrap();
     let key = audit::parse_public_key(&public).unwrap();

@@ -21,7 +21,7 @@ struct World {
 async fn world() -> World {
     let (dir, engine) = crate::support::fresh_engine().await;
     let tokens = Arc::new(TokenStore::new(Vault::open_in(dir.path()).unwrap()));
-    let (_, secret) = tokens.create("admin", "*", Some("hardening")).unwrap();
+    let (_, secret) = tokens.create("admin", "*", Some("hardening")).await.unwrap();
     let auth = Auth::tokens(tokens, RateConfig { per_second: 1e6, burst: 1e6 });
     World { _dir: dir, state: AppState::new(Arc::new(engine), auth), secret }
 }

@@ -193,3 +193,49 @@ async fn a_100k_event_log_moves_from_embedded_to_postgres_through_an_interruptio
     assert_eq!(next.expect("append after migration").first_position, total + 1);
     target.close().await;
 }
+
+/// `convene` with `args`, output checked for success.
+fn convene_ok(args: &[&str]) -> Value {
+    let o = Command::new(convene_bin()).args(args).env("RUST_LOG", "warn").output().expect("run convene");
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
+}
+
+#[test]
+fn the_person_keys_and_tokens_move_with_the_log_so_sealed_names_stay_readable_on_postgres() {
+    let Some(url) = pg::url() else { return };
+    let (src, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let src_dir = src.path().to_str().unwrap();
+    let db = pg::url_with_schema(&url, &pg::unique_schema("migkeys"));
+    // Given an embedded log with a sealed name and a token.
+    let raise = r#"{"community": "wuhan/wuchang/x-street/y-community", "title": {"zh-CN": "楼道堆物"},
+        "category": "stairwell", "households_affected": 12, "raised_by": {"name": "诸葛春燕"}}"#;
+    let raised = convene_ok(&[
+        "--data",
+        src_dir,
+        "issue",
+        "raise",
+        "--actor-id",
+        "r1",
+        "--role",
+        "resident",
+        "--payload",
+        raise,
+        "--json",
+    ]);
+    let id = raised["issue"]["id"].as_str().unwrap().to_string();
+    convene_ok(&["--data", src_dir, "token", "create", "--role", "auditor", "--scope", "*", "--json"]);
+    // When the log moves to PostgreSQL.
+    let report = convene_ok(&["--data", src_dir, "migrate", "--from", src_dir, "--to", &db, "--json"]);
+    assert_eq!((report["ok"].as_bool(), report["secrets"]["keys"].as_u64()), (Some(true), Some(1)), "{report}");
+    // Then an instance on PostgreSQL with a data directory of its own reads the name and knows
+    // the token.
+    let elsewhere = elsewhere.path().to_str().unwrap();
+    let shown = convene_ok(&["--data", elsewhere, "--database-url", &db, "issue", "show", &id, "--json"]);
+    assert_eq!(shown["raised_by"]["name"], "诸葛春燕");
+    let tokens = convene_ok(&["--data", elsewhere, "--database-url", &db, "token", "list", "--json"]);
+    assert_eq!(tokens.as_array().map(Vec::len), Some(1));
+    // Copying again changes nothing.
+    let again = convene_ok(&["--data", src_dir, "migrate", "--from", src_dir, "--to", &db, "--json"]);
+    assert_eq!((again["secrets"]["tokens"].as_u64(), again["ok"].as_bool()), (Some(0), Some(true)), "{again}");
+}

@@ -8,7 +8,10 @@
 //!   one 412;
 //! - exactly one instance holds the leader lease (runs the background work) at any time, and
 //!   the survivor takes it over within seconds of the leader's death, its chain auditor then
-//!   covering the whole log.
+//!   covering the whole log;
+//! - tokens and per-person keys are shared through the database: a person sealed through one
+//!   instance is revealed through another with a data directory of its own, and an erasure
+//!   made with that one's configuration holds for both.
 //!
 //! Skipped (with a note) unless `CONVENE_TEST_DATABASE_URL` is set; see `pg.rs`.
 
@@ -23,9 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Starts an instance on the shared log. Instances of one deployment share the `--data`
-/// directory too: it holds the tokens, the checkpoint signing key and the per-person keys that
-/// seal residents' personal data (a retry that crosses instances compares revealed payloads).
+/// Starts an instance on the shared log. Tokens and per-person keys are in the database; the
+/// instances of the lease test share the `--data` directory for the checkpoint signing key (one
+/// key for every leader's checkpoints), the privacy test gives each its own.
 fn start(database_url: &str, data: &Path) -> Server {
     start_serve(data, free_port(), &[("CONVENE_DATABASE_URL", database_url), ("CONVENE_DB_POOL_SIZE", "4")])
 }
@@ -315,4 +318,82 @@ async fn readers_never_find_an_event_below_a_position_they_have_seen_with_two_wr
     }
     a.close().await;
     b.close().await;
+}
+
+/// `convene` run against the shared database with `data` as its data directory.
+fn cli(db: &str, data: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::durability::convene_bin())
+        .arg("--data")
+        .arg(data)
+        .arg("--database-url")
+        .arg(db)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run convene")
+}
+
+fn get_with(base: &str, path: &str, token: &str) -> (u16, Value) {
+    let mut r =
+        agent().get(&format!("{base}{path}")).header("Authorization", &format!("Bearer {token}")).call().unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_person_sealed_through_one_instance_is_revealed_through_another_and_erased_through_it_for_both() {
+    let Some(url) = pg::url() else { return };
+    let db = pg::url_with_schema(&url, &pg::unique_schema("keys"));
+    let (a_data, b_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    const COMMUNITY: &str = "wuhan/wuchang/zhongnan-street/dongting-community";
+    const NAME: &str = "欧阳秀兰";
+
+    // Given a token made with instance A's configuration, and two instances with data
+    // directories of their own on one database.
+    let o = cli(
+        &db,
+        a_data.path(),
+        &["token", "create", "--role", "resident", "--scope", COMMUNITY, "--name", "东亭居民账号", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let token = serde_json::from_slice::<Value>(&o.stdout).unwrap()["token"].as_str().unwrap().to_string();
+    let (a, b) = (start(&db, a_data.path()), start(&db, b_data.path()));
+
+    // When a resident raises an issue through A, naming themselves.
+    let body = json!({"workflow_id": "community-issue", "community": COMMUNITY, "title": {"zh-CN": "楼道堆物"},
+        "category": "stairwell", "households_affected": 12,
+        "raised_by": {"person_id": "p-cluster-1", "name": NAME, "phone": "13912345678"}});
+    let mut r = agent()
+        .post(&format!("{}/v1/issues", a.base))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(&body)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let raised: Value = r.body_mut().read_json().unwrap();
+    let id = raised["issue"]["id"].as_str().unwrap().to_string();
+    assert!(raised["event"]["data"]["raised_by"]["name"]["$pii"].is_string(), "stored sealed");
+    assert_eq!(raised["event"]["actor"]["name"], Value::Null, "the log records the token id, not its holder");
+
+    // Then B, with another data directory, accepts the token and reveals the name: the token
+    // hash and the person's key are in the database, not in A's directory.
+    let (s, shown) = get_with(&b.base, &format!("/v1/issues/{id}"), &token);
+    assert_eq!((s, shown["raised_by"]["name"].as_str()), (200, Some(NAME)), "{shown}");
+    assert_eq!(get_with(&b.base, &format!("/v1/issues/{id}"), "cnv_not-a-token").0, 401);
+    let (_, tl) = get_with(&b.base, &format!("/v1/issues/{id}/timeline?format=json"), &token);
+    assert_eq!(tl["steps"][0]["actor"]["name"], "东亭居民账号", "the holder's name is read from the token table");
+
+    // When the person is erased with B's configuration, A shows them erased at its next read.
+    let o = cli(&db, b_data.path(), &["privacy", "erase", "p-cluster-1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, after) = get_with(&a.base, &format!("/v1/issues/{id}"), &token);
+    assert_eq!(
+        (after["raised_by"]["name"].as_str(), after["raised_by"]["phone"].as_str()),
+        (Some("已删除 / erased"), Some("已删除 / erased"))
+    );
+    let (_, after_b) = get_with(&b.base, &format!("/v1/issues/{id}"), &token);
+    assert_eq!(after_b["raised_by"]["name"], "已删除 / erased");
+    // Neither instance keeps a keyring of its own.
+    for d in [a_data.path(), b_data.path()] {
+        assert!(!d.join("secrets.db").exists(), "{}: no secrets file beside a PostgreSQL log", d.display());
+    }
 }

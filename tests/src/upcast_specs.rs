@@ -143,7 +143,7 @@ async fn a_log_written_at_v1_replays_through_the_upcaster_is_never_rewritten_and
         let report = audit::verify_store(store.as_ref(), None, None).await.unwrap();
         assert!(report.ok, "{}: {report:#?}", b.name);
         let mut trail = Vec::new();
-        convene_engine::export::export(store.as_ref(), None, convene_engine::export::Format::Jsonl, &mut trail)
+        convene_engine::export::export(store.as_ref(), None, convene_engine::export::Format::Jsonl, None, &mut trail)
             .await
             .unwrap();
         assert!(audit::verify_jsonl(&trail[..], None, None).ok);

@@ -306,7 +306,7 @@ mod community_issue_acting {
                 let w = &s.record.wishes[0];
                 assert_eq!(w.status, "fulfilled");
                 assert_eq!(w.value_fen, 15_000);
-                assert_eq!(w.claimed_by.as_ref().map(|p| p.name.as_str()), Some("蓝天志愿队"));
+                assert_eq!(w.claimed_by.as_ref().map(|p| p.name.plain()), Some(Some("蓝天志愿队")));
                 assert_eq!((s.counts.wishes, s.counts.wishes_claimed, s.counts.wishes_fulfilled), (1, 1, 1));
                 assert_eq!(s.counts.micro_steps_done, 1);
                 assert!((s.record.volunteer_hours - 3.5).abs() < 1e-9);

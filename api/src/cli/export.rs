@@ -27,6 +27,12 @@ pub async fn run(target: &super::StoreTarget, data: &Path, args: ExportArgs) -> 
         return Ok(ExitCode::from(1));
     };
     let store = target.open().await?;
+    // CSV is read by people: personal values revealed (erased ones shown as erased). JSONL
+    // carries the stored, sealed bytes.
+    let keys = match format {
+        Format::Csv => Some(convene_engine::privacy::PersonKeys::new(target.secrets().await?)),
+        Format::Jsonl => None,
+    };
     if args.sign {
         let keys = convene_engine::audit::AuditKeys::load_or_create(data)?;
         if let Err(e) = convene_engine::audit::checkpoint(store.as_ref(), &keys).await {
@@ -37,9 +43,13 @@ pub async fn run(target: &super::StoreTarget, data: &Path, args: ExportArgs) -> 
     let n = match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            export::export(store.as_ref(), args.stream.as_deref(), format, std::io::BufWriter::new(file)).await?
+            export::export(store.as_ref(), args.stream.as_deref(), format, keys.as_ref(), std::io::BufWriter::new(file))
+                .await?
         }
-        None => export::export(store.as_ref(), args.stream.as_deref(), format, std::io::stdout().lock()).await?,
+        None => {
+            export::export(store.as_ref(), args.stream.as_deref(), format, keys.as_ref(), std::io::stdout().lock())
+                .await?
+        }
     };
     eprintln!("已导出 {n} 个事件 / exported {n} events");
     Ok(ExitCode::SUCCESS)

@@ -9,14 +9,12 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct ActorArgs {
-    /// Who acts (id).
+    /// Who acts: an account id (not a name; names are personal data and never enter the log).
     #[arg(long)]
     pub actor_id: String,
     /// In which role (resident, convener, social_worker, …).
     #[arg(long)]
     pub role: String,
-    #[arg(long)]
-    pub actor_name: Option<String>,
     /// Community code the actor acts for.
     #[arg(long)]
     pub actor_community: Option<String>,
@@ -24,7 +22,8 @@ pub struct ActorArgs {
 
 impl From<ActorArgs> for Actor {
     fn from(a: ActorArgs) -> Actor {
-        Actor { id: a.actor_id, name: a.actor_name, role: a.role, community: a.actor_community }
+        // No name: the log records accounts, never a person's name (see `privacy`).
+        Actor { id: a.actor_id, name: None, role: a.role, community: a.actor_community }
     }
 }
 
@@ -120,9 +119,9 @@ fn print_issue(s: &IssueState) {
     }
 }
 
-fn report(engine: &convene_engine::Engine, o: &StepOutcome, json: bool) {
+async fn report(engine: &convene_engine::Engine, o: &StepOutcome, json: bool) {
     if json {
-        let issue = engine.revealed(&o.issue).unwrap_or_else(|e| json!({"error": e.to_string()}));
+        let issue = engine.revealed(&o.issue).await.unwrap_or_else(|e| json!({"error": e.to_string()}));
         super::print_json(&json!({"event": o.event, "issue": issue, "replayed": o.replayed}));
     } else {
         if o.replayed {
@@ -171,7 +170,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
                 RaiseIssue { workflow_id: workflow, workflow_version, data, actor: actor.into(), idempotency_key };
             match engine.raise(cmd).await {
                 Ok(o) => {
-                    report(&engine, &o, json);
+                    report(&engine, &o, json).await;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => refused(e),
@@ -190,7 +189,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
             match r {
                 Ok(s) => {
                     if json {
-                        super::print_json(&engine.revealed(&s)?);
+                        super::print_json(&engine.revealed(&s).await?);
                     } else {
                         print_issue(&s);
                     }
@@ -214,7 +213,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
             };
             match engine.step(cmd).await {
                 Ok(o) => {
-                    report(&engine, &o, json);
+                    report(&engine, &o, json).await;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => refused(e),

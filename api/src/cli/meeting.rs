@@ -2,10 +2,11 @@
 
 use super::issue::{ActorArgs, CommandInput, payload};
 use clap::Subcommand;
-use convene_engine::EngineError;
 use convene_engine::meeting::minutes::{Format, Lang};
 use convene_engine::meeting::{MeetingFilter, MeetingRefusal, MeetingState};
+use convene_engine::privacy::Names;
 use convene_engine::service::{AsOf, MeetingCommand, MeetingOutcome, ScheduleMeeting, meeting_json};
+use convene_engine::{Engine, EngineError};
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -83,7 +84,7 @@ pub enum MeetingCommandArgs {
     },
 }
 
-fn print_meeting(m: &MeetingState) {
+fn print_meeting(m: &MeetingState, names: &Names) {
     println!("会议 / meeting {}  [{}]", m.id, m.kind);
     println!("  标题 / title:      {}", m.title.both());
     println!("  社区 / community:  {}", m.community);
@@ -105,20 +106,25 @@ fn print_meeting(m: &MeetingState) {
         );
     }
     for a in &m.action_items {
-        println!("  行动 / action {}: {} → {} (due {})", a.action_item_id, a.task.both(), a.assignee.name, a.due);
+        let who = names.show(&a.assignee.name);
+        println!("  行动 / action {}: {} → {who} (due {})", a.action_item_id, a.task.both(), a.due);
     }
 }
 
-fn report(o: &MeetingOutcome, json: bool) {
+/// Prints what a command wrote, personal values revealed (or shown as erased).
+async fn report(engine: &Engine, o: &MeetingOutcome, json: bool) -> anyhow::Result<()> {
     if json {
-        super::print_json(&json!({"event": o.event, "meeting": meeting_json(&o.meeting, &[]), "replayed": o.replayed}));
+        let mut meeting = meeting_json(&o.meeting, &[]);
+        engine.reveal(&mut meeting).await?;
+        super::print_json(&json!({"event": o.event, "meeting": meeting, "replayed": o.replayed}));
     } else {
         if o.replayed {
             println!("（重试：未写入新事件 / retry: nothing new written）");
         }
         println!("已记录 / recorded: {} (v{})", o.event.event_type, o.event.version);
-        print_meeting(&o.meeting);
+        print_meeting(&o.meeting, &engine.names_for(&o.meeting).await?);
     }
+    Ok(())
 }
 
 /// Refusals are the user's input being refused: exit 1 with the reason and what is allowed.
@@ -183,7 +189,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
             let cmd = ScheduleMeeting { meeting_id: id, data: payload(p, file)?, actor: actor.into(), idempotency_key };
             match engine.schedule_meeting(cmd).await {
                 Ok(o) => {
-                    report(&o, json);
+                    report(&engine, &o, json).await?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => refused(e),
@@ -217,9 +223,11 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
                 Ok(m) => {
                     if json {
                         let applied = engine.resolutions_applied(&m).await?;
-                        super::print_json(&meeting_json(&m, &applied));
+                        let mut v = meeting_json(&m, &applied);
+                        engine.reveal(&mut v).await?;
+                        super::print_json(&v);
                     } else {
-                        print_meeting(&m);
+                        print_meeting(&m, &engine.names_for(&m).await?);
                     }
                     Ok(ExitCode::SUCCESS)
                 }
@@ -243,7 +251,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
             };
             match engine.meeting_step(cmd).await {
                 Ok(o) => {
-                    report(&o, json);
+                    report(&engine, &o, json).await?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => refused(e),
@@ -251,8 +259,9 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
         }
         MeetingCommandArgs::Suggest { id, json } => match engine.suggest_agenda(&id, now).await {
             Ok(s) => {
+                let names = engine.names_for(&s).await?;
                 if json {
-                    super::print_json(&s);
+                    super::print_json(&engine.revealed(&s).await?);
                 } else {
                     println!("{}", s.rule.both());
                     for i in &s.items {
@@ -271,7 +280,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
                             "  跟进 / follow up {}: {} → {} (due {}, {})",
                             f.item.item.action_item_id,
                             f.item.item.task.both(),
-                            f.item.item.assignee.name,
+                            names.show(&f.item.item.assignee.name),
                             f.item.item.due,
                             f.reason
                         );
@@ -289,7 +298,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
                 "html" => Format::Html,
                 _ => anyhow::bail!("--format 须为 md 或 html / must be md or html"),
             };
-            match engine.minutes(&id, None, lang, format).await {
+            match engine.minutes(&id, None, lang, format, false).await {
                 Ok((_, text)) => {
                     print!("{text}");
                     Ok(ExitCode::SUCCESS)
@@ -299,6 +308,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
         }
         MeetingCommandArgs::ActionItems { community, overdue, json } => {
             let items = engine.action_items(community.as_deref(), overdue, now).await?;
+            let names = engine.names_for(&items.iter().map(|(a, _)| a).collect::<Vec<_>>()).await?;
             if json {
                 let v: Vec<_> = items
                     .iter()
@@ -308,7 +318,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
                         v
                     })
                     .collect();
-                super::print_json(&v);
+                super::print_json(&engine.revealed(&v).await?);
             } else {
                 for (a, o) in &items {
                     let status = match (&a.done, o) {
@@ -321,7 +331,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
                         a.item.meeting_id,
                         a.item.action_item_id,
                         a.item.task.both(),
-                        a.item.assignee.name,
+                        names.show(&a.item.assignee.name),
                         a.item.due,
                         status
                     );

@@ -1,4 +1,8 @@
-//! `convene migrate --from URL --to URL`: copy a whole log between stores, then check it.
+//! `convene migrate --from URL --to URL`: copy a whole log between stores, then check it, and
+//! copy the secrets that go with it (per-person keys and token hashes: `secrets.db` of an
+//! embedded store's directory, or the PostgreSQL tables beside a PostgreSQL log), so the sealed
+//! personal values of the copied log stay readable and the tokens keep working on the target.
+//! The source keeps its copy of the keys: erase it with the source, or erase a person on both.
 //!
 //! Resumable: run the same command again after an interruption and it continues where the
 //! target's log ends. Exit 0 when the copy is identical to the source and every chain verifies,
@@ -29,11 +33,26 @@ pub struct MigrateArgs {
     pub json: bool,
 }
 
-pub async fn run(pool_size: usize, args: MigrateArgs) -> anyhow::Result<ExitCode> {
+/// Where a store's secrets are: beside a PostgreSQL log, in an embedded store's directory, in
+/// `--data` for KurrentDB.
+fn secrets_dir(url: &StoreUrl, data: &std::path::Path) -> std::path::PathBuf {
+    match url {
+        StoreUrl::Sqlite(dir) => dir.clone(),
+        _ => data.to_path_buf(),
+    }
+}
+
+pub async fn run(pool_size: usize, data: &std::path::Path, args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let options = OpenOptions { pool_size: Some(pool_size) };
     let from_url = StoreUrl::parse(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let to_url = StoreUrl::parse(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     let (from_desc, to_desc) = (from_url.describe(), to_url.describe());
+    let from_secrets = convene_engine::secrets::open(&from_url, &secrets_dir(&from_url, data))
+        .await
+        .map_err(|e| anyhow::anyhow!("无法打开源密钥库 / cannot open the source's secrets: {e}"))?;
+    let to_secrets = convene_engine::secrets::open(&to_url, &secrets_dir(&to_url, data))
+        .await
+        .map_err(|e| anyhow::anyhow!("无法打开目标密钥库 / cannot open the target's secrets: {e}"))?;
     let from = open_parsed(from_url, &options)
         .await
         .map_err(|e| anyhow::anyhow!("无法打开源 / cannot open the source {from_desc}: {e}"))?;
@@ -79,14 +98,32 @@ pub async fn run(pool_size: usize, args: MigrateArgs) -> anyhow::Result<ExitCode
     bar.finish_and_clear();
     from.close().await;
     to.close().await;
-    let ok = report.as_ref().is_none_or(|r| r.ok());
+    let secrets = convene_engine::secrets::copy(from_secrets.as_ref(), to_secrets.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("密钥未能复制，可重新运行 / the secrets were not copied, run again: {e}"))?;
+    if !secrets.conflicts.is_empty() {
+        eprintln!(
+            "目标中这些人的密钥与源不同，未覆盖 / the target holds other keys for these persons, left as they are: {}",
+            secrets.conflicts.join(", ")
+        );
+    }
+    let ok = report.as_ref().is_none_or(|r| r.ok()) && secrets.conflicts.is_empty();
     if args.json {
-        super::print_json(&json!({"from": from_desc, "to": to_desc, "copy": copied, "check": report, "ok": ok}));
+        super::print_json(
+            &json!({"from": from_desc, "to": to_desc, "copy": copied, "check": report, "secrets": secrets, "ok": ok}),
+        );
     } else {
         if copied.resumed_at > 0 {
             println!("从第 {} 个事件继续 / resumed after event {}", copied.resumed_at, copied.resumed_at);
         }
         println!("已复制 / copied {} 个事件 events ({from_desc} → {to_desc})", copied.copied);
+        println!(
+            "已复制 / copied {} 个个人密钥 person keys, {} 个令牌 tokens ({} → {})",
+            secrets.keys,
+            secrets.tokens,
+            from_secrets.describe(),
+            to_secrets.describe()
+        );
         match &report {
             None => println!("未核对 / not verified (--no-verify)"),
             Some(r) if r.ok() => println!(

@@ -31,7 +31,8 @@ use std::sync::Arc;
     about = "五社联动社区协商引擎 / event-sourced coordination engine for five-society linkage"
 )]
 pub struct Cli {
-    /// Data directory of the embedded store.
+    /// Data directory: the embedded store, the checkpoint signing key, and the API tokens and
+    /// per-person keys (`secrets.db`) unless the log is on PostgreSQL (then they are in it).
     #[arg(long, global = true, env = "CONVENE_DATA", default_value = "./convene-data")]
     pub data: PathBuf,
     /// The event store as a URL; overrides --data. postgres://user:pw@host:5432/db[?schema=NAME],
@@ -90,8 +91,9 @@ pub enum Command {
 pub struct StoreTarget {
     pub url: StoreUrl,
     pub options: OpenOptions,
-    /// The data directory: tokens, the signing key and the keyring of personal data live
-    /// here whichever store holds the log.
+    /// The data directory: the checkpoint signing key lives here whichever store holds the
+    /// log; tokens and the keyring of personal data too, unless the log is on PostgreSQL
+    /// (then they are in its database, shared by every instance).
     pub data: PathBuf,
 }
 
@@ -114,14 +116,30 @@ impl StoreTarget {
     pub fn describe(&self) -> String {
         self.url.describe()
     }
+
+    /// The secrets that go with the store: per-person keys and token hashes (PostgreSQL tables
+    /// beside a PostgreSQL log; `secrets.db` in the data directory otherwise).
+    pub async fn secrets(&self) -> anyhow::Result<Arc<dyn convene_engine::secrets::Secrets>> {
+        convene_engine::secrets::open(&self.url, &self.data)
+            .await
+            .context("无法打开密钥库 / cannot open the secrets (person keys, tokens)")
+    }
 }
 
 /// Opens the store and an engine over it (publishing the shipped workflows), sealing personal
-/// data with the keyring in the data directory.
+/// data with the keyring that goes with the store ([`StoreTarget::secrets`]).
 pub async fn open_engine(target: &StoreTarget) -> anyhow::Result<Arc<Engine>> {
+    open_engine_with(target, target.secrets().await?).await
+}
+
+/// [`open_engine`] with the store's secrets opened already.
+pub async fn open_engine_with(
+    target: &StoreTarget,
+    secrets: Arc<dyn convene_engine::secrets::Secrets>,
+) -> anyhow::Result<Arc<Engine>> {
     let store = target.open().await?;
-    let engine = Engine::open(store).await?;
-    engine.set_person_keys(privacy::open_keys(&target.data)?);
+    let keys = convene_engine::privacy::PersonKeys::new(secrets);
+    let engine = Engine::open_with_keys(store, Some(keys)).await?;
     engine.bootstrap_workflows().await?;
     Ok(Arc::new(engine))
 }
@@ -136,12 +154,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(a) => replay::run(&target, a).await,
         Command::Demo(a) => demo::run(&target, a).await,
         Command::Bench(a) => bench::run(cli.database_url.as_deref(), cli.db_pool_size, a).await,
-        Command::Migrate(a) => migrate::run(cli.db_pool_size, a).await,
+        Command::Migrate(a) => migrate::run(cli.db_pool_size, &cli.data, a).await,
         Command::Audit(c) => audit::run(&target, &cli.data, c).await,
-        Command::Token(c) => token::run(&cli.data, c).await,
+        Command::Token(c) => token::run(&target, c).await,
         Command::Export(a) => export::run(&target, &cli.data, a).await,
         Command::Timeline(a) => timeline::run(&target, a).await,
-        Command::Privacy(c) => privacy::run(&cli.data, c).await,
+        Command::Privacy(c) => privacy::run(&target, c).await,
     }
 }
 

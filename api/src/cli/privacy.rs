@@ -1,38 +1,31 @@
 //! `convene privacy erase <person-id>`: crypto-shredding. Deletes the person's key from the
-//! keyring in the data directory; every personal value sealed for them (names, phones,
-//! addresses in the log, on any store) reads as erased from then on, while the log keeps its
-//! bytes, so chains verify and states replay. A running server sees it at its next read.
+//! keyring that goes with the store (`secrets.db` in the data directory, or the PostgreSQL
+//! database of a PostgreSQL log, shared by every instance); every personal value sealed for
+//! them (names, phones, addresses anywhere in the log) reads as erased from then on, while the
+//! log keeps its bytes, so chains verify and states replay. Running servers see it at their
+//! next read.
 
-use anyhow::Context;
 use clap::Subcommand;
 use convene_engine::privacy::PersonKeys;
-use convene_engine::vault::Vault;
 use serde_json::json;
-use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum PrivacyCommand {
     /// Make a person's personal data unreadable everywhere (irreversible).
     Erase {
-        /// The person id (`raised_by.person_id` of their issues).
+        /// The person id (`person_id` of the raiser, participant, party or assignee).
         person: String,
         #[arg(long)]
         json: bool,
     },
 }
 
-/// The keyring in `data` (created on first use).
-pub fn open_keys(data: &Path) -> anyhow::Result<PersonKeys> {
-    let vault = Vault::open_in(data).context("无法打开密钥库 / cannot open the secrets file")?;
-    Ok(PersonKeys::new(vault))
-}
-
-pub async fn run(data: &Path, cmd: PrivacyCommand) -> anyhow::Result<ExitCode> {
-    let keys = open_keys(data)?;
+pub async fn run(target: &super::StoreTarget, cmd: PrivacyCommand) -> anyhow::Result<ExitCode> {
+    let keys = PersonKeys::new(target.secrets().await?);
     match cmd {
         PrivacyCommand::Erase { person, json } => {
-            let erased = keys.erase(&person)?;
+            let erased = keys.erase(&person).await?;
             if json {
                 super::print_json(&json!({"person": person, "erased": erased}));
             } else if erased {

@@ -22,10 +22,12 @@ pub struct ServeArgs {
 }
 
 pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    // Tokens and the signing key live in the data directory (also with --database-url).
-    let auth = super::token::server_auth(data, &args.security)?;
+    // The signing key lives in the data directory; tokens and person keys go with the store
+    // (in PostgreSQL for a PostgreSQL log, shared by every instance).
+    let secrets = target.secrets().await?;
+    let auth = super::token::server_auth(secrets.clone(), &args.security).await?;
     let keys = convene_engine::audit::AuditKeys::load_or_create(data)?;
-    let engine = super::open_engine(target).await?;
+    let engine = super::open_engine_with(target, secrets).await?;
     if args.demo {
         let s = convene_engine::demo::load_demo(&engine).await?;
         tracing::info!(issues = s.issues, written = s.events_written, "demo community loaded");

@@ -2,11 +2,8 @@
 //! `--insecure-dev`).
 
 use crate::http::auth::{Auth, RateConfig};
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use convene_engine::auth::{self, TokenStore};
-use convene_engine::vault::Vault;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,7 +19,8 @@ pub enum TokenCommand {
         /// A community, street or district code (covers everything below it), or `*`.
         #[arg(long)]
         scope: String,
-        /// Who holds it (shown as the actor's name on what it records).
+        /// Who holds it: shown as the actor's name on what it records (timelines), read from
+        /// the token table at read time — the event log keeps only the token id.
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
@@ -56,15 +54,19 @@ pub struct SecurityArgs {
     pub cors_origins: Vec<String>,
 }
 
-pub fn open_tokens(data: &Path) -> anyhow::Result<Arc<TokenStore>> {
-    let vault = Vault::open_in(data).context("无法打开密钥库 / cannot open the secrets file")?;
-    Ok(Arc::new(TokenStore::new(vault)))
+/// The token table that goes with the store (PostgreSQL tables beside a PostgreSQL log, shared
+/// by every instance; `secrets.db` in the data directory otherwise).
+pub async fn open_tokens(target: &super::StoreTarget) -> anyhow::Result<Arc<TokenStore>> {
+    Ok(Arc::new(TokenStore::new(target.secrets().await?)))
 }
 
-/// The authentication a server starts with; refuses to start without any token unless
-/// `--insecure-dev`.
-pub fn server_auth(data: &Path, args: &SecurityArgs) -> anyhow::Result<Auth> {
-    let tokens = open_tokens(data)?;
+/// The authentication a server starts with, over the tokens in `secrets`; refuses to start
+/// without any token unless `--insecure-dev`.
+pub async fn server_auth(
+    secrets: Arc<dyn convene_engine::secrets::Secrets>,
+    args: &SecurityArgs,
+) -> anyhow::Result<Auth> {
+    let tokens = Arc::new(TokenStore::new(secrets));
     let rate = RateConfig { per_second: args.rate_limit.max(0.1), burst: (args.rate_limit * 4.0).max(1.0) };
     if args.insecure_dev {
         let banner = "!!! 不安全的开发模式：无令牌的请求以请求体中声明的身份写入 / INSECURE DEV MODE: requests \
@@ -73,7 +75,7 @@ pub fn server_auth(data: &Path, args: &SecurityArgs) -> anyhow::Result<Auth> {
         eprintln!("{banner}");
         return Ok(Auth::insecure_dev(Some(tokens), rate));
     }
-    let active = tokens.active()?;
+    let active = tokens.active().await?;
     if active == 0 {
         anyhow::bail!(
             "没有可用的 API 令牌，拒绝启动；先运行 `convene token create --role admin --scope '*'`，或仅在本地开发时加 --insecure-dev / \
@@ -81,15 +83,15 @@ pub fn server_auth(data: &Path, args: &SecurityArgs) -> anyhow::Result<Auth> {
              or pass --insecure-dev for local development only"
         );
     }
-    tracing::info!(tokens = active, "API tokens required");
+    tracing::info!(tokens = active, kept_in = %tokens.describe(), "API tokens required");
     Ok(Auth::tokens(tokens, rate))
 }
 
-pub async fn run(data: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    let tokens = open_tokens(data)?;
+pub async fn run(target: &super::StoreTarget, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let tokens = open_tokens(target).await?;
     match cmd {
         TokenCommand::Create { role, scope, name, json } => {
-            let (info, secret) = match tokens.create(&role, &scope, name.as_deref()) {
+            let (info, secret) = match tokens.create(&role, &scope, name.as_deref()).await {
                 Ok(x) => x,
                 Err(e @ (auth::tokens::TokenError::UnknownRole(_) | auth::tokens::TokenError::InvalidScope(_))) => {
                     eprintln!("拒绝 / refused: {e} (角色 / roles: {})", auth::token_roles().join(", "));
@@ -105,7 +107,7 @@ pub async fn run(data: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TokenCommand::List { json } => {
-            let list = tokens.list()?;
+            let list = tokens.list().await?;
             if json {
                 super::print_json(&list);
             } else {
@@ -115,7 +117,7 @@ pub async fn run(data: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        TokenCommand::Revoke { id } => match tokens.revoke(&id) {
+        TokenCommand::Revoke { id } => match tokens.revoke(&id).await {
             Ok(()) => println!("已吊销 / revoked {id}"),
             Err(auth::tokens::TokenError::NotFound(_)) => {
                 eprintln!("没有有效的令牌 {id} / no active token {id}");

@@ -216,7 +216,7 @@ pub async fn gate(
         },
     };
     let caller = match (presented, &auth.tokens) {
-        (Some(t), Some(store)) => match store.resolve(&t) {
+        (Some(t), Some(store)) => match store.resolve(&t).await {
             Ok(Some(p)) => Caller::Token(p),
             Ok(None) => return refuse(req, unauthorized("令牌无效或已吊销 / the token is unknown or revoked")),
             Err(e) => {

@@ -34,12 +34,16 @@ pub async fn export(
         None => caller.may_audit_all()?,
     }
     let mut out = Vec::new();
-    export::export(state.engine.store().as_ref(), q.stream.as_deref(), format, &mut out).await.map_err(
-        |e| match e {
+    // CSV is read by people: personal values revealed (erased ones shown as erased); JSONL
+    // carries the stored, sealed bytes, so it verifies.
+    let keys = if format == Format::Csv { state.engine.person_keys() } else { None };
+    export::export(state.engine.store().as_ref(), q.stream.as_deref(), format, keys, &mut out).await.map_err(|e| {
+        match e {
             ExportError::Store(s) => Problem::from(convene_engine::EngineError::Store(s)),
             ExportError::Io(e) => Problem::from(convene_engine::EngineError::InvalidRequest(e.to_string())),
-        },
-    )?;
+            ExportError::Keys(k) => Problem::from(convene_engine::EngineError::Keys(k)),
+        }
+    })?;
     let name = match format {
         Format::Jsonl => "convene-export.jsonl",
         Format::Csv => "convene-export.csv",

@@ -18,7 +18,8 @@ use serde_json::{Map, Value, json};
 pub struct ActorBody {
     /// Stable id of the person or account.
     pub id: String,
-    /// Display name, e.g. 王秀英.
+    /// Accepted for compatibility and not recorded: the log keeps the account (id, role,
+    /// community), never a person's name.
     pub name: Option<String>,
     /// Role, e.g. resident, convener, social_worker, social_organisation, volunteer, charity.
     pub role: String,
@@ -96,8 +97,8 @@ pub(super) fn etag(version: u64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 
-fn outcome_response(engine: &convene_engine::Engine, o: StepOutcome) -> Result<HttpResponse, Problem> {
-    let issue = engine.revealed(&o.issue)?;
+async fn outcome_response(engine: &convene_engine::Engine, o: StepOutcome) -> Result<HttpResponse, Problem> {
+    let issue = engine.revealed(&o.issue).await?;
     let mut r = HttpResponse::Created();
     r.insert_header(etag(o.issue.version));
     r.insert_header((header::LOCATION, format!("/v1/issues/{}", o.issue.id)));
@@ -126,7 +127,7 @@ pub async fn raise(
         actor: caller.actor(body.actor)?,
         idempotency_key: idempotency_key(&req)?,
     };
-    outcome_response(&state.engine, state.engine.raise(cmd).await?)
+    outcome_response(&state.engine, state.engine.raise(cmd).await?).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,7 +161,7 @@ pub async fn list(
     };
     let filter = IssueFilter { community: q.community, state: q.state, workflow: q.workflow, category: q.category };
     let page = state.engine.list_issues(&filter, cursor, limit).await?;
-    let items = state.engine.revealed(&page.items)?;
+    let items = state.engine.revealed(&page.items).await?;
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": page.next_cursor})))
 }
 
@@ -201,7 +202,7 @@ pub async fn get(
     };
     let wf = state.engine.workflow(&issue.workflow.id, issue.workflow.version).await?;
     let allowed = wf.steps_in(issue.state_index, state.engine.catalog());
-    let mut body = state.engine.revealed(&issue)?;
+    let mut body = state.engine.revealed(&issue).await?;
     body["allowed_steps"] = serde_json::to_value(allowed).unwrap_or_default();
     Ok(HttpResponse::Ok().insert_header(etag(issue.version)).json(body))
 }
@@ -231,21 +232,23 @@ pub async fn step(
         correlation_id: None,
         causation_id: None,
     };
-    outcome_response(&state.engine, state.engine.step(cmd).await?)
+    outcome_response(&state.engine, state.engine.step(cmd).await?).await
 }
 
 /// The issue's stream: every event with version, position, hashes.
-#[utoipa::path(get, path = "/v1/issues/{id}/events", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/issues/{id}/events", params(("id" = String, Path), ("reveal" = Option<bool>, Query, description = "true: payloads with personal values revealed (or 已删除 / erased); default: the stored, sealed bytes the hashes cover")),
     responses((status = 200, description = "{items}"), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
 pub async fn events(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
+    q: web::Query<super::events::RevealQuery>,
 ) -> Result<HttpResponse, Problem> {
     may_read_issue(&state, &caller, &id).await?;
     let events = state.engine.issue_events(&id).await?;
     let version = events.last().map(|e| e.version).unwrap_or(0);
-    Ok(HttpResponse::Ok().insert_header(etag(version)).json(json!({"items": events})))
+    let items = super::events::shown(&state.engine, &events, q.reveal.unwrap_or(false)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(version)).json(json!({"items": items})))
 }
 
 /// Reads of one issue need a scope covering its community (403 otherwise; 404 if unknown).

@@ -70,14 +70,20 @@ fn now_or(today: Option<NaiveDate>) -> DateTime<Utc> {
     today.and_then(|d| d.and_hms_opt(4, 0, 0)).map(|t| t.and_utc()).unwrap_or_else(Utc::now)
 }
 
-fn outcome_response(o: MeetingOutcome, applied: &[(String, bool)]) -> HttpResponse {
+async fn outcome_response(
+    engine: &convene_engine::Engine,
+    o: MeetingOutcome,
+    applied: &[(String, bool)],
+) -> Result<HttpResponse, Problem> {
+    let mut meeting = meeting_json(&o.meeting, applied);
+    engine.reveal(&mut meeting).await?;
     let mut r = HttpResponse::Created();
     r.insert_header(etag(o.meeting.version));
     r.insert_header((header::LOCATION, format!("/v1/meetings/{}", o.meeting.id)));
     if o.replayed {
         r.insert_header(("Idempotent-Replayed", "true"));
     }
-    r.json(json!({"event": o.event, "meeting": meeting_json(&o.meeting, applied)}))
+    Ok(r.json(json!({"event": o.event, "meeting": meeting})))
 }
 
 /// Schedule a meeting (MeetingScheduled).
@@ -99,7 +105,7 @@ pub async fn schedule(
         actor: caller.actor(body.actor)?,
         idempotency_key: idempotency_key(&req)?,
     };
-    Ok(outcome_response(state.engine.schedule_meeting(cmd).await?, &[]))
+    outcome_response(&state.engine, state.engine.schedule_meeting(cmd).await?, &[]).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,7 +212,9 @@ pub async fn get(
         None => state.engine.meeting(&id).await?,
     };
     let applied = state.engine.resolutions_applied(&m).await?;
-    Ok(HttpResponse::Ok().insert_header(etag(m.version)).json(meeting_json(&m, &applied)))
+    let mut body = meeting_json(&m, &applied);
+    state.engine.reveal(&mut body).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(m.version)).json(body))
 }
 
 /// Record a step on a meeting (If-Match, Idempotency-Key).
@@ -234,21 +242,23 @@ pub async fn step(
     };
     let o = state.engine.meeting_step(cmd).await?;
     let applied = state.engine.resolutions_applied(&o.meeting).await?;
-    Ok(outcome_response(o, &applied))
+    outcome_response(&state.engine, o, &applied).await
 }
 
 /// The meeting's stream: every event with version, position, hashes.
-#[utoipa::path(get, path = "/v1/meetings/{id}/events", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/meetings/{id}/events", params(("id" = String, Path), ("reveal" = Option<bool>, Query, description = "true: personal values revealed (or 已删除 / erased); default: stored, sealed bytes")),
     responses((status = 200, description = "{items}"), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
 pub async fn events(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
+    q: web::Query<super::events::RevealQuery>,
 ) -> Result<HttpResponse, Problem> {
     may_read_meeting(&state, &caller, &id).await?;
     let events = state.engine.meeting_events(&id).await?;
     let version = events.last().map(|e| e.version).unwrap_or(0);
-    Ok(HttpResponse::Ok().insert_header(etag(version)).json(json!({"items": events})))
+    let items = super::events::shown(&state.engine, &events, q.reveal.unwrap_or(false)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(version)).json(json!({"items": items})))
 }
 
 /// Propose an agenda: the issues of the meeting's community (a joint meeting: its
@@ -268,10 +278,13 @@ pub async fn suggest(
     let now = now_or(body.today);
     let suggestion = state.engine.suggest_agenda(&id, now).await?;
     let mut out = serde_json::to_value(&suggestion).unwrap_or_default();
+    state.engine.reveal(&mut out).await?;
     if body.accept {
         caller.may_write()?;
         let actor: Actor = caller.actor(body.actor)?;
-        let proposer = json!({"name": actor.name.clone().unwrap_or_else(|| actor.id.clone())});
+        // The token's holder (a person unless said otherwise: the engine seals the name).
+        let holder = caller.principal().and_then(|p| p.name.clone()).or_else(|| actor.name.clone());
+        let proposer = json!({"name": holder.unwrap_or_else(|| actor.id.clone())});
         let mut added = Vec::new();
         let mut adds: Vec<Value> = suggestion
             .items
@@ -315,12 +328,16 @@ pub struct MinutesQuery {
     format: Option<String>,
     at: Option<String>,
     version: Option<u64>,
+    sealed: Option<bool>,
 }
 
 /// The minutes, generated from the meeting's events: `lang=zh-CN|en`, `format=md|html`.
+/// Names are revealed while their person's key exists (已删除 / erased after); `sealed=true`
+/// writes them in their sealed form instead: the text whose SHA-256 MinutesPublished records.
 #[utoipa::path(get, path = "/v1/meetings/{id}/minutes",
     params(("id" = String, Path), ("lang" = Option<String>, Query, description = "zh-CN (default) or en"), ("format" = Option<String>, Query, description = "md (default) or html"),
-        ("at" = Option<String>, Query), ("version" = Option<u64>, Query)),
+        ("at" = Option<String>, Query), ("version" = Option<u64>, Query),
+        ("sealed" = Option<bool>, Query, description = "personal values in their sealed form (what the published digest covers)")),
     responses((status = 200, description = "text/markdown or text/html"), (status = 400, description = "bad lang or format", body = super::problem::ProblemDoc), (status = 404, description = "not found", body = super::problem::ProblemDoc)))]
 pub async fn minutes(
     state: web::Data<AppState>,
@@ -338,7 +355,7 @@ pub async fn minutes(
         _ => return Err(Problem::bad_request("format 须为 md 或 html / format must be md or html")),
     };
     let at = as_of(&GetQuery { at: q.at, version: q.version })?;
-    let (m, text) = state.engine.minutes(&id, at, lang, format).await?;
+    let (m, text) = state.engine.minutes(&id, at, lang, format, q.sealed.unwrap_or(false)).await?;
     let mut r = HttpResponse::Ok();
     r.content_type(ctype).insert_header(etag(m.version));
     if let Some(p) = &m.minutes {
@@ -378,7 +395,9 @@ pub async fn action_items(
             v
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"items": items})))
+    let mut body = json!({"items": items});
+    state.engine.reveal(&mut body).await?;
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// Reads of one meeting need a scope covering its community (403 otherwise; 404 if unknown).

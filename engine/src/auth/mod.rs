@@ -92,12 +92,14 @@ impl Denied {
 }
 
 impl Principal {
-    /// The actor recorded on the events this principal writes. A `*` scope acts for every
-    /// community, which the engine's checks read as "no community restriction".
+    /// The actor recorded on the events this principal writes: the account (token id, role,
+    /// community), no name — a token may name a resident, and the log cannot forget; the name
+    /// is shown from the token table at read time. A `*` scope acts for every community, which
+    /// the engine's checks read as "no community restriction".
     pub fn actor(&self) -> Actor {
         Actor {
             id: self.id.clone(),
-            name: self.name.clone(),
+            name: None,
             role: self.role.clone(),
             community: (self.scope != ALL).then(|| self.scope.clone()),
         }

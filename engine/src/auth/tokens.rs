@@ -1,4 +1,5 @@
-//! API tokens, kept in the secrets file (`secrets.db`), never in the event log.
+//! API tokens, kept in the store's secrets (the vault `secrets.db`, or PostgreSQL tables beside
+//! a PostgreSQL log, shared by every instance), never in the event log.
 //!
 //! A token is 256 random bits (`cnv_` + 64 hex digits), shown once at creation. Only its
 //! SHA-256 is stored: a fast hash is enough because the secret is random, not a password.
@@ -7,15 +8,18 @@
 //! nor how much of a hash agreed.
 
 use super::Principal;
-use crate::vault::{Vault, VaultError, random_bytes};
+use crate::secrets::{Secrets, SecretsError, TokenRow};
+use crate::vault::random_bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// How long a server trusts its cached copy of the token table: a token created or revoked by
-/// `convene token` in another process takes effect within this time.
+/// `convene token` in another process (or through another instance) takes effect within
+/// this time.
 const RELOAD_AFTER: Duration = Duration::from_secs(2);
 
 const PREFIX: &str = "cnv_";
@@ -31,6 +35,19 @@ pub struct TokenInfo {
     pub revoked_at: Option<String>,
 }
 
+impl From<TokenRow> for TokenInfo {
+    fn from(t: TokenRow) -> Self {
+        TokenInfo {
+            id: t.id,
+            role: t.role,
+            scope: t.scope,
+            name: t.name,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
 /// Why a token could not be created (the caller fixes the input).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -40,18 +57,31 @@ pub enum TokenError {
     InvalidScope(String),
     #[error("no token {0}")]
     NotFound(String),
+    #[error("token id {0} exists already; create the token again")]
+    IdTaken(String),
     #[error(transparent)]
-    Vault(#[from] VaultError),
+    Secrets(#[from] SecretsError),
+    #[error("poisoned lock on the token cache")]
+    Poisoned,
+}
+
+impl From<crate::vault::VaultError> for TokenError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        TokenError::Secrets(e.into())
+    }
 }
 
 struct Cache {
     loaded: Option<Instant>,
+    /// Active tokens: hash and principal.
     entries: Vec<([u8; 32], Principal)>,
+    /// Every token's holder name by id (revoked ones too): display names of actors.
+    names: HashMap<String, String>,
 }
 
 /// The token table and a short-lived in-memory copy of it for request authentication.
 pub struct TokenStore {
-    vault: Vault,
+    secrets: Arc<dyn Secrets>,
     cache: RwLock<Cache>,
 }
 
@@ -59,73 +89,64 @@ fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 impl TokenStore {
-    pub fn new(vault: Vault) -> TokenStore {
-        TokenStore { vault, cache: RwLock::new(Cache { loaded: None, entries: Vec::new() }) }
+    /// The tokens in `secrets` (a [`crate::vault::Vault`], a [`crate::store::PgSecrets`], or
+    /// an `Arc<dyn Secrets>`).
+    pub fn new(secrets: impl Into<Arc<dyn Secrets>>) -> TokenStore {
+        TokenStore {
+            secrets: secrets.into(),
+            cache: RwLock::new(Cache { loaded: None, entries: Vec::new(), names: HashMap::new() }),
+        }
+    }
+
+    /// Where the tokens are kept.
+    pub fn describe(&self) -> String {
+        self.secrets.describe()
     }
 
     /// Creates a token; returns its description and the secret (shown once, stored nowhere).
-    pub fn create(&self, role: &str, scope: &str, name: Option<&str>) -> Result<(TokenInfo, String), TokenError> {
+    pub async fn create(&self, role: &str, scope: &str, name: Option<&str>) -> Result<(TokenInfo, String), TokenError> {
         let role = super::normalize_role(role).ok_or_else(|| TokenError::UnknownRole(role.to_string()))?;
         let scope = scope.trim_end_matches('/');
         if !super::valid_scope(scope) {
             return Err(TokenError::InvalidScope(scope.to_string()));
         }
         let secret = format!("{PREFIX}{}", hex::encode(random_bytes()?));
-        let id = format!("tok-{}", &hex::encode(random_bytes()?)[..12]);
-        let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        self.vault.with(|c| {
-            c.execute(
-                "INSERT INTO tokens (id, hash, role, scope, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                rusqlite::params![id, hash(&secret).as_slice(), role, scope, name, created_at],
-            )
-        })?;
-        self.invalidate();
-        let info = TokenInfo {
-            id,
+        let row = TokenRow {
+            id: format!("tok-{}", &hex::encode(random_bytes()?)[..12]),
+            hash: hash(&secret),
             role: role.to_string(),
             scope: scope.to_string(),
             name: name.map(str::to_string),
-            created_at,
+            created_at: now(),
             revoked_at: None,
         };
-        Ok((info, secret))
+        if !self.secrets.insert_token(&row).await? {
+            // 48 random bits collided with a stored id: vanishingly rare, and nothing written.
+            return Err(TokenError::IdTaken(row.id));
+        }
+        self.invalidate();
+        Ok((row.into(), secret))
     }
 
     /// Revokes a token: it stops working (within [`RELOAD_AFTER`] in other processes).
-    pub fn revoke(&self, id: &str) -> Result<(), TokenError> {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let n = self.vault.with(|c| {
-            c.execute(
-                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                rusqlite::params![id, now],
-            )
-        })?;
+    pub async fn revoke(&self, id: &str) -> Result<(), TokenError> {
+        let revoked = self.secrets.revoke_token(id, &now()).await?;
         self.invalidate();
-        if n == 0 { Err(TokenError::NotFound(id.to_string())) } else { Ok(()) }
+        if revoked { Ok(()) } else { Err(TokenError::NotFound(id.to_string())) }
     }
 
-    pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
-        Ok(self.vault.with(|c| {
-            let mut st =
-                c.prepare("SELECT id, role, scope, name, created_at, revoked_at FROM tokens ORDER BY created_at, id")?;
-            let rows = st.query_map([], |r| {
-                Ok(TokenInfo {
-                    id: r.get(0)?,
-                    role: r.get(1)?,
-                    scope: r.get(2)?,
-                    name: r.get(3)?,
-                    created_at: r.get(4)?,
-                    revoked_at: r.get(5)?,
-                })
-            })?;
-            rows.collect()
-        })?)
+    pub async fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
+        Ok(self.secrets.tokens().await?.into_iter().map(TokenInfo::from).collect())
     }
 
     /// How many tokens can be used now.
-    pub fn active(&self) -> Result<usize, TokenError> {
-        Ok(self.list()?.iter().filter(|t| t.revoked_at.is_none()).count())
+    pub async fn active(&self) -> Result<usize, TokenError> {
+        Ok(self.list().await?.iter().filter(|t| t.revoked_at.is_none()).count())
     }
 
     fn invalidate(&self) {
@@ -134,33 +155,29 @@ impl TokenStore {
         }
     }
 
-    fn reload(&self) -> Result<(), TokenError> {
-        let entries = self.vault.with(|c| {
-            let mut st = c.prepare("SELECT hash, id, name, role, scope FROM tokens WHERE revoked_at IS NULL")?;
-            let rows = st.query_map([], |r| {
-                let h: Vec<u8> = r.get(0)?;
-                let mut hash = [0u8; 32];
-                if h.len() == 32 {
-                    hash.copy_from_slice(&h);
-                }
-                Ok((hash, Principal { id: r.get(1)?, name: r.get(2)?, role: r.get(3)?, scope: r.get(4)? }))
-            })?;
-            rows.collect::<Result<Vec<_>, _>>()
-        })?;
-        let mut c = self.cache.write().map_err(|_| VaultError::Poisoned)?;
-        *c = Cache { loaded: Some(Instant::now()), entries };
+    async fn fresh_cache(&self) -> Result<(), TokenError> {
+        let stale =
+            self.cache.read().map_err(|_| TokenError::Poisoned)?.loaded.is_none_or(|t| t.elapsed() > RELOAD_AFTER);
+        if !stale {
+            return Ok(());
+        }
+        let rows = self.secrets.tokens().await?;
+        let names = rows.iter().filter_map(|t| Some((t.id.clone(), t.name.clone()?))).collect();
+        let entries = rows
+            .into_iter()
+            .filter(|t| t.revoked_at.is_none())
+            .map(|t| (t.hash, Principal { id: t.id, name: t.name, role: t.role, scope: t.scope }))
+            .collect();
+        let mut c = self.cache.write().map_err(|_| TokenError::Poisoned)?;
+        *c = Cache { loaded: Some(Instant::now()), entries, names };
         Ok(())
     }
 
     /// The principal a presented token stands for, or None.
-    pub fn resolve(&self, presented: &str) -> Result<Option<Principal>, TokenError> {
-        let stale =
-            self.cache.read().map_err(|_| VaultError::Poisoned)?.loaded.is_none_or(|t| t.elapsed() > RELOAD_AFTER);
-        if stale {
-            self.reload()?;
-        }
+    pub async fn resolve(&self, presented: &str) -> Result<Option<Principal>, TokenError> {
+        self.fresh_cache().await?;
         let h = hash(presented);
-        let cache = self.cache.read().map_err(|_| VaultError::Poisoned)?;
+        let cache = self.cache.read().map_err(|_| TokenError::Poisoned)?;
         let mut found: Option<&Principal> = None;
         // Every entry is compared; the match is remembered without an early exit.
         for (stored, p) in &cache.entries {
@@ -170,29 +187,38 @@ impl TokenStore {
         }
         Ok(found.cloned())
     }
+
+    /// The holder names of tokens by id (revoked tokens too: they name the actors of what
+    /// they recorded). The event log keeps only the token id; names are shown from here.
+    pub async fn holder_names(&self) -> Result<HashMap<String, String>, TokenError> {
+        self.fresh_cache().await?;
+        Ok(self.cache.read().map_err(|_| TokenError::Poisoned)?.names.clone())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vault::Vault;
 
-    #[test]
-    fn tokens_resolve_by_secret_only_and_stop_when_revoked() {
+    #[tokio::test]
+    async fn tokens_resolve_by_secret_only_and_stop_when_revoked() {
         let dir = std::env::temp_dir().join(format!("convene-tokens-{}", uuid::Uuid::now_v7()));
         let store = TokenStore::new(Vault::open_in(&dir).unwrap());
-        let (info, secret) = store.create("organisation", "wuhan/x", Some("社工站")).unwrap();
+        let (info, secret) = store.create("organisation", "wuhan/x", Some("社工站")).await.unwrap();
         assert_eq!(info.role, "social_organisation");
         assert!(secret.starts_with(PREFIX) && secret.len() == 68);
-        let p = store.resolve(&secret).unwrap().unwrap();
+        let p = store.resolve(&secret).await.unwrap().unwrap();
         assert_eq!((p.id.as_str(), p.scope.as_str()), (info.id.as_str(), "wuhan/x"));
-        assert!(store.resolve(&info.id).unwrap().is_none());
-        assert!(store.resolve(&format!("{secret}0")).unwrap().is_none());
+        assert!(store.resolve(&info.id).await.unwrap().is_none());
+        assert!(store.resolve(&format!("{secret}0")).await.unwrap().is_none());
         let stored = std::fs::read(dir.join("secrets.db")).unwrap();
         assert!(!stored.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret itself is not stored");
-        store.revoke(&info.id).unwrap();
-        assert!(store.resolve(&secret).unwrap().is_none());
-        assert!(matches!(store.create("system", "*", None), Err(TokenError::UnknownRole(_))));
-        assert!(matches!(store.create("resident", "a//b", None), Err(TokenError::InvalidScope(_))));
+        store.revoke(&info.id).await.unwrap();
+        assert!(store.resolve(&secret).await.unwrap().is_none());
+        assert_eq!(store.holder_names().await.unwrap().get(&info.id).map(String::as_str), Some("社工站"));
+        assert!(matches!(store.create("system", "*", None).await, Err(TokenError::UnknownRole(_))));
+        assert!(matches!(store.create("resident", "a//b", None).await, Err(TokenError::InvalidScope(_))));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,10 +1,12 @@
 //! Exports for auditors: the whole log as JSONL (every envelope and payload, in global order,
 //! exactly the stored bytes of each payload; verifiable on its own with
-//! `convene audit verify --file`), and as CSV (one row per event).
+//! `convene audit verify --file`; personal values stay sealed), and as CSV (one row per
+//! event, for people: personal values revealed while their person's key exists, erased after).
 //!
 //! Pure formatting of events; reading the store is the caller's page loop ([`export`]).
 
 use crate::event::RecordedEvent;
+use crate::privacy::PersonKeys;
 use crate::store::{EventStore, StoreError};
 use std::io::Write;
 
@@ -64,8 +66,14 @@ fn csv_field(s: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// One CSV row (with its newline).
+/// One CSV row (with its newline): the stored payload.
 pub fn csv_row(e: &RecordedEvent, out: &mut Vec<u8>) {
+    csv_row_with(e, e.data.get(), out)
+}
+
+/// One CSV row with `data` in the payload column (the payload with its personal values
+/// revealed, or shown as erased).
+pub fn csv_row_with(e: &RecordedEvent, data: &str, out: &mut Vec<u8>) {
     let opt = |u: Option<uuid::Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
     let fields = [
         e.position.to_string(),
@@ -80,7 +88,7 @@ pub fn csv_row(e: &RecordedEvent, out: &mut Vec<u8>) {
         e.actor.community.clone().unwrap_or_default(),
         opt(e.correlation_id),
         opt(e.causation_id),
-        e.data.get().to_string(),
+        data.to_string(),
         e.prev_hash.clone(),
         e.hash.clone(),
     ];
@@ -93,11 +101,43 @@ pub fn csv_row(e: &RecordedEvent, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// Writes one page of events. CSV with a keyring shows payloads with their personal values
+/// revealed (or erased): it is read by people, in spreadsheets. JSONL always carries the
+/// stored bytes, sealed, so the hashes verify.
+async fn write_page(
+    events: &[RecordedEvent],
+    format: Format,
+    keys: Option<&PersonKeys>,
+    buf: &mut Vec<u8>,
+) -> Result<(), ExportError> {
+    match (format, keys) {
+        (Format::Jsonl, _) => events.iter().for_each(|e| jsonl_line(e, buf)),
+        (Format::Csv, None) => events.iter().for_each(|e| csv_row(e, buf)),
+        (Format::Csv, Some(keys)) => {
+            let mut values: Vec<serde_json::Value> = events.iter().map(RecordedEvent::data_value).collect();
+            let persons: std::collections::BTreeSet<String> =
+                values.iter().flat_map(crate::privacy::persons_in).collect();
+            let held = if persons.is_empty() { Default::default() } else { keys.keys_of(persons).await? };
+            for (e, v) in events.iter().zip(values.iter_mut()) {
+                if e.data.get().contains("\"$pii\"") {
+                    crate::privacy::reveal(v, &mut |p: &str| held.get(p).copied());
+                    csv_row_with(e, crate::event::canonical_json(v).get(), buf);
+                } else {
+                    csv_row(e, buf);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes the events of `store` (all, or one stream's when `stream` is given) in global order.
+/// With `keys`, CSV payloads are revealed (see [`write_page`]).
 pub async fn export(
     store: &dyn EventStore,
     stream: Option<&str>,
     format: Format,
+    keys: Option<&PersonKeys>,
     mut out: impl Write,
 ) -> Result<u64, ExportError> {
     let mut n = 0u64;
@@ -105,19 +145,11 @@ pub async fn export(
     if format == Format::Csv {
         buf.extend_from_slice(CSV_HEADER.as_bytes());
     }
-    let mut write_events = |events: &[RecordedEvent], buf: &mut Vec<u8>| {
-        for e in events {
-            match format {
-                Format::Jsonl => jsonl_line(e, buf),
-                Format::Csv => csv_row(e, buf),
-            }
-            n += 1;
-        }
-    };
     match stream {
         Some(s) => {
             let events = crate::store::read_stream_all(store, s).await?;
-            write_events(&events, &mut buf);
+            write_page(&events, format, keys, &mut buf).await?;
+            n += events.len() as u64;
         }
         None => {
             let mut after = 0;
@@ -125,7 +157,8 @@ pub async fn export(
                 let page = store.read_all(after, 4096).await?;
                 let Some(last) = page.last() else { break };
                 after = last.position;
-                write_events(&page, &mut buf);
+                write_page(&page, format, keys, &mut buf).await?;
+                n += page.len() as u64;
                 out.write_all(&buf)?;
                 buf.clear();
             }
@@ -143,6 +176,8 @@ pub enum ExportError {
     Store(#[from] StoreError),
     #[error("cannot write the export: {0}")]
     Io(#[from] std::io::Error),
+    #[error("keyring: {0}")]
+    Keys(#[from] crate::secrets::SecretsError),
 }
 
 #[cfg(test)]

@@ -9,10 +9,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A person or organisation acting for one of the societies.
+/// A person or body acting for one of the societies. A person's name is personal data and
+/// is stored sealed (see `privacy`); a body (`kind: body`) keeps its name plain.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Party {
-    pub name: String,
+    /// person (absent: a person too) | body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    pub name: PersonalText,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub society: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,7 +119,8 @@ pub struct Project {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Pledge {
     pub pledge_id: String,
-    pub donor: String,
+    /// Sealed when the donor is an individual.
+    pub donor: PersonalText,
     pub kind: String,
     pub amount_fen: u64,
     pub volunteer_hours: f64,
@@ -451,7 +458,7 @@ pub(super) fn apply_payload(
         "MicroCharityPledged" => {
             #[derive(Deserialize)]
             struct Donor {
-                name: String,
+                name: PersonalText,
             }
             #[derive(Deserialize)]
             struct P {

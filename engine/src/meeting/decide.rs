@@ -295,7 +295,21 @@ pub fn decide(
                     m,
                 ));
             }
-            plain(st)
+            // A participant named by id speaks under the name of their invitation, copied as
+            // stored (sealed with their key).
+            let mut d = data.clone();
+            if let Some(speakers) = d.get_mut("speakers").and_then(Value::as_array_mut) {
+                for sp in speakers.iter_mut() {
+                    if let Some(obj) = sp.as_object_mut()
+                        && !obj.contains_key("name")
+                        && let Some(p) = obj.get("person_id").and_then(Value::as_str).and_then(|id| m.participant(id))
+                    {
+                        obj.insert("name".into(), serde_json::to_value(&p.name).unwrap_or(Value::Null));
+                    }
+                }
+            }
+            validate(st, &d, catalog, m)?;
+            Ok(Decided { event_type: st.into(), data: d })
         }
         "EstablishQuorum" => {
             if let Some(open) = m.open_motion()
@@ -524,7 +538,8 @@ pub fn decide(
             if m.minutes.is_some() {
                 return Err(rule("already_published", "会议纪要已发布", "the minutes are already published", m));
             }
-            let md = minutes::render(m, kind, Lang::Zh, Format::Markdown);
+            // Personal values in their sealed form: see `minutes::digest`.
+            let md = minutes::render(m, kind, Lang::Zh, Format::Markdown, &crate::privacy::Names::sealed_form());
             let d = json!({
                 "sha256": minutes::digest(&md),
                 "languages": ["zh-CN", "en"],

@@ -5,8 +5,9 @@
 
 use super::kind::{MeetingKind, VotingRule};
 use super::rules::body_text;
-use super::state::{Attendance, MeetingState, MeetingStatus, MotionStatus};
+use super::state::{Attendance, MeetingState, MeetingStatus, MotionStatus, Speaker};
 use crate::catalog::Catalog;
+use crate::privacy::Names;
 use crate::text::LocalizedText;
 use chrono::{DateTime, Utc};
 
@@ -61,7 +62,8 @@ fn cst(at: DateTime<Utc>) -> String {
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string() + " (UTC+8)"
 }
 
-fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
+fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang, names: &Names) -> Vec<Block> {
+    let name = |p: &crate::privacy::PersonalText| names.show(p);
     let catalog = Catalog::shipped();
     let mut out = Vec::new();
     out.push(Block::H1(format!("{} — {}", t(l, &m.title), pick(l, "会议纪要", "Minutes"))));
@@ -70,7 +72,7 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
         format!("{}：{}", pick(l, "社区", "Community"), m.community),
         format!("{}：{}", pick(l, "时间", "Scheduled for"), cst(m.scheduled_for)),
         format!("{}：{}", pick(l, "地点", "Venue"), t(l, &m.venue)),
-        format!("{}：{}", pick(l, "召集人", "Convener"), m.convener.name),
+        format!("{}：{}", pick(l, "召集人", "Convener"), name(&m.convener.name)),
     ];
     if l == Lang::En {
         for f in facts.iter_mut() {
@@ -79,7 +81,7 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
     }
     let sep = pick(l, "：", ": ");
     if let Some(c) = &m.chair {
-        facts.push(format!("{}{sep}{}", pick(l, "主持人", "Chair"), c.name));
+        facts.push(format!("{}{sep}{}", pick(l, "主持人", "Chair"), name(&c.name)));
     }
     if let Some(o) = m.opened_at {
         facts.push(format!("{}{sep}{}", pick(l, "开会", "Opened"), cst(o)));
@@ -113,7 +115,7 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
                 Some(Attendance::Present) => pick(l, "出席", "present"),
                 Some(Attendance::Absent) | None => pick(l, "缺席", "absent"),
                 Some(Attendance::Proxy { proxy_to }) => {
-                    let to = m.participant(proxy_to).map(|h| h.name.clone()).unwrap_or_else(|| proxy_to.clone());
+                    let to = m.participant(proxy_to).map(|h| name(&h.name)).unwrap_or_else(|| proxy_to.clone());
                     pick(l, format!("委托 {to}"), format!("proxy to {to}"))
                 }
             };
@@ -121,7 +123,7 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
             if p.resident_representative {
                 body = format!("{body}{}", pick(l, "（居民代表）", " (resident representative)"));
             }
-            vec![p.name.clone(), body, status]
+            vec![name(&p.name), body, status]
         })
         .collect();
     out.push(Block::Table(
@@ -151,10 +153,11 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
                 .voters
                 .iter()
                 .map(|v| match &v.cast_by {
-                    None => v.name.clone(),
+                    None => name(&v.name),
                     Some(h) => {
-                        let h = m.participant(h).map(|p| p.name.clone()).unwrap_or_else(|| h.clone());
-                        pick(l, format!("{}（由{h}代为表决）", v.name), format!("{} (vote cast by {h})", v.name))
+                        let h = m.participant(h).map(|p| name(&p.name)).unwrap_or_else(|| h.clone());
+                        let v = name(&v.name);
+                        pick(l, format!("{v}（由{h}代为表决）"), format!("{v} (vote cast by {h})"))
                     }
                 })
                 .collect();
@@ -174,17 +177,27 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
     }
     for (i, a) in m.agenda.iter().enumerate() {
         out.push(Block::H3(format!("{}. {} ({})", i + 1, t(l, &a.title), a.issue_id)));
-        let mut lines = vec![format!("{}{sep}{}", pick(l, "提议人", "Proposed by"), a.proposer.name)];
+        let mut lines = vec![format!("{}{sep}{}", pick(l, "提议人", "Proposed by"), name(&a.proposer.name))];
         if let Some(f) = &a.follow_up_of {
             lines.push(format!("{}{sep}{f}", pick(l, "跟进行动事项", "Follows up action item")));
         }
         for d in &a.deliberations {
             let mut s = format!("{}{sep}{}", pick(l, "协商情况", "Deliberation"), t(l, &d.summary));
             if !d.speakers.is_empty() {
+                let speakers: Vec<String> = d
+                    .speakers
+                    .iter()
+                    .map(|x| match x {
+                        Speaker::Name(n) | Speaker::Person { name: Some(n), .. } => name(n),
+                        Speaker::Person { person_id, name: None } => {
+                            m.participant(person_id).map(|p| name(&p.name)).unwrap_or_else(|| person_id.clone())
+                        }
+                    })
+                    .collect();
                 s += &pick(
                     l,
-                    format!("（发言：{}）", d.speakers.join("、")),
-                    format!(" (speakers: {})", d.speakers.join(", ")),
+                    format!("（发言：{}）", speakers.join("、")),
+                    format!(" (speakers: {})", speakers.join(", ")),
                 );
             }
             lines.push(s);
@@ -203,7 +216,7 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
                 .collect();
             let mut lines = vec![
                 format!("{} {}{sep}{}", pick(l, "动议", "Motion"), mo.motion_id, t(l, &mo.text)),
-                format!("{}{sep}{}", pick(l, "动议人", "Moved by"), mo.proposer.name),
+                format!("{}{sep}{}", pick(l, "动议人", "Moved by"), name(&mo.proposer.name)),
             ];
             if !steps.is_empty() {
                 lines.push(format!(
@@ -252,7 +265,7 @@ fn blocks(m: &MeetingState, kind: &MeetingKind, l: Lang) -> Vec<Block> {
             .iter()
             .map(|a| {
                 let issue = m.agenda_item(&a.issue_id).map(|x| t(l, &x.title)).unwrap_or_else(|| a.issue_id.clone());
-                let who = format!("{}（{}）", a.assignee.name, t(l, &body_text(&a.assignee.body)));
+                let who = format!("{}（{}）", name(&a.assignee.name), t(l, &body_text(&a.assignee.body)));
                 let who = if l == Lang::En { who.replace('（', " (").replace('）', ")") } else { who };
                 vec![a.action_item_id.clone(), t(l, &a.task), issue, who, a.due.format("%Y-%m-%d").to_string()]
             })
@@ -284,16 +297,19 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// SHA-256 (hex) of rendered minutes: what MinutesPublished records, so anyone holding the
-/// minutes can check they are the ones published.
+/// SHA-256 (hex) of rendered minutes: what MinutesPublished records — of the zh-CN Markdown
+/// with personal values in their sealed form ([`Names::sealed_form`]), so anyone can check the
+/// minutes against it (`?sealed=true` renders that form) while the digest neither changes
+/// when a person is erased nor lets anyone test guesses of an erased name against it.
 pub fn digest(text: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Renders the minutes of `m`.
-pub fn render(m: &MeetingState, kind: &MeetingKind, lang: Lang, format: Format) -> String {
-    let blocks = blocks(m, kind, lang);
+/// Renders the minutes of `m`, personal values shown by `names` (revealed or erased, or in
+/// their sealed form for the digest).
+pub fn render(m: &MeetingState, kind: &MeetingKind, lang: Lang, format: Format, names: &Names) -> String {
+    let blocks = blocks(m, kind, lang, names);
     let mut s = String::new();
     match format {
         Format::Markdown => {

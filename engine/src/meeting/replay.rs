@@ -97,7 +97,7 @@ pub fn apply(m: &mut MeetingState, e: &RecordedEvent) {
             #[derive(Deserialize)]
             struct P {
                 person_id: String,
-                name: String,
+                name: crate::privacy::PersonalText,
                 body: String,
                 role: Option<String>,
                 organisation: Option<String>,
@@ -182,7 +182,7 @@ pub fn apply(m: &mut MeetingState, e: &RecordedEvent) {
                 issue_id: String,
                 summary: LocalizedText,
                 #[serde(default)]
-                speakers: Vec<String>,
+                speakers: Vec<Speaker>,
             }
             if let Some(p) = parse::<P>(e)
                 && let Some(a) = m.agenda.iter_mut().find(|a| a.issue_id == p.issue_id)

@@ -2,6 +2,7 @@
 
 use crate::event::Actor;
 use crate::issue::{Party, Votes};
+use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,8 @@ pub enum Attendance {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Participant {
     pub person_id: String,
-    pub name: String,
+    /// Sealed with the person's key (plain only in logs written before sealing).
+    pub name: PersonalText,
     pub body: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -78,15 +80,29 @@ pub struct AgendaItem {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Deliberation {
     pub summary: LocalizedText,
-    pub speakers: Vec<String>,
+    pub speakers: Vec<Speaker>,
     pub at: DateTime<Utc>,
+}
+
+/// Who spoke in a deliberation: a participant (or other person) by id with their sealed name,
+/// or a bare name (sealed under an id the engine derived).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Speaker {
+    Person {
+        person_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<PersonalText>,
+    },
+    Name(PersonalText),
 }
 
 /// One voting member of a quorum snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Voter {
     pub person_id: String,
-    pub name: String,
+    /// Copied from the invitation as stored (sealed).
+    pub name: PersonalText,
     /// The present participant who casts this vote by proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cast_by: Option<String>,
@@ -176,7 +192,13 @@ pub struct Ballot {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignee {
-    pub name: String,
+    /// person (absent: a person too) | body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    /// Sealed unless the assignee is a body.
+    pub name: PersonalText,
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,

@@ -1,71 +1,75 @@
-//! Per-person keys in the vault (`secrets.db` beside the log, whichever store holds the log).
-//! Erasing a person deletes their key; `secure_delete` zeroes the row's bytes and a VACUUM
-//! rewrites the file, so neither the key nor anything it sealed can be recovered from the data
-//! directory afterwards. No key is cached in memory: an erasure made by the CLI takes effect
-//! in a running server at its next read.
+//! Per-person keys, kept in the [`Secrets`] of the store (the vault `secrets.db` beside an
+//! embedded log; PostgreSQL tables beside a PostgreSQL log, shared by every instance).
+//! Erasing a person deletes their key so that it cannot be recovered from the backend's files
+//! (the vault zeroes the row and VACUUMs; PostgreSQL deletes the row and rewrites the table
+//! with VACUUM FULL), so nothing it sealed can be read again. No key is cached in memory: an
+//! erasure made by the CLI or another instance takes effect in a running server at its next
+//! read.
 
 use super::sealed::KEY_LEN;
-use crate::vault::{Vault, VaultError, random_bytes};
-use rusqlite::OptionalExtension;
+use crate::secrets::{Secrets, SecretsError};
+use crate::vault::random_bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Why a key could not be read, made or erased (the command fails; nothing is written).
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error(transparent)]
-    Vault(#[from] VaultError),
-    #[error("stored key of {0} is malformed")]
-    Malformed(String),
-}
+pub type KeyError = SecretsError;
 
 /// The keyring of personal data.
 #[derive(Clone)]
 pub struct PersonKeys {
-    vault: Vault,
+    secrets: Arc<dyn Secrets>,
 }
 
 fn as_key(person: &str, bytes: Vec<u8>) -> Result<[u8; KEY_LEN], KeyError> {
-    bytes.try_into().map_err(|_| KeyError::Malformed(person.to_string()))
+    bytes.try_into().map_err(|_| SecretsError::Malformed(person.to_string()))
 }
 
 impl PersonKeys {
-    pub fn new(vault: Vault) -> PersonKeys {
-        PersonKeys { vault }
+    /// The keyring in `secrets` (a [`crate::vault::Vault`], a [`crate::store::PgSecrets`], or
+    /// an `Arc<dyn Secrets>`).
+    pub fn new(secrets: impl Into<Arc<dyn Secrets>>) -> PersonKeys {
+        PersonKeys { secrets: secrets.into() }
+    }
+
+    /// Where the keys (and the tokens beside them) are kept.
+    pub fn secrets(&self) -> &Arc<dyn Secrets> {
+        &self.secrets
     }
 
     /// The person's key, made on first use.
-    pub fn key_or_create(&self, person: &str) -> Result<[u8; KEY_LEN], KeyError> {
+    pub async fn key_or_create(&self, person: &str) -> Result<[u8; KEY_LEN], KeyError> {
         let fresh = random_bytes()?;
-        let now = chrono::Utc::now().to_rfc3339();
-        let bytes = self.vault.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO person_keys (person_id, key, created_at) VALUES (?1, ?2, ?3)",
-                rusqlite::params![person, fresh.as_slice(), now],
-            )?;
-            c.query_row("SELECT key FROM person_keys WHERE person_id = ?1", [person], |r| r.get::<_, Vec<u8>>(0))
-        })?;
-        as_key(person, bytes)
+        as_key(person, self.secrets.key_or_insert(person, &fresh).await?)
     }
 
     /// The person's key, if they have one (None: never sealed for, or erased).
-    pub fn get(&self, person: &str) -> Result<Option<[u8; KEY_LEN]>, KeyError> {
-        let bytes = self.vault.with(|c| {
-            c.query_row("SELECT key FROM person_keys WHERE person_id = ?1", [person], |r| r.get::<_, Vec<u8>>(0))
-                .optional()
-        })?;
-        bytes.map(|b| as_key(person, b)).transpose()
+    pub async fn get(&self, person: &str) -> Result<Option<[u8; KEY_LEN]>, KeyError> {
+        Ok(self.keys_of([person.to_string()]).await?.remove(person))
+    }
+
+    /// The keys of these persons that exist (one lookup for all of them).
+    pub async fn keys_of(
+        &self,
+        persons: impl IntoIterator<Item = String>,
+    ) -> Result<HashMap<String, [u8; KEY_LEN]>, KeyError> {
+        let persons: Vec<String> = persons.into_iter().collect();
+        let mut out = HashMap::with_capacity(persons.len());
+        for (p, bytes) in self.secrets.keys(&persons).await? {
+            let k = as_key(&p, bytes)?;
+            out.insert(p, k);
+        }
+        Ok(out)
     }
 
     /// Erases the person's key; false if there was none. Afterwards every value sealed for
     /// them reads as erased, everywhere.
-    pub fn erase(&self, person: &str) -> Result<bool, KeyError> {
-        let deleted = self.vault.with(|c| c.execute("DELETE FROM person_keys WHERE person_id = ?1", [person]))?;
-        // secure_delete has zeroed the row; VACUUM also rewrites the file without free pages.
-        self.vault.with(|c| c.execute_batch("VACUUM"))?;
-        Ok(deleted > 0)
+    pub async fn erase(&self, person: &str) -> Result<bool, KeyError> {
+        self.secrets.erase_key(person).await
     }
 
     /// How many persons have a key.
-    pub fn count(&self) -> Result<u64, KeyError> {
-        Ok(self.vault.with(|c| c.query_row("SELECT count(*) FROM person_keys", [], |r| r.get::<_, i64>(0)))? as u64)
+    pub async fn count(&self) -> Result<u64, KeyError> {
+        Ok(self.secrets.all_keys().await?.len() as u64)
     }
 }

@@ -51,8 +51,8 @@ pub enum EngineError {
     /// The store failed (503/500).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The keyring of personal data (secrets.db) failed (500: the operator looks at the
-    /// data directory).
+    /// The keyring of personal data failed (500: the operator looks at `secrets.db` in the
+    /// data directory, or at the PostgreSQL database of the log).
     #[error("keyring: {0}")]
     Keys(#[from] crate::privacy::KeyError),
     /// A lock was poisoned by a panic elsewhere (500).

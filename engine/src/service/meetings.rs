@@ -11,7 +11,7 @@
 //! from 0, which costs one lookup by id per past effect and writes nothing.
 
 use super::{AsOf, Engine, EngineError, ID_NAMESPACE, MAX_RETRIES};
-use crate::event::{Actor, NewEvent, RecordedEvent, canonical_json};
+use crate::event::{Actor, NewEvent, RecordedEvent};
 use crate::issue::IssueState;
 use crate::meeting::agenda::{self, AgendaSuggestion};
 use crate::meeting::effects::{IssueEffect, dry_run, effect_of};
@@ -142,7 +142,8 @@ impl Engine {
     // ---- commands ----
 
     /// Schedules a meeting (MeetingScheduled opens its stream).
-    pub async fn schedule_meeting(&self, cmd: ScheduleMeeting) -> Result<MeetingOutcome, EngineError> {
+    pub async fn schedule_meeting(&self, mut cmd: ScheduleMeeting) -> Result<MeetingOutcome, EngineError> {
+        cmd.actor = super::privacy::account(&cmd.actor);
         let kind = kind_of(cmd.data["kind"].as_str().unwrap_or_default())?;
         if !kind.recorded_by.iter().any(|r| r == &cmd.actor.role) {
             return Err(refused(MeetingRefusal::WrongRole {
@@ -190,7 +191,11 @@ impl Engine {
         }
         let stream = meeting::stream_of(&id);
         let event_id = Uuid::new_v5(&ID_NAMESPACE, format!("scheduled:{id}").as_bytes());
-        let event = NewEvent::new("MeetingScheduled", &cmd.data, cmd.actor.clone()).with_id(event_id);
+        let mut sealed = cmd.data.clone();
+        self.seal_personal("MeetingScheduled", event_id, &mut sealed).await?;
+        let event = NewEvent::new("MeetingScheduled", &sealed, cmd.actor.clone())
+            .with_id(event_id)
+            .with_schema_version(self.schema_version("MeetingScheduled"));
         match self.store.append(&stream, ExpectedVersion::NoStream, vec![event]).await {
             Ok(o) if o.already_present => {
                 let found = self
@@ -198,7 +203,7 @@ impl Engine {
                     .read_event(event_id)
                     .await?
                     .ok_or_else(|| EngineError::NotFound(format!("event {event_id}")))?;
-                if found.data.get() != canonical_json(&cmd.data).get() {
+                if !self.same_payload(&found, &cmd.data).await? {
                     return Err(EngineError::IdempotencyKeyReused);
                 }
                 let meeting = self.meeting(&id).await?;
@@ -207,10 +212,13 @@ impl Engine {
             Ok(_) => {}
             Err(StoreError::WrongExpectedVersion { .. }) => {
                 // The same request again (same id, same payload) is answered as the first was.
-                if let Some(found) = self.store.read_event(event_id).await?
-                    && found.data.get() == canonical_json(&cmd.data).get()
-                    && (cmd.idempotency_key.is_some() || cmd.meeting_id.is_some())
-                {
+                let same = match self.store.read_event(event_id).await? {
+                    Some(found) if cmd.idempotency_key.is_some() || cmd.meeting_id.is_some() => {
+                        self.same_payload(&found, &cmd.data).await?.then_some(found)
+                    }
+                    _ => None,
+                };
+                if let Some(found) = same {
                     let meeting = self.meeting(&id).await?;
                     return Ok(MeetingOutcome { event: found, meeting, replayed: true });
                 }
@@ -230,7 +238,8 @@ impl Engine {
 
     /// Records a step on a meeting, if the meeting's status, its kind's rules and (for agenda
     /// items and motions) the issue's workflow allow it; then carries any outcome to the issue.
-    pub async fn meeting_step(&self, cmd: MeetingCommand) -> Result<MeetingOutcome, EngineError> {
+    pub async fn meeting_step(&self, mut cmd: MeetingCommand) -> Result<MeetingOutcome, EngineError> {
+        cmd.actor = super::privacy::account(&cmd.actor);
         let stream = meeting::stream_of(&cmd.meeting_id);
         let keyed_id = cmd
             .idempotency_key
@@ -281,7 +290,9 @@ impl Engine {
                 (_, Some(id)) => id,
                 (_, None) => Uuid::now_v7(),
             };
-            let event = NewEvent::new(decided.event_type.clone(), &decided.data, cmd.actor.clone())
+            let mut sealed = decided.data;
+            self.seal_personal(&decided.event_type, event_id, &mut sealed).await?;
+            let event = NewEvent::new(decided.event_type.clone(), &sealed, cmd.actor.clone())
                 .with_id(event_id)
                 .with_schema_version(self.schema_version(&decided.event_type));
             match self.store.append(&stream, ExpectedVersion::Exact(m.version), vec![event]).await {
@@ -361,16 +372,19 @@ impl Engine {
                 }
                 return Ok(0);
             }
-            let batch: Vec<NewEvent> = effect
-                .events
-                .iter()
-                .map(|(id, t, d)| {
-                    NewEvent::new(t.clone(), d, effect.actor.clone())
+            // The effect copies personal values from the meeting's events as they are stored
+            // (sealed); anything still plain (a log written before sealing) is sealed here.
+            let mut batch = Vec::with_capacity(effect.events.len());
+            for (id, t, d) in &effect.events {
+                let mut sealed = d.clone();
+                self.seal_personal(t, *id, &mut sealed).await?;
+                batch.push(
+                    NewEvent::new(t.clone(), &sealed, super::privacy::account(&effect.actor))
                         .with_id(*id)
                         .with_schema_version(self.schema_version(t))
-                        .correlated(Some(e.id), Some(e.id))
-                })
-                .collect();
+                        .correlated(Some(e.id), Some(e.id)),
+                );
+            }
             match self.store.append(&issue.stream, ExpectedVersion::Exact(issue.version), batch).await {
                 Ok(o) => return Ok(if o.already_present { 0 } else { effect.events.len() }),
                 Err(StoreError::WrongExpectedVersion { .. }) => {
@@ -470,20 +484,24 @@ impl Engine {
         .await
     }
 
-    /// The minutes of a meeting (at a version or time, or now), generated from its events.
+    /// The minutes of a meeting (at a version or time, or now), generated from its events,
+    /// personal values revealed (erased ones shown as erased) — or, with `sealed_form`, in the
+    /// sealed form the published digest covers (`minutes::digest`).
     pub async fn minutes(
         &self,
         id: &str,
         as_of: Option<AsOf>,
         lang: Lang,
         format: Format,
+        sealed_form: bool,
     ) -> Result<(MeetingState, String), EngineError> {
         let m = match as_of {
             Some(a) => self.meeting_as_of(id, a).await?,
             None => self.meeting(id).await?,
         };
         let kind = kind_of(&m.kind)?;
-        let text = minutes::render(&m, &kind, lang, format);
+        let names = if sealed_form { crate::privacy::Names::sealed_form() } else { self.names_for(&m).await? };
+        let text = minutes::render(&m, &kind, lang, format, &names);
         Ok((m, text))
     }
 

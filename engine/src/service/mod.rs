@@ -95,12 +95,25 @@ pub struct Engine {
 impl Engine {
     /// An engine over a store, with its index caught up to the store's head.
     pub async fn open(store: Arc<dyn EventStore>) -> Result<Engine, EngineError> {
+        Engine::open_with_keys(store, None).await
+    }
+
+    /// An engine over a store that seals personal data with `keys` from the start (the
+    /// process manager, which runs while opening, seals what it carries too).
+    pub async fn open_with_keys(
+        store: Arc<dyn EventStore>,
+        keys: Option<crate::privacy::PersonKeys>,
+    ) -> Result<Engine, EngineError> {
+        let person_keys = std::sync::OnceLock::new();
+        if let Some(k) = keys {
+            let _ = person_keys.set(k);
+        }
         let engine = Engine {
             store,
             catalog: Catalog::shipped(),
             index: RwLock::new(IssueIndex::new()),
             meetings: MeetingDesk::default(),
-            person_keys: std::sync::OnceLock::new(),
+            person_keys,
         };
         engine.catch_up().await?;
         // Meeting outcomes a crash left without their issue events reach their issues now.
@@ -163,7 +176,8 @@ impl Engine {
         let expected =
             if version == 1 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(u64::from(version) - 2) };
         let event_id = Uuid::new_v5(&ID_NAMESPACE, format!("workflow:{id}:{version}:{}", wf.content_hash).as_bytes());
-        let event = NewEvent::new("WorkflowPublished", &json!({"definition": doc}), actor.clone()).with_id(event_id);
+        let event =
+            NewEvent::new("WorkflowPublished", &json!({"definition": doc}), privacy::account(actor)).with_id(event_id);
         match self.store.append(&format!("workflow-{id}"), expected, vec![event]).await {
             Ok(_) => {}
             Err(StoreError::WrongExpectedVersion { .. }) => {
@@ -203,7 +217,8 @@ impl Engine {
     // ---- issues ----
 
     /// Raises a new issue under a workflow.
-    pub async fn raise(&self, cmd: RaiseIssue) -> Result<StepOutcome, EngineError> {
+    pub async fn raise(&self, mut cmd: RaiseIssue) -> Result<StepOutcome, EngineError> {
+        cmd.actor = privacy::account(&cmd.actor);
         let wf = match cmd.workflow_version {
             Some(v) => self.with_index(|i| i.workflow(&cmd.workflow_id, v)).await?,
             None => self.with_index(|i| i.latest_workflow(&cmd.workflow_id)).await?,
@@ -236,7 +251,7 @@ impl Engine {
         }
         let stream = issue::stream_of(&issue_id.to_string());
         let mut sealed = data.clone();
-        self.seal_personal(OPENING_EVENT, event_id, &mut sealed)?;
+        self.seal_personal(OPENING_EVENT, event_id, &mut sealed).await?;
         let event = NewEvent::new(OPENING_EVENT, &sealed, cmd.actor.clone())
             .with_id(event_id)
             .with_schema_version(self.schema_version(OPENING_EVENT));
@@ -267,7 +282,7 @@ impl Engine {
         event_type: &str,
         data: &Value,
     ) -> Result<StepOutcome, EngineError> {
-        if found.event_type != event_type || !self.same_payload(&found, data)? {
+        if found.event_type != event_type || !self.same_payload(&found, data).await? {
             return Err(EngineError::IdempotencyKeyReused);
         }
         let id = issue::id_of(&found.stream).unwrap_or(&found.stream).to_string();
@@ -276,7 +291,8 @@ impl Engine {
     }
 
     /// Records a step, if the issue's workflow allows it now.
-    pub async fn step(&self, cmd: RecordStep) -> Result<StepOutcome, EngineError> {
+    pub async fn step(&self, mut cmd: RecordStep) -> Result<StepOutcome, EngineError> {
+        cmd.actor = privacy::account(&cmd.actor);
         let event_id = match &cmd.idempotency_key {
             Some(k) => Uuid::new_v5(&ID_NAMESPACE, format!("step:{}:{k}", cmd.issue_id).as_bytes()),
             None => Uuid::now_v7(),
@@ -299,7 +315,7 @@ impl Engine {
             let step = Step { event_type: &cmd.event_type, data: &cmd.data, actor: &cmd.actor };
             issue::decide(&wf, &state, &step, self.catalog).map_err(EngineError::Refused)?;
             let mut sealed = cmd.data.clone();
-            self.seal_personal(&cmd.event_type, event_id, &mut sealed)?;
+            self.seal_personal(&cmd.event_type, event_id, &mut sealed).await?;
             let event = NewEvent::new(cmd.event_type.clone(), &sealed, cmd.actor.clone())
                 .with_id(event_id)
                 .with_schema_version(self.schema_version(&cmd.event_type))

@@ -1,5 +1,6 @@
 //! Timelines of one issue or meeting (now, or as of a version or time): the stream read from
-//! the store, the pinned workflow looked up, then the pure `timeline` fold.
+//! the store, the pinned workflow looked up, then the pure `timeline` fold; actors are shown
+//! by their tokens' names (the log records only the account).
 
 use super::{AsOf, Engine, EngineError};
 use crate::issue;
@@ -21,7 +22,9 @@ impl Engine {
         let first = events.first().ok_or_else(|| EngineError::NotYetRaised(issue_id.to_string()))?;
         let pin = issue::pinned_workflow(&first.view())?;
         let wf = self.workflow(&pin.id, pin.version).await?;
-        Ok(timeline::of_issue(&wf, &events, self.catalog())?)
+        let mut tl = timeline::of_issue(&wf, &events, self.catalog())?;
+        self.name_actors(&mut tl).await?;
+        Ok(tl)
     }
 
     /// Every step of a meeting with its status before and after.
@@ -31,6 +34,9 @@ impl Engine {
         if events.is_empty() {
             return Err(EngineError::NotYetRaised(format!("meeting {meeting_id}")));
         }
-        timeline::of_meeting(&events, self.catalog()).map_err(|e| EngineError::InvalidRequest(e.to_string()))
+        let mut tl =
+            timeline::of_meeting(&events, self.catalog()).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+        self.name_actors(&mut tl).await?;
+        Ok(tl)
     }
 }

@@ -17,7 +17,7 @@ mod sqlite_import;
 mod subscription;
 
 pub use open::{OpenOptions, StoreUrl, open, open_parsed};
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{PgSecrets, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 

@@ -6,7 +6,9 @@
 //! - `reads.rs`: row decoding, and pages of the log from `COPY … (FORMAT binary)`; reads run
 //!   on a deadpool connection pool;
 //! - `notify.rs`: LISTEN/NOTIFY moves the head watch when another process commits;
-//! - `import.rs`: appending a log copied from another store, hashes and times kept.
+//! - `import.rs`: appending a log copied from another store, hashes and times kept;
+//! - `secrets.rs`: per-person keys and API token hashes in the same schema ([`PgSecrets`]),
+//!   shared by every instance.
 //!
 //! **Why positions are safe for readers.** A reader that has seen position P must never later
 //! find a committed event below P. A sequence (`bigserial`) does not give that: numbers are
@@ -34,7 +36,10 @@ mod insert;
 mod notify;
 mod reads;
 mod schema;
+mod secrets;
 mod writer;
+
+pub use secrets::PgSecrets;
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMNS, PageFields, RecordedEvent};
@@ -242,6 +247,27 @@ impl Connector {
     }
 }
 
+/// Creates the schema of `options` if it is missing and brings it up to date (migrations run
+/// under an advisory lock, so instances starting together do it once). The store and its
+/// secrets ([`PgSecrets`]) both start here.
+pub(crate) async fn prepare_schema(options: &PostgresOptions) -> Result<Connector, StoreError> {
+    if let Some(schema) = &options.schema {
+        validate_schema_name(schema)?;
+        let plain = Connector::new(&PostgresOptions { schema: None, ..options.clone() });
+        let c = plain.connect("setup").await?;
+        c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", notify::quote_ident(schema)))
+            .await
+            .map_err(pg_error)?;
+    }
+    let connector = Connector::new(options);
+    let mut setup = connector.connect("setup").await?;
+    let applied = schema::migrate(&mut setup).await?;
+    if !applied.is_empty() {
+        tracing::info!(target = %connector.target, migrations = ?applied, "postgres schema migrated");
+    }
+    Ok(connector)
+}
+
 /// Group-commit counters, for operators and the benchmark.
 #[derive(Debug, Default)]
 pub(crate) struct CommitCounts {
@@ -278,20 +304,8 @@ impl PostgresStore {
     /// Connects, creates the schema if asked, runs the migrations, and starts the writer and
     /// the listener. Fails with a message naming the server when the database is unreachable.
     pub async fn open(options: PostgresOptions) -> Result<PostgresStore, StoreError> {
-        if let Some(schema) = &options.schema {
-            validate_schema_name(schema)?;
-            let plain = Connector::new(&PostgresOptions { schema: None, ..options.clone() });
-            let c = plain.connect("setup").await?;
-            c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", notify::quote_ident(schema)))
-                .await
-                .map_err(pg_error)?;
-        }
-        let connector = Connector::new(&options);
-        let mut setup = connector.connect("setup").await?;
-        let applied = schema::migrate(&mut setup).await?;
-        if !applied.is_empty() {
-            tracing::info!(target = %connector.target, migrations = ?applied, "postgres schema migrated");
-        }
+        let connector = prepare_schema(&options).await?;
+        let setup = connector.connect("setup").await?;
         let row = setup
             .query_one("SELECT current_schema(), (SELECT position FROM convene_log WHERE id = 1)", &[])
             .await

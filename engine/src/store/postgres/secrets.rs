@@ -1,0 +1,160 @@
+//! Per-person keys and API token hashes in the PostgreSQL database of the log (tables
+//! `convene_person_keys` and `convene_tokens` in the same schema, created by the migrations),
+//! so every instance on the database shares them without sharing a data directory.
+//!
+//! **Erasure leaves no recoverable key bytes in the table's files.** A `DELETE` only marks the
+//! row dead: its bytes stay in the heap page until the space is reused, and a plain `VACUUM`
+//! only makes the space reusable — it does not overwrite it. `VACUUM FULL` writes a new copy
+//! of the table (and its indexes) holding only the live rows and unlinks the old files, so the
+//! deleted key is in none of the table's files afterwards. The table is small (32 bytes of key
+//! per person), so the rewrite is quick; it holds an exclusive lock on that table only while
+//! it runs (reads of keys wait for it, appends to the log do not). What PostgreSQL keeps
+//! outside the table is the operator's to manage: WAL segments (recycled after checkpoints;
+//! an archive or a base backup keeps them as long as it is retained) and the blocks the old
+//! file occupied on disk until the file system reuses them.
+
+use super::{Connector, PostgresOptions, describe_pg_error, prepare_schema};
+use crate::secrets::{Secrets, SecretsError, TokenRow};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+fn pg(e: tokio_postgres::Error) -> SecretsError {
+    SecretsError::Postgres(describe_pg_error(&e))
+}
+
+/// The secrets of a PostgreSQL log. Cheap to clone (a small pool of its own).
+#[derive(Clone)]
+pub struct PgSecrets {
+    pool: Pool,
+    target: String,
+}
+
+impl PgSecrets {
+    /// Connects to the database (and schema) of `options`, creating and migrating the schema
+    /// if needed (the same migrations as the store's).
+    pub async fn open(options: &PostgresOptions) -> Result<PgSecrets, SecretsError> {
+        let connector: Connector = prepare_schema(options).await.map_err(|e| SecretsError::Postgres(e.to_string()))?;
+        let manager = Manager::from_config(
+            connector.config().clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(2)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| SecretsError::Postgres(format!("cannot build the connection pool: {e}")))?;
+        Ok(PgSecrets { pool, target: connector.target.clone() })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, SecretsError> {
+        self.pool.get().await.map_err(|e| SecretsError::Postgres(format!("{} ({})", e, self.target)))
+    }
+}
+
+fn token_row(r: &tokio_postgres::Row) -> TokenRow {
+    let h: Vec<u8> = r.get(1);
+    let mut hash = [0u8; 32];
+    if h.len() == 32 {
+        hash.copy_from_slice(&h);
+    }
+    TokenRow {
+        id: r.get(0),
+        hash,
+        role: r.get(2),
+        scope: r.get(3),
+        name: r.get(4),
+        created_at: r.get(5),
+        revoked_at: r.get(6),
+    }
+}
+
+#[async_trait]
+impl Secrets for PgSecrets {
+    fn describe(&self) -> String {
+        format!("PostgreSQL {}", self.target)
+    }
+
+    async fn key_or_insert(&self, person: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, SecretsError> {
+        let c = self.client().await?;
+        // One statement: the insert when absent, else the stored key (a racing insert by
+        // another instance is seen by the SELECT after the conflict).
+        c.execute(
+            "INSERT INTO convene_person_keys (person_id, key) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING",
+            &[&person, &fresh.as_slice()],
+        )
+        .await
+        .map_err(pg)?;
+        let row =
+            c.query_opt("SELECT key FROM convene_person_keys WHERE person_id = $1", &[&person]).await.map_err(pg)?;
+        // An erasure between the two statements: the key made now is gone too.
+        row.map(|r| r.get(0)).ok_or_else(|| SecretsError::Postgres(format!("the key of {person} was erased just now")))
+    }
+
+    async fn keys(&self, persons: &[String]) -> Result<Vec<(String, Vec<u8>)>, SecretsError> {
+        if persons.is_empty() {
+            return Ok(vec![]);
+        }
+        let c = self.client().await?;
+        let rows = c
+            .query("SELECT person_id, key FROM convene_person_keys WHERE person_id = ANY($1)", &[&persons])
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn erase_key(&self, person: &str) -> Result<bool, SecretsError> {
+        let c = self.client().await?;
+        let n = c.execute("DELETE FROM convene_person_keys WHERE person_id = $1", &[&person]).await.map_err(pg)?;
+        // See the module comment: DELETE leaves the row's bytes in the page and VACUUM would
+        // only mark them reusable; VACUUM FULL rewrites the table without them. (It cannot
+        // run in a transaction block, hence its own statement.)
+        c.batch_execute("VACUUM FULL convene_person_keys").await.map_err(pg)?;
+        Ok(n > 0)
+    }
+
+    async fn all_keys(&self) -> Result<Vec<(String, Vec<u8>)>, SecretsError> {
+        let c = self.client().await?;
+        let rows =
+            c.query("SELECT person_id, key FROM convene_person_keys ORDER BY person_id", &[]).await.map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn insert_token(&self, t: &TokenRow) -> Result<bool, SecretsError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO convene_tokens (id, hash, role, scope, name, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                &[&t.id, &t.hash.as_slice(), &t.role, &t.scope, &t.name, &t.created_at, &t.revoked_at],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n > 0)
+    }
+
+    async fn revoke_token(&self, id: &str, at: &str) -> Result<bool, SecretsError> {
+        let c = self.client().await?;
+        let n = c
+            .execute("UPDATE convene_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &at])
+            .await
+            .map_err(pg)?;
+        Ok(n > 0)
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRow>, SecretsError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, hash, role, scope, name, created_at, revoked_at FROM convene_tokens ORDER BY created_at, id",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(token_row).collect())
+    }
+}
