@@ -487,11 +487,6 @@ impl Writer {
                         if batch.len() >= expected || now >= deadline {
                             break;
                         }
-                        // Nap instead of blocking on the channel: a receiver blocked in
-                        // `recv` makes every sender wake it with a futex call, and with 64
-                        // writers those wake-ups (on the senders' threads) cost more CPU
-                        // than the appends themselves. After a nap, whatever arrived is
-                        // taken in one go.
                         match rx.recv_timeout(deadline - now) {
                             Ok(r) => batch.push(r),
                             Err(_) => break,
