@@ -326,7 +326,7 @@ mod community_issue_acting {
             .then_state("acting")
             .then_record(|s| {
                 let p = &s.record.pacts[0];
-                assert_eq!((p.status.as_str(), p.clauses), ("adopted", 2));
+                assert_eq!((p.status, p.clauses), ("adopted", 2));
                 assert_eq!(p.publicity_until.as_deref(), Some("2026-03-27"));
                 assert_eq!(p.effective_from.as_deref(), Some("2026-04-01"));
                 assert_eq!((s.counts.pacts, s.counts.pacts_publicized, s.counts.pacts_adopted), (1, 1, 1));
@@ -367,7 +367,7 @@ mod community_issue_acting {
             .then_state("acting")
             .then_record(|s| {
                 let p = &s.record.projects[0];
-                assert_eq!((p.status.as_str(), p.percent, p.spent_fen), ("completed", 100, 780_000));
+                assert_eq!((p.status, p.percent, p.spent_fen), ("completed", 100, 780_000));
                 assert_eq!((s.record.budget_fen, s.record.spent_fen), (800_000, 780_000));
                 assert_eq!((s.counts.projects, s.counts.projects_completed, s.counts.micro_steps_done), (1, 1, 1));
             });

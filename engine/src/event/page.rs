@@ -204,6 +204,21 @@ impl EventPage {
         self.rows.last().map(|r| r.position)
     }
 
+    /// Stream of row `i`, without building the whole view.
+    pub fn stream_at(&self, i: usize) -> Option<&str> {
+        self.rows.get(i).map(|r| self.s(r.stream))
+    }
+
+    /// Position of row `i`.
+    pub fn position_at(&self, i: usize) -> Option<u64> {
+        self.rows.get(i).map(|r| r.position)
+    }
+
+    /// Recorded time of row `i`.
+    pub fn recorded_at_at(&self, i: usize) -> Option<DateTime<Utc>> {
+        self.rows.get(i).map(|r| r.recorded_at)
+    }
+
     fn s(&self, span: Span) -> &str {
         // Spans were checked to be character boundaries inside the buffer in `finish`.
         &self.text[span.start as usize..span.end as usize]

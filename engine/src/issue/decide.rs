@@ -174,10 +174,10 @@ fn domain_rules(s: &IssueState, et: &str, data: &Value, allowed: &[StepOption]) 
     let id = |key: &str| data[key].as_str().unwrap_or_default().to_string();
     let (wish, pact, project, pledge) = (id("wish_id"), id("pact_id"), id("project_id"), id("pledge_id"));
     let r = &s.record;
-    let wish_status = r.wishes.iter().find(|w| w.wish_id == wish).map(|w| w.status.as_str());
-    let pact_status = r.pacts.iter().find(|p| p.pact_id == pact).map(|p| p.status.as_str());
-    let project_status = r.projects.iter().find(|p| p.project_id == project).map(|p| p.status.as_str());
-    let pledge_status = r.charity.iter().find(|p| p.pledge_id == pledge).map(|p| p.status.as_str());
+    let wish_status = r.wishes.iter().find(|w| w.wish_id == wish).map(|w| w.status);
+    let pact_status = r.pacts.iter().find(|p| p.pact_id == pact).map(|p| p.status);
+    let project_status = r.projects.iter().find(|p| p.project_id == project).map(|p| p.status);
+    let pledge_status = r.charity.iter().find(|p| p.pledge_id == pledge).map(|p| p.status);
     let dup = |what_zh: &str, what_en: &str, id: &str| {
         rule("duplicate_id", format!("{what_zh} {id} 已存在"), format!("{what_en} {id} already exists"), allowed)
     };

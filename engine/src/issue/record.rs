@@ -70,7 +70,7 @@ pub struct Wish {
     pub wish_id: String,
     pub wish: LocalizedText,
     /// collected | claimed | fulfilled
-    pub status: String,
+    pub status: &'static str,
     pub estimated_cost_fen: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claimed_by: Option<Party>,
@@ -86,7 +86,7 @@ pub struct Pact {
     pub title: LocalizedText,
     pub clauses: usize,
     /// drafted | publicized | adopted
-    pub status: String,
+    pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publicity_until: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,7 +113,7 @@ pub struct Project {
     pub percent: u64,
     pub spent_fen: u64,
     /// undertaken | completed
-    pub status: String,
+    pub status: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -127,7 +127,7 @@ pub struct Pledge {
     pub delivered_fen: u64,
     pub delivered_hours: f64,
     /// pledged | delivered
-    pub status: String,
+    pub status: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -272,7 +272,7 @@ pub(super) fn apply_payload(
                     Wish {
                         wish_id: p.wish_id,
                         wish: p.wish,
-                        status: "collected".into(),
+                        status: "collected",
                         estimated_cost_fen: p.estimated_cost_fen,
                         claimed_by: None,
                         fulfilled_by: None,
@@ -292,7 +292,7 @@ pub(super) fn apply_payload(
             if let Some(p) = parse::<P>(data)
                 && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == *p.wish_id)
             {
-                w.status = "claimed".into();
+                w.status = "claimed";
                 w.claimed_by = Some(p.claimed_by);
                 counts.wishes_claimed += 1;
             }
@@ -311,7 +311,7 @@ pub(super) fn apply_payload(
             if let Some(p) = parse::<P>(data)
                 && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == *p.wish_id)
             {
-                w.status = "fulfilled".into();
+                w.status = "fulfilled";
                 w.fulfilled_by = Some(p.fulfilled_by);
                 w.value_fen = p.value_fen;
                 w.volunteer_hours = p.volunteer_hours;
@@ -335,7 +335,7 @@ pub(super) fn apply_payload(
                         pact_id: p.pact_id,
                         title: p.title,
                         clauses: p.clauses.len(),
-                        status: "drafted".into(),
+                        status: "drafted",
                         publicity_until: None,
                         effective_from: None,
                         votes: None,
@@ -353,7 +353,7 @@ pub(super) fn apply_payload(
             if let Some(p) = parse::<P>(data)
                 && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == *p.pact_id)
             {
-                x.status = "publicized".into();
+                x.status = "publicized";
                 x.publicity_until = Some(p.until);
                 counts.pacts_publicized += 1;
             }
@@ -374,7 +374,7 @@ pub(super) fn apply_payload(
             if let Some(p) = p
                 && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == *p.pact_id)
             {
-                x.status = "adopted".into();
+                x.status = "adopted";
                 x.effective_from = Some(p.effective_from);
                 x.votes = p.votes;
                 counts.pacts_adopted += 1;
@@ -423,7 +423,7 @@ pub(super) fn apply_payload(
                         funding_source: p.funding_source,
                         percent: 0,
                         spent_fen: 0,
-                        status: "undertaken".into(),
+                        status: "undertaken",
                     },
                 );
             }
@@ -446,7 +446,7 @@ pub(super) fn apply_payload(
                     x.spent_fen = s;
                 }
                 if event_type == "MicroProjectCompleted" {
-                    x.status = "completed".into();
+                    x.status = "completed";
                     x.percent = 100;
                     counts.projects_completed += 1;
                     counts.micro_steps_done += 1;
@@ -483,7 +483,7 @@ pub(super) fn apply_payload(
                         volunteer_hours: p.volunteer_hours,
                         delivered_fen: 0,
                         delivered_hours: 0.0,
-                        status: "pledged".into(),
+                        status: "pledged",
                     },
                 );
             }
@@ -501,7 +501,7 @@ pub(super) fn apply_payload(
             if let Some(p) = parse::<P>(data)
                 && let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == *p.pledge_id)
             {
-                x.status = "delivered".into();
+                x.status = "delivered";
                 x.delivered_fen += p.amount_fen;
                 x.delivered_hours += p.volunteer_hours;
                 record.delivered_fen += p.amount_fen;

@@ -34,8 +34,45 @@ pub struct LogReplay {
 struct Part {
     index: IssueIndex,
     chains: Option<ChainTracker>,
-    events: u64,
-    position: u64,
+}
+
+/// A page as the readers hand it on: the rows of each fold worker's partition (issue streams
+/// by a hash of their name; workflow documents to every worker), so a worker touches only
+/// its own rows instead of decoding and hashing every row of every page.
+struct Sorted {
+    page: EventPage,
+    partitions: Vec<Vec<u32>>,
+}
+
+/// What a fold worker is sent: a page, and the rows `from..to` of it that are to be folded
+/// (rows at or below a position already folded, or recorded after `until`, are not).
+struct Work {
+    page: Arc<Sorted>,
+    from: usize,
+    to: usize,
+}
+
+/// Marks a row in another worker's partition that a worker folds too (workflow documents).
+const NOT_MINE: u32 = 1 << 31;
+
+fn sort_rows(page: EventPage, workers: usize) -> Sorted {
+    let hasher = foldhash::fast::FixedState::default();
+    let mut partitions: Vec<Vec<u32>> = (0..workers).map(|_| Vec::with_capacity(page.len() / workers + 8)).collect();
+    for i in 0..page.len() {
+        let Some(stream) = page.stream_at(i) else { continue };
+        let owner = if workers == 1 { 0 } else { hasher.hash_one(stream) as usize % workers };
+        partitions[owner].push(i as u32);
+        if workers > 1 && stream.starts_with("workflow-") {
+            // Every worker needs the documents to fold its issues; only the owner checks
+            // their chain (and counts them as verified).
+            for (k, p) in partitions.iter_mut().enumerate() {
+                if k != owner {
+                    p.push(i as u32 | NOT_MINE);
+                }
+            }
+        }
+    }
+    Sorted { page, partitions }
 }
 
 /// Replays the log from the start up to `until` (recorded time, inclusive), calling
@@ -51,11 +88,11 @@ pub async fn replay_log(
     let mut senders = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
     for k in 0..workers {
-        let (tx, rx) = sync_channel::<Arc<EventPage>>(2);
+        let (tx, rx) = sync_channel::<Work>(2);
         senders.push(tx);
         let handle = std::thread::Builder::new()
             .name(format!("convene-fold-{k}"))
-            .spawn(move || fold_partition(rx, k, workers, until, verify_chains))
+            .spawn(move || fold_partition(rx, k, verify_chains))
             .map_err(|e| StoreError::Backend(format!("cannot start a fold worker: {e}")))?;
         handles.push(handle);
     }
@@ -65,7 +102,7 @@ pub async fn replay_log(
     let readers = workers.min(MAX_READERS);
     let mut from_readers = Vec::with_capacity(readers);
     for r in 0..readers {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<EventPage, StoreError>>(2);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Sorted, StoreError>>(2);
         from_readers.push(rx);
         let store = store.clone();
         tokio::spawn(async move {
@@ -78,7 +115,7 @@ pub async fn replay_log(
                     }
                     Err(_) => true,
                 };
-                if tx.send(page).await.is_err() || last {
+                if tx.send(page.map(|p| sort_rows(p, workers))).await.is_err() || last {
                     return;
                 }
                 i += readers as u64;
@@ -86,18 +123,34 @@ pub async fn replay_log(
         });
     }
     let mut read = Ok(());
+    let (mut events, mut position) = (0u64, 0u64);
     for i in 0.. {
         let Some(page) = from_readers[i % readers].recv().await else { break };
-        let page = match page {
+        let sorted = match page {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 read = Err(e);
                 break;
             }
         };
+        let page = &sorted.page;
         let Some(last) = page.last_position() else { break };
-        let done = page.len() < PAGE || until.is_some_and(|t| page.iter().last().is_some_and(|e| e.recorded_at > t));
-        if !send_all(&senders, &page).await {
+        // A store with holes in its positions would make neighbouring pages overlap: skip
+        // what was folded already. Positions ascend within a page, and so do recorded times
+        // (the writers never let them go backwards in commit order).
+        let from = (0..page.len()).find(|&r| page.position_at(r).is_some_and(|p| p > position)).unwrap_or(page.len());
+        let to = match until {
+            Some(t) => {
+                (from..page.len()).find(|&r| page.recorded_at_at(r).is_some_and(|at| at > t)).unwrap_or(page.len())
+            }
+            None => page.len(),
+        };
+        let done = page.len() < PAGE || to < page.len();
+        if to > from {
+            events += (to - from) as u64;
+            position = page.position_at(to - 1).unwrap_or(position);
+        }
+        if !send_all(&senders, &sorted, from, to).await {
             break;
         }
         progress(last);
@@ -117,21 +170,13 @@ pub async fn replay_log(
         let part = part.map_err(|_| StoreError::Backend("a fold worker panicked".into()))?;
         // The first part becomes the result as it is (no copy); the others merge into it.
         let Some(out) = out.as_mut() else {
-            out = Some(LogReplay {
-                index: part.index,
-                chains: part.chains,
-                events: part.events,
-                position: part.position,
-            });
+            out = Some(LogReplay { index: part.index, chains: part.chains, events, position });
             continue;
         };
         out.index.merge(part.index);
         if let (Some(all), Some(c)) = (out.chains.as_mut(), part.chains) {
             all.merge(c);
         }
-        // Every worker sees every event (and folds its partition's): any one counts them.
-        out.events = out.events.max(part.events);
-        out.position = out.position.max(part.position);
     }
     Ok(out.unwrap_or_else(|| LogReplay {
         index: IssueIndex::new(),
@@ -142,45 +187,33 @@ pub async fn replay_log(
 }
 
 /// Hands a page to every worker; false if one has stopped (it only stops on a panic).
-async fn send_all(senders: &[SyncSender<Arc<EventPage>>], page: &Arc<EventPage>) -> bool {
+async fn send_all(senders: &[SyncSender<Work>], page: &Arc<Sorted>, from: usize, to: usize) -> bool {
     let senders = senders.to_vec();
     let page = page.clone();
     // The channels are bounded (back-pressure on the reader), so sending may block.
-    tokio::task::spawn_blocking(move || senders.iter().all(|s| s.send(page.clone()).is_ok())).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || senders.iter().all(|s| s.send(Work { page: page.clone(), from, to }).is_ok()))
+        .await
+        .unwrap_or(false)
 }
 
-/// Folds the issue streams of partition `k` of `n`, and workflow documents.
-fn fold_partition(
-    pages: Receiver<Arc<EventPage>>,
-    k: usize,
-    n: usize,
-    until: Option<DateTime<Utc>>,
-    verify_chains: bool,
-) -> Part {
+/// Folds the rows of partition `k` (its issue streams, and every workflow document).
+fn fold_partition(work: Receiver<Work>, k: usize, verify_chains: bool) -> Part {
     let catalog = Catalog::shipped();
-    let hasher = foldhash::fast::FixedState::default();
-    let mut part =
-        Part { index: IssueIndex::new(), chains: verify_chains.then(ChainTracker::new), events: 0, position: 0 };
-    'pages: for page in pages {
-        for e in page.iter() {
-            if until.is_some_and(|t| e.recorded_at > t) {
-                break 'pages;
-            }
-            // A store with holes in its positions would make neighbouring pages overlap.
-            if e.position <= part.position {
+    let mut part = Part { index: IssueIndex::new(), chains: verify_chains.then(ChainTracker::new) };
+    for w in work {
+        let Sorted { page, partitions } = &*w.page;
+        for &row in &partitions[k] {
+            let i = (row & !NOT_MINE) as usize;
+            if i < w.from || i >= w.to {
                 continue;
             }
-            part.events += 1;
-            part.position = e.position;
-            let mine = n == 1 || hasher.hash_one(e.stream) as usize % n == k;
-            if mine {
-                if let Some(c) = part.chains.as_mut() {
-                    c.check(&e);
-                }
-                part.index.apply(&e, catalog);
-            } else if e.stream.starts_with("workflow-") {
-                part.index.apply(&e, catalog);
+            let Some(e) = page.get(i) else { continue };
+            if let Some(c) = part.chains.as_mut()
+                && row & NOT_MINE == 0
+            {
+                c.check(&e);
             }
+            part.index.apply(&e, catalog);
         }
     }
     part
