@@ -527,3 +527,37 @@ fn hex_digit(b: u8) -> Option<u8> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_rustls_reports_them_read_as_an_operator_types_them() {
+        assert_eq!(presented_name("DnsName(\"db.example.cn\")").as_deref(), Some("db.example.cn"));
+        assert_eq!(presented_name("IpAddress(10.0.0.5)").as_deref(), Some("10.0.0.5"));
+        assert_eq!(presented_name("DirectoryName"), None);
+    }
+
+    #[test]
+    fn url_values_are_percent_decoded() {
+        assert_eq!(percent_decode("%2Fetc%2Fconvene%2Fca.pem"), "/etc/convene/ca.pem");
+        assert_eq!(percent_decode("/plain/path%"), "/plain/path%");
+        assert_eq!(percent_decode("%e4%b8%ad.pem"), "中.pem");
+    }
+
+    #[test]
+    fn what_each_mode_checks() {
+        // A CA certificate of the tests (signed nothing; any root does here).
+        let ca =
+            || Some(RootCerts::File(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/unrelated-ca.pem")));
+        let v = |m, r| TlsOptions::new(m, r).expect("roots readable").verification();
+        assert_eq!(v(SslMode::Disable, None), Verification::None);
+        assert_eq!(v(SslMode::Prefer, None), Verification::None);
+        assert_eq!(v(SslMode::Require, None), Verification::None);
+        assert_eq!(v(SslMode::Prefer, ca()), Verification::Chain);
+        assert_eq!(v(SslMode::Require, ca()), Verification::Chain);
+        assert_eq!(v(SslMode::VerifyCa, ca()), Verification::Chain);
+        assert_eq!(v(SslMode::VerifyFull, ca()), Verification::ChainAndHost);
+    }
+}
