@@ -24,6 +24,10 @@ pub enum SecretsError {
     Vault(#[from] VaultError),
     #[error("secrets in PostgreSQL: {0}")]
     Postgres(String),
+    /// The PostgreSQL database of the secrets cannot be reached or set up (the message says
+    /// why: unreachable, TLS refused, migrations).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("stored key of {0} is malformed")]
     Malformed(String),
 }

@@ -29,7 +29,10 @@
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
 //! - `migrate`: copying a log between stores, interrupted and resumed;
-//! - `pg_pages`: PostgreSQL pages of the log read while writers append.
+//! - `pg_pages`: PostgreSQL pages of the log read while writers append;
+//! - `pg_tls`: TLS to PostgreSQL (`sslmode`, `sslrootcert`): every connection encrypted under
+//!   `require`, the certificate checks of `verify-ca` / `verify-full` and their refusals, a
+//!   server without TLS, `convene serve` over TLS, no connection around the connector.
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
@@ -56,6 +59,8 @@ mod migrate;
 mod pg;
 #[cfg(test)]
 mod pg_pages;
+#[cfg(test)]
+mod pg_tls;
 #[cfg(test)]
 mod postgres_cluster;
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! conformance_suite!(postgres, PostgresFactory::from_env());
 //! ```
 
+use crate::pg_tls::PostgresTls;
 use crate::support::open_sqlite;
 use convene_engine::event::{ChainError, GENESIS_HASH, PageFields, canonical_json, verify_chain};
 use convene_engine::store::{AppendOutcome, Direction, SubscribeExt, read_stream_all};
@@ -644,5 +645,7 @@ macro_rules! conformance_suite {
 conformance_suite!(sqlite, Sqlite);
 // Skipped, with a note on the terminal, unless CONVENE_TEST_DATABASE_URL is set (see `pg.rs`).
 conformance_suite!(postgres, Postgres, if crate::pg::url().is_some());
+// The same over `sslmode=require`, when the server has `ssl = on` (see `pg_tls.rs`).
+conformance_suite!(postgres_tls, PostgresTls, if crate::pg_tls::available());
 #[cfg(feature = "kurrentdb")]
 conformance_suite!(kurrentdb, Kurrent, if std::env::var("CONVENE_TEST_KURRENTDB_URL").is_ok());

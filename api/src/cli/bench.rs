@@ -115,12 +115,9 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
 /// Drops the benchmark's schema (best effort: says so if it cannot).
 async fn drop_schema(options: &convene_engine::store::PostgresOptions, schema: &str) {
     let result = async {
-        let (client, conn) = options.config.connect(tokio_postgres::NoTls).await?;
-        let driver = tokio::spawn(conn);
-        client.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await?;
-        drop(client);
-        let _ = driver.await;
-        Ok::<_, tokio_postgres::Error>(())
+        let client = options.connect().await.map_err(|e| e.to_string())?;
+        client.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
     }
     .await;
     if let Err(e) = result {

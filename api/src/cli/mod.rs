@@ -35,7 +35,8 @@ pub struct Cli {
     /// per-person keys (`secrets.db`) unless the log is on PostgreSQL (then they are in it).
     #[arg(long, global = true, env = "CONVENE_DATA", default_value = "./convene-data")]
     pub data: PathBuf,
-    /// The event store as a URL; overrides --data. postgres://user:pw@host:5432/db[?schema=NAME],
+    /// The event store as a URL; overrides --data. postgres://user:pw@host:5432/db[?schema=NAME]
+    /// [&sslmode=disable|prefer|require|verify-ca|verify-full (default prefer)][&sslrootcert=/ca.pem|system],
     /// sqlite:///path/to/dir (or a plain directory path), kurrentdb://host:2113 / esdb://….
     #[arg(long, global = true, env = "CONVENE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,

@@ -17,7 +17,7 @@ mod sqlite_import;
 mod subscription;
 
 pub use open::{OpenOptions, StoreUrl, open, open_parsed};
-pub use postgres::{PgSecrets, PostgresOptions, PostgresStore};
+pub use postgres::{PgSecrets, PostgresOptions, PostgresStore, RootCerts, SslMode, TlsOptions, Verification};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
 
@@ -71,8 +71,9 @@ pub enum StoreError {
     /// the caller reused ids for different events. Not retryable.
     #[error("event ids partly stored already or stored in another stream: {0}")]
     IdempotencyMismatch(String),
-    /// The append was malformed (no events, bad stream name). Not retryable.
-    #[error("invalid append: {0}")]
+    /// The append was malformed (no events, bad stream name), or the store URL is (bad
+    /// schema name, unknown `sslmode`, unreadable `sslrootcert`). Not retryable.
+    #[error("invalid: {0}")]
     Invalid(String),
     /// The store has shut down; the process is stopping.
     #[error("event store is closed")]
@@ -81,6 +82,11 @@ pub enum StoreError {
     /// nothing of the failed append was written.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// TLS to the database could not be set up as the URL's `sslmode` requires (the server
+    /// offers no TLS, its certificate does not verify). The message says which and what to
+    /// change, in zh-CN and English; retrying does not help until the server or URL changes.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// An append-only event log with streams, a global order and subscriptions.

@@ -2,7 +2,7 @@
 //!
 //! | form | backend |
 //! |---|---|
-//! | `postgres://user:pw@host:5432/db[?schema=NAME&…]`, `postgresql://…` | PostgreSQL |
+//! | `postgres://user:pw@host:5432/db[?schema=NAME&sslmode=verify-full&sslrootcert=/ca.pem&…]`, `postgresql://…` | PostgreSQL (TLS: `postgres/tls.rs`) |
 //! | `sqlite:///absolute/dir`, `sqlite://relative/dir`, or a plain directory path | embedded SQLite (`<dir>/convene.db`) |
 //! | `kurrentdb://host:2113?tls=false`, `esdb://…` | KurrentDB (built with `--features kurrentdb`) |
 

@@ -8,7 +8,9 @@
 //! - `notify.rs`: LISTEN/NOTIFY moves the head watch when another process commits;
 //! - `import.rs`: appending a log copied from another store, hashes and times kept;
 //! - `secrets.rs`: per-person keys and API token hashes in the same schema ([`PgSecrets`]),
-//!   shared by every instance.
+//!   shared by every instance;
+//! - `tls.rs`: `sslmode` / `sslrootcert` over rustls; every connection is made by
+//!   [`Connector`], with the TLS of the URL.
 //!
 //! **Why positions are safe for readers.** A reader that has seen position P must never later
 //! find a committed event below P. A sequence (`bigserial`) does not give that: numbers are
@@ -37,9 +39,11 @@ mod notify;
 mod reads;
 mod schema;
 mod secrets;
+mod tls;
 mod writer;
 
 pub use secrets::PgSecrets;
+pub use tls::{RootCerts, SslMode, TlsOptions, Verification};
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMNS, PageFields, RecordedEvent};
@@ -53,7 +57,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Config, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 /// Largest number of events in one append.
@@ -102,6 +108,8 @@ pub struct PostgresOptions {
     pub pool_size: usize,
     /// How long a connection attempt may take before the store reports the database unreachable.
     pub connect_timeout: Duration,
+    /// TLS: `sslmode` and `sslrootcert` of the URL (default `prefer`, see `tls.rs`).
+    pub tls: TlsOptions,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -111,23 +119,43 @@ impl std::fmt::Debug for PostgresOptions {
             .field("target", &describe_target(&self.config))
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
+            .field("sslmode", &self.tls.mode().as_str())
             .finish()
     }
 }
 
 impl PostgresOptions {
     /// Parses `postgres://user:password@host:port/database?…` (libpq's URL form, as tokio-postgres
-    /// reads it) plus one parameter of convene's own: `schema=NAME`.
+    /// reads it) plus convene's own `schema=NAME`, and the TLS parameters tokio-postgres does
+    /// not know: `sslmode` (all of libpq's but `allow`; default `prefer`) and `sslrootcert`
+    /// (a PEM file, or `system`). See `tls.rs`.
     pub fn from_url(url: &str) -> Result<PostgresOptions, StoreError> {
         let (base, query) = match url.split_once('?') {
             Some((b, q)) => (b, q),
             None => (url, ""),
         };
         let mut schema = None;
+        let mut sslmode = None;
+        let mut sslrootcert = None;
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("schema", v)) if !v.is_empty() => schema = Some(v.to_string()),
+                Some(("sslmode", v)) => sslmode = Some(SslMode::parse(&tls::percent_decode(v))?),
+                Some(("sslrootcert", v)) => {
+                    let v = tls::percent_decode(v);
+                    sslrootcert = match v.as_str() {
+                        "" => None,
+                        "system" => Some(RootCerts::System),
+                        path => Some(RootCerts::File(path.into())),
+                    }
+                }
+                Some((k @ ("sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir"), _)) => {
+                    return Err(StoreError::Invalid(format!(
+                        "{k} 尚不支持（客户端证书、吊销列表）：请用密码认证（SCRAM） / {k} is not supported yet \
+                         (client certificates, revocation lists): authenticate with a password (SCRAM)"
+                    )));
+                }
                 _ => kept.push(pair),
             }
         }
@@ -137,7 +165,17 @@ impl PostgresOptions {
         if let Some(s) = &schema {
             validate_schema_name(s)?;
         }
-        Ok(PostgresOptions { config, schema, pool_size: 16, connect_timeout: Duration::from_secs(10) })
+        let tls = match sslmode {
+            Some(mode) => TlsOptions::new(mode, sslrootcert)?.explicit(),
+            None => TlsOptions::new(SslMode::Prefer, sslrootcert)?,
+        };
+        Ok(PostgresOptions { config, schema, pool_size: 16, connect_timeout: Duration::from_secs(10), tls })
+    }
+
+    /// One connection with the store's settings — TLS, timeouts, search path — for work
+    /// outside a store (dropping a benchmark's schema). Its protocol runs on a spawned task.
+    pub async fn connect(&self) -> Result<Client, StoreError> {
+        Connector::new(self).connect("admin").await
     }
 
     pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
@@ -185,11 +223,21 @@ fn describe_target(c: &Config) -> String {
     format!("{}@{host}:{port}/{}", c.get_user().unwrap_or("?"), c.get_dbname().unwrap_or("?"))
 }
 
-/// Opens connections with the store's settings (search path, timeouts, application name).
+/// The TLS stream of a connection (rustls); tokio-postgres keeps the plain socket beside it
+/// when none was negotiated.
+pub(crate) type PgStream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
+
+/// Opens every connection the product makes to PostgreSQL, with the store's settings (TLS,
+/// search path, timeouts, application name): the pool, the writer, the listener, the lease,
+/// the secrets, schema setup. Nothing else calls `tokio_postgres::connect`.
 #[derive(Clone)]
 pub(crate) struct Connector {
     config: Config,
     target: String,
+    /// The first host of the URL (what a certificate is checked against), for messages.
+    host: String,
+    tls: TlsOptions,
+    make_tls: MakeRustlsConnect,
 }
 
 impl Connector {
@@ -209,15 +257,45 @@ impl Connector {
             o.push_str(&format!("-c search_path={schema}"));
             config.options(o);
         }
+        // No TLS over a Unix socket, whatever the mode (as libpq): the server offers none there.
+        #[cfg(unix)]
+        let only_sockets = config.get_hosts().iter().all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)))
+            && !config.get_hosts().is_empty();
+        #[cfg(not(unix))]
+        let only_sockets = false;
+        config.ssl_mode(match options.tls.mode() {
+            _ if only_sockets => tokio_postgres::config::SslMode::Disable,
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+        });
+        let make_tls = MakeRustlsConnect::new((**options.tls.client_config()).clone());
         let mut target = describe_target(&config);
         if let Some(s) = &options.schema {
             target.push_str(&format!(" (schema {s})"));
         }
-        Connector { config, target }
+        let host = first_host(&config);
+        Connector { config, target, host, tls: options.tls.clone(), make_tls }
     }
 
+    /// The error of a failed connection attempt: the TLS failure explained when it is one.
     fn unreachable(&self, e: &tokio_postgres::Error) -> StoreError {
-        StoreError::Backend(format!("cannot connect to PostgreSQL at {}: {}", self.target, describe_pg_error(e)))
+        match tls::explain(e, &self.tls, &self.target, &self.host) {
+            Some(message) => StoreError::Tls(message),
+            None => StoreError::Backend(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                self.target,
+                describe_pg_error(e)
+            )),
+        }
+    }
+
+    /// The error of a pool that could not hand out a connection.
+    pub(crate) fn pool_error(&self, e: deadpool_postgres::PoolError) -> StoreError {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => self.unreachable(&e),
+            other => StoreError::Backend(format!("PostgreSQL pool ({}): {other}", self.target)),
+        }
     }
 
     /// A connection whose protocol is driven by a spawned task.
@@ -235,15 +313,86 @@ impl Connector {
     pub(crate) async fn connect_raw(
         &self,
         _role: &'static str,
-    ) -> Result<
-        (Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
-        StoreError,
-    > {
-        self.config.connect(NoTls).await.map_err(|e| self.unreachable(&e))
+    ) -> Result<(Client, tokio_postgres::Connection<Socket, PgStream>), StoreError> {
+        self.config.connect(self.make_tls.clone()).await.map_err(|e| self.unreachable(&e))
     }
 
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
+    /// A pool of up to `size` connections made like [`Connector::connect`]'s.
+    pub(crate) fn pool(&self, size: usize, connect_timeout: Duration) -> Result<Pool, StoreError> {
+        let manager = Manager::from_config(
+            self.config.clone(),
+            self.make_tls.clone(),
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        Pool::builder(manager)
+            .max_size(size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Says how the connection `client` is protected (TLS version and what was verified, or
+    /// plain), and warns when a connection to another machine is not encrypted.
+    pub(crate) async fn report_tls(&self, client: &Client) {
+        let row = client
+            .query_opt("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .await
+            .ok()
+            .flatten();
+        let (ssl, version) = match &row {
+            Some(r) => (r.get::<_, bool>(0), r.get::<_, Option<String>>(1)),
+            None => (false, None),
+        };
+        let verified = match self.tls.verification() {
+            Verification::None => "certificate not verified",
+            Verification::Chain => "certificate chain verified",
+            Verification::ChainAndHost => "certificate chain and host name verified",
+        };
+        if ssl {
+            tracing::info!(
+                target = %self.target,
+                sslmode = self.tls.mode().as_str(),
+                tls = version.as_deref().unwrap_or("?"),
+                verified,
+                "postgres connections use TLS"
+            );
+        } else if self.is_local() {
+            tracing::info!(target = %self.target, sslmode = self.tls.mode().as_str(), "postgres connections are not encrypted (local server)");
+        } else {
+            tracing::warn!(
+                target = %self.target,
+                sslmode = self.tls.mode().as_str(),
+                "PostgreSQL 连接未加密：人员密钥与令牌哈希以明文经过网络；请在服务器上启用 TLS 并使用 sslmode=verify-full / \
+                 the connections to PostgreSQL are not encrypted: person keys and token hashes cross the network in the \
+                 clear; enable TLS on the server and use sslmode=verify-full"
+            );
+        }
+    }
+
+    /// Whether every host is this machine (a Unix socket or a loopback address).
+    fn is_local(&self) -> bool {
+        self.config.get_hosts().iter().all(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => {
+                name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            }
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(_) => true,
+        })
+    }
+}
+
+fn first_host(c: &Config) -> String {
+    match c.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(s)) => s.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
     }
 }
 
@@ -312,21 +461,10 @@ impl PostgresStore {
             .map_err(pg_error)?;
         let schema_name: String = row.get(0);
         let position = row.get::<_, i64>(1) as u64;
+        connector.report_tls(&setup).await;
         drop(setup);
         let channel = format!("convene_events:{schema_name}");
-
-        let manager = Manager::from_config(
-            connector.config().clone(),
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(options.connect_timeout))
-            .build()
-            .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))?;
+        let pool = connector.pool(options.pool_size, options.connect_timeout)?;
 
         let (head_tx, head) = watch::channel(position);
         let head_tx = Arc::new(head_tx);
@@ -357,10 +495,7 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.inner.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => self.inner.connector.unreachable(&e),
-            other => StoreError::Backend(format!("PostgreSQL pool ({}): {other}", self.inner.connector.target)),
-        })
+        self.inner.pool.get().await.map_err(|e| self.inner.connector.pool_error(e))
     }
 
     async fn query(

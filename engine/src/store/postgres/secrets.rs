@@ -16,9 +16,7 @@
 use super::{Connector, PostgresOptions, describe_pg_error, prepare_schema};
 use crate::secrets::{Secrets, SecretsError, TokenRow};
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use std::time::Duration;
-use tokio_postgres::NoTls;
+use deadpool_postgres::Pool;
 
 fn pg(e: tokio_postgres::Error) -> SecretsError {
     SecretsError::Postgres(describe_pg_error(&e))
@@ -28,31 +26,20 @@ fn pg(e: tokio_postgres::Error) -> SecretsError {
 #[derive(Clone)]
 pub struct PgSecrets {
     pool: Pool,
-    target: String,
+    connector: Connector,
 }
 
 impl PgSecrets {
     /// Connects to the database (and schema) of `options`, creating and migrating the schema
     /// if needed (the same migrations as the store's).
     pub async fn open(options: &PostgresOptions) -> Result<PgSecrets, SecretsError> {
-        let connector: Connector = prepare_schema(options).await.map_err(|e| SecretsError::Postgres(e.to_string()))?;
-        let manager = Manager::from_config(
-            connector.config().clone(),
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(2)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(options.connect_timeout))
-            .build()
-            .map_err(|e| SecretsError::Postgres(format!("cannot build the connection pool: {e}")))?;
-        Ok(PgSecrets { pool, target: connector.target.clone() })
+        let connector: Connector = prepare_schema(options).await?;
+        let pool = connector.pool(2, options.connect_timeout)?;
+        Ok(PgSecrets { pool, connector })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, SecretsError> {
-        self.pool.get().await.map_err(|e| SecretsError::Postgres(format!("{} ({})", e, self.target)))
+        self.pool.get().await.map_err(|e| SecretsError::Store(self.connector.pool_error(e)))
     }
 }
 
@@ -76,7 +63,7 @@ fn token_row(r: &tokio_postgres::Row) -> TokenRow {
 #[async_trait]
 impl Secrets for PgSecrets {
     fn describe(&self) -> String {
-        format!("PostgreSQL {}", self.target)
+        format!("PostgreSQL {}", self.connector.target())
     }
 
     async fn key_or_insert(&self, person: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, SecretsError> {
