@@ -202,6 +202,29 @@ pub(super) fn push_compact<T>(v: &mut Vec<T>, item: T) {
 }
 
 // Payload views: only what the record keeps. Unknown fields are skipped by serde.
+
+/// The length of a JSON array, counted without keeping its elements.
+struct Count(usize);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
 #[derive(Deserialize)]
 struct MeetingOnly {
     #[serde(default)]
@@ -325,7 +348,7 @@ pub(super) fn apply_payload(
             struct P {
                 pact_id: String,
                 title: LocalizedText,
-                clauses: Vec<serde::de::IgnoredAny>,
+                clauses: Count,
             }
             if let Some(p) = parse::<P>(data) {
                 counts.pacts += 1;
@@ -334,7 +357,7 @@ pub(super) fn apply_payload(
                     Pact {
                         pact_id: p.pact_id,
                         title: p.title,
-                        clauses: p.clauses.len(),
+                        clauses: p.clauses.0,
                         status: "drafted",
                         publicity_until: None,
                         effective_from: None,
@@ -579,11 +602,20 @@ pub(super) fn apply_payload(
             }
         }
         "IssueClosed" | "IssueWithdrawn" => {
-            let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+            // Only the two fields the record keeps; a payload that does not parse (validation
+            // prevents it) still closes the record, with neither.
+            #[derive(Deserialize, Default)]
+            struct P {
+                #[serde(default)]
+                reason: Value,
+                #[serde(default)]
+                outcome: Option<Value>,
+            }
+            let p = parse::<P>(data).unwrap_or_default();
             record.closure = Some(Closure {
                 kind: if event_type == "IssueClosed" { "closed" } else { "withdrawn" }.into(),
-                reason: v.get("reason").cloned().unwrap_or(Value::Null),
-                outcome: v.get("outcome").and_then(Value::as_str).map(str::to_string),
+                reason: p.reason,
+                outcome: p.outcome.as_ref().and_then(Value::as_str).map(str::to_string),
                 at,
             });
         }
