@@ -3,7 +3,9 @@
 //! target holding another log is refused.
 //!
 //! The 100,000-event embedded → PostgreSQL run needs `CONVENE_TEST_DATABASE_URL` (skipped with
-//! a note otherwise); the embedded → embedded cases always run.
+//! a note otherwise); the embedded → KurrentDB run needs `--features kurrentdb` and
+//! `CONVENE_TEST_KURRENTDB_URL`, as the KurrentDB conformance suite does (skipped otherwise);
+//! the embedded → embedded cases always run.
 
 use crate::durability::convene_bin;
 use crate::pg;
@@ -103,6 +105,13 @@ async fn the_target_refuses_events_that_do_not_chain_and_a_target_with_another_l
     if let Some((url, schema)) = &pg_schema {
         targets.push(pg::open(url, schema).await);
     }
+    #[cfg(feature = "kurrentdb")]
+    let kurrent_dir = tempfile::tempdir().unwrap();
+    #[cfg(feature = "kurrentdb")]
+    if std::env::var("CONVENE_TEST_KURRENTDB_URL").is_ok() {
+        use crate::store_conformance::StoreFactory;
+        targets.push(crate::store_conformance::Kurrent.open(kurrent_dir.path()));
+    }
     for to in &targets {
         let refuse = |events: Vec<RecordedEvent>, why: &'static str| {
             let to = to.clone();
@@ -128,6 +137,40 @@ async fn the_target_refuses_events_that_do_not_chain_and_a_target_with_another_l
     other.append("issue-other", ExpectedVersion::NoStream, log[..1].iter().map(as_new).collect()).await.unwrap();
     let r = copy_log(from.as_ref(), other.as_ref(), 50, &|_, _| {}).await;
     assert!(matches!(r, Err(MigrateError::Diverged(_))), "{r:?}");
+}
+
+/// Embedded → KurrentDB: a copy that an earlier run left after 700 events resumes and ends
+/// identical (ids, versions, positions, times, payload bytes, hashes), and the migrated log
+/// takes appends after it.
+#[cfg(feature = "kurrentdb")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_copy_from_embedded_to_kurrentdb_resumes_and_ends_identical() {
+    use crate::store_conformance::{Kurrent, StoreFactory};
+    if std::env::var("CONVENE_TEST_KURRENTDB_URL").is_err() {
+        return;
+    }
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = open_sqlite(d1.path());
+    fill(&from, 3_000).await;
+    let log = whole_log(from.as_ref()).await;
+    let total = log.len();
+    let to = Kurrent.open(d2.path());
+    // An earlier run that stopped after 700 events; the store is reopened (its index rebuilt
+    // from $all) before the copy resumes.
+    assert_eq!(to.import(log[..700].to_vec()).await.expect("import a prefix"), 700);
+    // The same page again is refused: the log has moved on.
+    assert!(matches!(to.import(log[..700].to_vec()).await, Err(StoreError::Invalid(_))));
+    to.close().await;
+    let to = Kurrent.open(d2.path());
+    assert_eq!(*to.head().borrow(), 700);
+    let report = copy_log(from.as_ref(), to.as_ref(), 300, &|_, _| {}).await.expect("copy");
+    assert_eq!((report.resumed_at, report.copied), (700, total as u64 - 700));
+    assert_identical(from.as_ref(), to.as_ref(), total).await;
+    let again = copy_log(from.as_ref(), to.as_ref(), 300, &|_, _| {}).await.expect("copy");
+    assert_eq!(again.copied, 0);
+    let next = to.append("issue-after-migration", ExpectedVersion::NoStream, vec![as_new(&log[0])]).await;
+    assert_eq!(next.expect("append after migration").first_position, total as u64 + 1);
+    to.close().await;
 }
 
 fn as_new(e: &RecordedEvent) -> NewEvent {

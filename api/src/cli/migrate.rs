@@ -23,7 +23,7 @@ pub struct MigrateArgs {
     /// The store to copy to (empty, or holding an interrupted copy of the same log).
     #[arg(long)]
     pub to: String,
-    /// Events per import transaction.
+    /// Events per import transaction (KurrentDB: per import call, written per run of one stream).
     #[arg(long, default_value_t = 5_000)]
     pub batch: usize,
     /// Skip the final side-by-side comparison and chain verification.

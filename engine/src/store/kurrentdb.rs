@@ -19,10 +19,15 @@
 //! - idempotency: the index answers "are these ids stored"; an append returns once the index
 //!   holds its events, so its outcome carries their positions.
 
-use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
+use super::import_check::{check_page, refused};
+use super::{
+    AppendOutcome, Direction, EventStore, ExpectedVersion, MAX_EVENTS_PER_APPEND, StoreError, validate_append,
+    validate_stream_name,
+};
 use crate::event::{Actor, GENESIS_HASH, NewEvent, Payload, RecordedEvent, chain_hash, event_hash_input};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use kurrentdb::{
     AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions, ReadStreamOptions, StreamPosition,
     StreamState, SubscribeToAllOptions, SubscriptionFilter,
@@ -38,6 +43,11 @@ use uuid::Uuid;
 const INDEX_WAIT: Duration = Duration::from_secs(30);
 /// Appends retried after losing a race under `ExpectedVersion::Any`.
 const ANY_RETRIES: usize = 16;
+/// The most bytes (payloads, plus an allowance per envelope) one import append carries: half
+/// of KurrentDB's default largest append (1 MiB).
+const IMPORT_APPEND_BYTES: usize = 512 * 1024;
+/// Stream heads read at once before an import.
+const IMPORT_HEAD_READS: usize = 16;
 
 fn backend(e: kurrentdb::Error) -> StoreError {
     StoreError::Backend(format!("KurrentDB: {e}"))
@@ -55,6 +65,28 @@ struct Envelope {
     causation_id: Option<Uuid>,
     prev_hash: String,
     hash: String,
+}
+
+impl Envelope {
+    /// A recorded event's own envelope, as it was recorded (nothing recomputed).
+    fn of(e: &RecordedEvent) -> Envelope {
+        Envelope {
+            schema_version: e.schema_version,
+            recorded_at: e.recorded_at,
+            actor: e.actor.clone(),
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// One event as KurrentDB takes it: its id and type, the payload bytes as they are (binary, so
+/// they stay byte-exact) and the envelope as custom metadata.
+fn event_data(id: Uuid, event_type: &str, payload: &str, env: &Envelope) -> Result<EventData, StoreError> {
+    let meta = serde_json::to_vec(env).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(EventData::binary(event_type, payload.as_bytes().to_vec().into()).id(id).metadata(meta.into()))
 }
 
 /// Where one convene event is: its stream, version and `$all` position.
@@ -208,11 +240,75 @@ impl KurrentStore {
         Ok(*last)
     }
 
+    /// Writes one run of an import (consecutive events of one stream, already checked) as one
+    /// `append_to_stream` at the revision before it, then checks that the index numbered its
+    /// events as the source did.
+    async fn import_run(&self, run: &[RecordedEvent]) -> Result<(), StoreError> {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else { return Ok(()) };
+        let state = match first.version {
+            0 => StreamState::NoStream,
+            v => StreamState::StreamRevision(v - 1),
+        };
+        let data = run
+            .iter()
+            .map(|e| event_data(e.id, &e.event_type, e.data.get(), &Envelope::of(e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let opts = AppendToStreamOptions::default().stream_state(state);
+        match self.inner.client.append_to_stream(self.inner.names.outer(&first.stream), &opts, data).await {
+            Ok(_) => {}
+            Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => {
+                return Err(interleaved(first, format_args!("the stream is at {current:?}")));
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        // One append is contiguous in $all: once its last event is indexed, all of it is.
+        self.indexed(last.id).await?;
+        let idx = self.index()?;
+        for e in run {
+            match idx.by_id.get(&e.id) {
+                Some(p) if *p == e.position => {}
+                Some(p) => return Err(interleaved(e, format_args!("KurrentDB's log numbered it {p}"))),
+                None => return Err(interleaved(e, "it is not in the index")),
+            }
+        }
+        Ok(())
+    }
+
     /// Reads KurrentDB events of one stream and numbers them from the index.
     async fn to_recorded(&self, e: &kurrentdb::RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
         let Some(position) = self.index()?.by_id.get(&e.id).copied() else { return Ok(None) };
         decode(&self.inner.names, e, position).map(Some)
     }
+}
+
+/// An import page cut into appends: runs of consecutive events of one stream, each at most
+/// `MAX_EVENTS_PER_APPEND` events and about `IMPORT_APPEND_BYTES` (one event at least).
+fn import_runs(events: &[RecordedEvent]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < events.len() {
+        let mut end = start + 1;
+        let mut bytes = events[start].data.get().len() + 512;
+        while let Some(e) = events.get(end) {
+            bytes += e.data.get().len() + 512;
+            if e.stream != events[start].stream || end - start >= MAX_EVENTS_PER_APPEND || bytes > IMPORT_APPEND_BYTES {
+                break;
+            }
+            end += 1;
+        }
+        runs.push(start..end);
+        start = end;
+    }
+    runs
+}
+
+/// The import stopped because the index numbered `e` otherwise than the source did.
+fn interleaved(e: &RecordedEvent, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!(
+        "KurrentDB import stopped at position {} ({} v{}): {what}; another writer appended to the \
+         target during the import — the target must not be written to while a log is imported into it",
+        e.position, e.stream, e.version
+    ))
 }
 
 fn decode(names: &Names, e: &kurrentdb::RecordedEvent, position: u64) -> Result<RecordedEvent, StoreError> {
@@ -396,12 +492,7 @@ impl EventStore for KurrentStore {
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
                 };
-                let meta = serde_json::to_vec(&env).map_err(|e| StoreError::Backend(e.to_string()))?;
-                data.push(
-                    EventData::binary(e.event_type.clone(), e.data().get().as_bytes().to_vec().into())
-                        .id(e.id)
-                        .metadata(meta.into()),
-                );
+                data.push(event_data(e.id, &e.event_type, e.data().get(), &env)?);
                 prev = hash;
                 version += 1;
             }
@@ -541,5 +632,114 @@ impl EventStore for KurrentStore {
 
     fn backend(&self) -> &'static str {
         "kurrentdb"
+    }
+
+    /// Appends a log copied from another store (`convene migrate`), keeping ids, versions,
+    /// positions, recorded times, payload bytes and hashes.
+    ///
+    /// The whole page is checked before anything is written, as the other backends check it
+    /// ([`check_page`]): it continues the log (the next position after the events indexed in
+    /// this namespace, recorded no earlier than the log's last event) and each stream (the next
+    /// version, `prev_hash` = the stream's last hash read from KurrentDB), every hash matches
+    /// its content, and no id is stored already; a refusal (`Invalid`) writes nothing. Then
+    /// each run of consecutive events of one stream is one `append_to_stream` at the revision
+    /// before it, with the recorded envelope as it is.
+    ///
+    /// **Atomic per run, not per call**: KurrentDB has no transaction across streams, so a
+    /// failure in the middle of a page leaves the runs before it written (the trait's "writes
+    /// nothing" holds only for the checks). `convene migrate` resumes after what the target
+    /// holds, so that is enough for it. Positions are assigned by `$all` order, so after each
+    /// run the index must have numbered its events as the source did; if another writer
+    /// appended meanwhile it has not, and the import stops with an error saying so.
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
+        let position = self.index()?.log.len() as u64;
+        let Some(last_event) = events.last() else { return Ok(position) };
+        let last_time = match position {
+            0 => None,
+            p => Some(
+                self.read_all(p - 1, 1)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::Backend(format!("KurrentDB: event {p} could not be read")))?
+                    .recorded_at,
+            ),
+        };
+        let mut streams: Vec<String> =
+            events.iter().filter(|e| validate_stream_name(&e.stream).is_ok()).map(|e| e.stream.clone()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let mut heads: HashMap<String, (u64, String)> = futures_util::stream::iter(streams)
+            .map(|s| async move { Ok::<_, StoreError>(self.stream_head(&s).await?.map(|h| (s, h))) })
+            .buffer_unordered(IMPORT_HEAD_READS)
+            .try_filter_map(|h| async move { Ok(h) })
+            .try_collect()
+            .await?;
+        check_page(&events, position, last_time, &mut heads)?;
+        {
+            let idx = self.index()?;
+            if let Some(e) = events.iter().find(|e| idx.by_id.contains_key(&e.id)) {
+                return Err(refused(e, "its event id is already stored"));
+            }
+        }
+        for run in import_runs(&events) {
+            self.import_run(&events[run]).await?;
+        }
+        // Later appends of this process are not recorded before the imported log's end.
+        let mut last = self.inner.last_recorded.lock().map_err(|_| StoreError::Backend("poisoned".into()))?;
+        *last = (*last).max(last_event.recorded_at);
+        Ok(last_event.position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(stream: &str, payload_len: usize) -> RecordedEvent {
+        RecordedEvent {
+            id: Uuid::now_v7(),
+            stream: stream.into(),
+            version: 0,
+            position: 1,
+            event_type: "IssueRaised".into(),
+            schema_version: 1,
+            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+            actor: Actor { id: "r1".into(), name: None, role: "resident".into(), community: None },
+            correlation_id: None,
+            causation_id: None,
+            data: Payload::trusted(format!("\"{}\"", "x".repeat(payload_len))),
+            prev_hash: GENESIS_HASH.into(),
+            hash: GENESIS_HASH.into(),
+        }
+    }
+
+    #[test]
+    fn an_import_page_is_cut_into_runs_of_one_stream_and_bounded_size() {
+        let page: Vec<RecordedEvent> = ["a", "a", "b", "a", "a", "a"].iter().map(|s| event(s, 10)).collect();
+        assert_eq!(import_runs(&page), vec![0..2, 2..3, 3..6]);
+        assert!(import_runs(&[]).is_empty());
+        // Large payloads: a run is cut before it passes the byte budget, one event at least.
+        let big: Vec<RecordedEvent> = (0..5).map(|_| event("a", IMPORT_APPEND_BYTES / 2)).collect();
+        assert_eq!(import_runs(&big), vec![0..1, 1..2, 2..3, 3..4, 4..5]);
+        let huge = vec![event("a", IMPORT_APPEND_BYTES * 2)];
+        assert_eq!(import_runs(&huge), vec![0..1]);
+        let many: Vec<RecordedEvent> = (0..MAX_EVENTS_PER_APPEND + 1).map(|_| event("a", 0)).collect();
+        let runs = import_runs(&many);
+        assert!(runs.iter().all(|r| r.len() <= MAX_EVENTS_PER_APPEND && !r.is_empty()), "{runs:?}");
+        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), many.len());
+    }
+
+    #[test]
+    fn an_imported_event_keeps_its_recorded_envelope() {
+        let mut e = event("a", 3);
+        e.recorded_at = DateTime::<Utc>::from_timestamp(1_700_000_000, 123_456_000).expect("cannot fail: valid");
+        e.correlation_id = Some(Uuid::now_v7());
+        let env = Envelope::of(&e);
+        let back: Envelope = serde_json::from_slice(&serde_json::to_vec(&env).expect("serialize")).expect("parse");
+        assert_eq!((back.recorded_at, back.correlation_id, back.hash), (e.recorded_at, e.correlation_id, e.hash));
+        assert_eq!(back.actor, e.actor);
     }
 }

@@ -8,6 +8,7 @@
 //!   nothing (idempotency); a partial overlap is refused;
 //! - a subscription delivers every event after its start position exactly once, in order.
 
+mod import_check;
 #[cfg(feature = "kurrentdb")]
 pub mod kurrentdb;
 mod open;
@@ -152,7 +153,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// first one's position is the head + 1 and positions are consecutive; each continues its
     /// stream (next version, `prev_hash` = the stream's last hash) and carries the hash its
     /// content computes to. Otherwise the whole call is refused (`Invalid`) and writes nothing.
-    /// Returns the log's position afterwards.
+    /// Returns the log's position afterwards. The embedded and PostgreSQL stores write a call in
+    /// one transaction; KurrentDB, with none across streams, per run of one stream (see its
+    /// `import`).
     async fn import(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
         let _ = events;
         Err(StoreError::Invalid(format!("the {} backend cannot import a log", self.backend())))

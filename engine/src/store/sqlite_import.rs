@@ -6,14 +6,11 @@
 //! import: next position, next stream version, intact link and hash, times not going back.
 
 use super::StoreError;
-use crate::event::{GENESIS_HASH, RecordedEvent, hex};
+use super::import_check::{check_next, refused};
+use crate::event::{RecordedEvent, hex};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::PathBuf;
-
-fn refused(e: &RecordedEvent, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Invalid(format!("import refused at position {} ({} v{}): {why}", e.position, e.stream, e.version))
-}
 
 pub(super) async fn import(path: PathBuf, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
     tokio::task::spawn_blocking(move || import_blocking(&path, &events))
@@ -41,9 +38,6 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
              prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         for e in events {
-            if e.position != position as u64 + 1 {
-                return Err(refused(e, format_args!("the log is at position {position}; expected {}", position + 1)));
-            }
             super::validate_stream_name(&e.stream)?;
             if !heads.contains_key(&e.stream) {
                 let h = head_q
@@ -53,23 +47,9 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
                     heads.insert(e.stream.clone(), h);
                 }
             }
-            let (expected_version, expected_prev) = match heads.get(&e.stream) {
-                Some((v, h)) => (v + 1, h.as_str()),
-                None => (0, GENESIS_HASH),
-            };
-            if e.version != expected_version {
-                return Err(refused(e, format_args!("the stream is at version {}", expected_version as i64 - 1)));
-            }
-            if e.prev_hash != expected_prev {
-                return Err(refused(e, "prev_hash does not link to the stream's last event"));
-            }
-            if e.computed_hash() != e.hash {
-                return Err(refused(e, "content does not match its hash"));
-            }
+            let last_time = chrono::DateTime::from_timestamp_micros(last_us);
+            check_next(e, position as u64, last_time, heads.get(&e.stream).map(|(v, h)| (*v, h.as_str())))?;
             let us = e.recorded_at.timestamp_micros();
-            if us < last_us {
-                return Err(refused(e, "recorded before the log's last event"));
-            }
             let prev = hex::decode32(&e.prev_hash).ok_or_else(|| refused(e, "prev_hash is not 64 hex digits"))?;
             let hash = hex::decode32(&e.hash).ok_or_else(|| refused(e, "hash is not 64 hex digits"))?;
             insert.execute(params![

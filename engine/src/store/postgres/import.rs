@@ -8,14 +8,11 @@
 
 use super::insert::{INSERT, Row, insert_rows};
 use super::pg_error;
-use crate::event::{GENESIS_HASH, RecordedEvent, hex};
+use crate::event::{RecordedEvent, hex};
 use crate::store::StoreError;
+use crate::store::import_check::{check_page, refused};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-
-fn refused(e: &RecordedEvent, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Invalid(format!("import refused at position {} ({} v{}): {why}", e.position, e.stream, e.version))
-}
 
 /// Imports `events` (in position order) in one transaction; returns the log's new position.
 pub(super) async fn import(
@@ -30,7 +27,7 @@ pub(super) async fn import(
         .map_err(pg_error)?;
     let log_position = log.get::<_, i64>(0) as u64;
     let Some(last_event) = events.last() else { return Ok(log_position) };
-    let mut last_time: Option<DateTime<Utc>> = log.get(1);
+    let last_time: Option<DateTime<Utc>> = log.get(1);
 
     let mut streams: Vec<&str> = events.iter().map(|e| e.stream.as_str()).collect();
     streams.sort_unstable();
@@ -49,29 +46,9 @@ pub(super) async fn import(
         heads.insert(r.get(0), (r.get::<_, i64>(1) as u64, hex::encode(r.get::<_, &[u8]>(2))));
     }
 
+    check_page(events, log_position, last_time, &mut heads)?;
     let mut rows = Vec::with_capacity(events.len());
-    let mut position = log_position;
     for e in events {
-        if e.position != position + 1 {
-            return Err(refused(e, format_args!("the log is at position {position}; expected {}", position + 1)));
-        }
-        crate::store::validate_stream_name(&e.stream)?;
-        let (expected_version, expected_prev) = match heads.get(&e.stream) {
-            Some((v, h)) => (v + 1, h.as_str()),
-            None => (0, GENESIS_HASH),
-        };
-        if e.version != expected_version {
-            return Err(refused(e, format_args!("the stream is at version {}", expected_version as i64 - 1)));
-        }
-        if e.prev_hash != expected_prev {
-            return Err(refused(e, "prev_hash does not link to the stream's last event"));
-        }
-        if e.computed_hash() != e.hash {
-            return Err(refused(e, "content does not match its hash"));
-        }
-        if last_time.is_some_and(|t| e.recorded_at < t) {
-            return Err(refused(e, "recorded before the log's last event"));
-        }
         let prev_hash = hex::decode32(&e.prev_hash).ok_or_else(|| refused(e, "prev_hash is not 64 hex digits"))?;
         let hash = hex::decode32(&e.hash).ok_or_else(|| refused(e, "hash is not 64 hex digits"))?;
         rows.push(Row {
@@ -89,10 +66,8 @@ pub(super) async fn import(
             prev_hash,
             hash,
         });
-        heads.insert(e.stream.clone(), (e.version, e.hash.clone()));
-        last_time = Some(e.recorded_at);
-        position = e.position;
     }
+    let last_time = last_event.recorded_at;
     let st = tx.prepare_cached(INSERT).await.map_err(pg_error)?;
     insert_rows(&tx, &st, &rows).await?;
     let last = last_event.position as i64;
@@ -104,5 +79,5 @@ pub(super) async fn import(
     .await
     .map_err(pg_error)?;
     tx.commit().await.map_err(pg_error)?;
-    Ok(position)
+    Ok(last_event.position)
 }
