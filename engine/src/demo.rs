@@ -35,6 +35,19 @@ impl DemoSummary {
 /// Loads a realistic example community into the engine (idempotent: loading twice writes
 /// nothing new).
 pub async fn load_demo(engine: &Engine) -> Result<DemoSummary, EngineError> {
+    load_demo_steps(engine).await.map_err(|e| match e {
+        // The demo's keys are fixed, so a reused key means this directory holds the demo an
+        // older convene loaded (whose payloads differ): say so instead of a bare 422 text.
+        EngineError::IdempotencyKeyReused => EngineError::InvalidRequest(
+            "此数据目录中已有旧版本载入的演示数据，请换一个新的 --data 目录 / this data directory holds the demo \
+             as an older version of convene loaded it; use a fresh --data directory for the demo"
+                .into(),
+        ),
+        e => e,
+    })
+}
+
+async fn load_demo_steps(engine: &Engine) -> Result<DemoSummary, EngineError> {
     engine.bootstrap_workflows().await?;
     let mut summary = DemoSummary::default();
     for plan in plans() {
@@ -717,6 +730,39 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
     use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_directory_with_an_older_demo_is_named_as_such() -> Result<(), EngineError> {
+        let dir = std::env::temp_dir().join(format!("convene-demo-old-{}", uuid::Uuid::now_v7()));
+        let result = async {
+            let store: Arc<dyn crate::EventStore> =
+                Arc::new(crate::store::SqliteStore::open(crate::store::SqliteOptions::in_dir(&dir))?);
+            let engine = Engine::open(store).await?;
+            engine.bootstrap_workflows().await?;
+            // Given the first demo issue as an older convene raised it (another title).
+            let plan = plans().into_iter().next().expect("the demo has issues");
+            let mut older = plan.raise.clone();
+            older["title"] = serde_json::json!({"zh-CN": "旧版标题", "en": "an older title"});
+            engine
+                .raise(RaiseIssue {
+                    workflow_id: plan.workflow.to_string(),
+                    workflow_version: Some(1),
+                    data: older,
+                    actor: plan.raised_by.clone(),
+                    idempotency_key: Some(format!("demo:{}", plan.key)),
+                })
+                .await?;
+            // When the demo is loaded, then the refusal says what to do.
+            match load_demo(&engine).await {
+                Err(EngineError::InvalidRequest(m)) => assert!(m.contains("fresh --data directory"), "{m}"),
+                other => panic!("expected the older-demo refusal, got {other:?}"),
+            }
+            Ok(())
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
 
     #[tokio::test]
     async fn demo_loads_every_state_and_is_idempotent() -> Result<(), EngineError> {
