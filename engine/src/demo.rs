@@ -731,13 +731,18 @@ mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
+    /// An engine on a fresh embedded store in `dir`.
+    async fn fresh_engine(dir: &std::path::Path) -> Result<Engine, EngineError> {
+        let store: Arc<dyn crate::EventStore> =
+            Arc::new(crate::store::SqliteStore::open(crate::store::SqliteOptions::in_dir(dir))?);
+        Engine::open(store).await
+    }
+
     #[tokio::test]
     async fn a_directory_with_an_older_demo_is_named_as_such() -> Result<(), EngineError> {
-        let dir = std::env::temp_dir().join(format!("convene-demo-old-{}", uuid::Uuid::now_v7()));
-        let result = async {
-            let store: Arc<dyn crate::EventStore> =
-                Arc::new(crate::store::SqliteStore::open(crate::store::SqliteOptions::in_dir(&dir))?);
-            let engine = Engine::open(store).await?;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        async {
+            let engine = fresh_engine(dir.path()).await?;
             engine.bootstrap_workflows().await?;
             // Given the first demo issue as an older convene raised it (another title).
             let plan = plans().into_iter().next().expect("the demo has issues");
@@ -759,18 +764,14 @@ mod tests {
             }
             Ok(())
         }
-        .await;
-        let _ = std::fs::remove_dir_all(&dir);
-        result
+        .await
     }
 
     #[tokio::test]
     async fn demo_loads_every_state_and_is_idempotent() -> Result<(), EngineError> {
-        let dir = std::env::temp_dir().join(format!("convene-demo-test-{}", uuid::Uuid::now_v7()));
-        let result = async {
-            let store: Arc<dyn crate::EventStore> =
-                Arc::new(crate::store::SqliteStore::open(crate::store::SqliteOptions::in_dir(&dir))?);
-            let engine = Engine::open(store).await?;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        async {
+            let engine = fresh_engine(dir.path()).await?;
 
             let first = load_demo(&engine).await?;
             assert!(first.issues >= 12, "{first:?}");
@@ -795,8 +796,6 @@ mod tests {
             assert_eq!(engine.meeting("zhongnan-2026-06-joint-meeting").await?.status.as_str(), "scheduled");
             Ok::<(), EngineError>(())
         }
-        .await;
-        let _ = std::fs::remove_dir_all(&dir);
-        result
+        .await
     }
 }
