@@ -11,7 +11,9 @@ pub use record::{
     Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Pact, Party, Pledge, Project, Resident,
     Resolution, Team, Votes, Wish,
 };
-pub use replay::{Actors, ReplayError, apply, apply_with, pinned_workflow, replay, start, start_with};
+pub use replay::{
+    Actors, Opening, ReplayError, apply, apply_with, pinned_workflow, replay, start, start_opened, start_with,
+};
 pub use state::{Anomaly, Counts, IssueState, MeetingRef, StepContext, TransitionRecord, WorkflowRef};
 
 /// Stream name of an issue.

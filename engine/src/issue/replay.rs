@@ -25,8 +25,9 @@ pub enum ReplayError {
     WrongWorkflow { stream: String, id: String, version: u32, given: String },
 }
 
+/// An IssueRaised payload, read once: the workflow it pins and what the state starts from.
 #[derive(Deserialize)]
-struct Opening {
+pub struct Opening {
     community: String,
     workflow_id: String,
     workflow_version: u32,
@@ -53,6 +54,26 @@ pub fn pinned_workflow(first: &EventRef<'_>) -> Result<WorkflowRef, ReplayError>
     Ok(WorkflowRef { id: p.workflow_id, version: p.workflow_version })
 }
 
+impl Opening {
+    /// Reads the first event of an issue stream (upcast to the current schema).
+    pub fn read(first: &EventRef<'_>) -> Result<Opening, ReplayError> {
+        if first.event_type != OPENING_EVENT {
+            return Err(ReplayError::NotAnIssue {
+                stream: first.stream.to_string(),
+                found: first.event_type.to_string(),
+            });
+        }
+        let data = upcast(first.event_type, first.schema_version, first.data);
+        serde_json::from_str(&data)
+            .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.to_string(), message: e.to_string() })
+    }
+
+    /// The workflow version the issue is pinned to.
+    pub fn pin(&self) -> (&str, u32) {
+        (&self.workflow_id, self.workflow_version)
+    }
+}
+
 /// Starts an issue from its IssueRaised event.
 pub fn start(wf: &CompiledWorkflow, first: &EventRef<'_>) -> Result<IssueState, ReplayError> {
     start_with(wf, first, &mut Actors::default())
@@ -60,12 +81,16 @@ pub fn start(wf: &CompiledWorkflow, first: &EventRef<'_>) -> Result<IssueState, 
 
 /// [`start`], sharing actor values through `actors`.
 pub fn start_with(wf: &CompiledWorkflow, first: &EventRef<'_>, actors: &mut Actors) -> Result<IssueState, ReplayError> {
-    if first.event_type != OPENING_EVENT {
-        return Err(ReplayError::NotAnIssue { stream: first.stream.to_string(), found: first.event_type.to_string() });
-    }
-    let data = upcast(first.event_type, first.schema_version, first.data);
-    let o: Opening = serde_json::from_str(&data)
-        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.to_string(), message: e.to_string() })?;
+    start_opened(wf, first, Opening::read(first)?, actors)
+}
+
+/// [`start_with`] from an opening already read (a replay reads it once to find the workflow).
+pub fn start_opened(
+    wf: &CompiledWorkflow,
+    first: &EventRef<'_>,
+    o: Opening,
+    actors: &mut Actors,
+) -> Result<IssueState, ReplayError> {
     if o.workflow_id != wf.id() || o.workflow_version != wf.version() {
         return Err(ReplayError::WrongWorkflow {
             stream: first.stream.to_string(),

@@ -79,14 +79,16 @@ impl IssueIndex {
         }
         let Some(id) = issue::id_of(e.stream) else { return };
         if e.version == 0 {
-            let pin = match issue::pinned_workflow(e) {
-                Ok(p) => p,
+            // The opening is read once: for the workflow it pins, then to start the state.
+            let opening = match issue::Opening::read(e) {
+                Ok(o) => o,
                 Err(err) => return self.problem(e, err.to_string()),
             };
-            let Some(wf) = self.workflows.get(&(pin.id.clone(), pin.version)).cloned() else {
-                return self.problem(e, format!("workflow {} v{} is not published", pin.id, pin.version));
+            let (id_of_wf, version) = opening.pin();
+            let Some(wf) = self.workflows.get(&(id_of_wf.to_string(), version)).cloned() else {
+                return self.problem(e, format!("workflow {id_of_wf} v{version} is not published"));
             };
-            match issue::start_with(&wf, e, &mut self.actors) {
+            match issue::start_opened(&wf, e, opening, &mut self.actors) {
                 Ok(s) => {
                     self.order.insert(e.position, id.to_string());
                     self.issues.insert(id.to_string(), Box::new((s, wf)));
