@@ -527,6 +527,16 @@ pub async fn a_reopened_store_keeps_everything_and_continues_versions_positions_
     assert_eq!(store.stream_version("test-r1").await.expect("version"), Some(3));
     assert_eq!(store.list_streams("test-").await.expect("list"), ["test-r1", "test-r2"]);
     assert_wrong_version(store.append("test-r1", ExpectedVersion::Exact(2), vec![event(6)]).await, "test-r1", Some(3));
+    // "No stream" against a stream the reopened store has not touched yet (its head is not
+    // cached): refused with the actual version, one event or several, and nothing written.
+    assert_wrong_version(store.append("test-r2", ExpectedVersion::NoStream, vec![event(60)]).await, "test-r2", Some(1));
+    assert_wrong_version(store.append("test-r2", ExpectedVersion::NoStream, events(61..63)).await, "test-r2", Some(1));
+    assert_eq!(head(&store), 6, "a refused append writes nothing");
+    let retry = store.append("test-r2", ExpectedVersion::NoStream, vec![as_new(&before[3])]).await;
+    assert!(
+        matches!(retry, Ok(AppendOutcome { already_present: true, first_version: 0, first_position: 4, .. })),
+        "a retry of the stream's first append is answered with its outcome: {retry:?}"
+    );
     let out = store.append("test-r1", ExpectedVersion::Exact(3), events(6..8)).await.expect("append after reopen");
     assert_eq!((out.first_version, out.last_version), (4, 5));
     assert_eq!((out.first_position, out.last_position), (7, 8));
