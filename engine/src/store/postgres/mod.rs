@@ -252,11 +252,17 @@ impl Connector {
         if config.get_application_name().is_none() {
             config.application_name("convene");
         }
+        let mut o = config.get_options().map(|o| format!("{o} ")).unwrap_or_default();
         if let Some(schema) = &options.schema {
-            let mut o = config.get_options().map(|o| format!("{o} ")).unwrap_or_default();
-            o.push_str(&format!("-c search_path={schema}"));
-            config.options(o);
+            o.push_str(&format!("-c search_path={schema} "));
         }
+        // Every statement convene runs is a lookup or a range by an index (positions, ids,
+        // stream versions). Prepared statements are planned once: a plan made while the log was
+        // empty (or before autovacuum first analysed it) would otherwise keep scanning the
+        // whole table for each batch's id check, slowing appends tenfold as the log grew, until
+        // an ANALYZE happened to replace the plan.
+        o.push_str("-c enable_seqscan=off");
+        config.options(o);
         // No TLS over a Unix socket, whatever the mode (as libpq): the server offers none there.
         #[cfg(unix)]
         let only_sockets = config.get_hosts().iter().all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)))
