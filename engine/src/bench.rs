@@ -244,7 +244,7 @@ pub async fn run_on(
         let mut expected = from + 1;
         let mut gaps = 0u64;
         while expected <= target {
-            let e = sub.next().await?;
+            let e = sub.next_shared().await?;
             if e.position != expected {
                 gaps += 1;
             }

@@ -99,7 +99,7 @@ pub async fn live(
             // so racing it against the keep-alive timer and shutdown loses nothing.
             tokio::select! {
                 _ = shutdown.changed() => None,
-                next = sub.next() => match next {
+                next = sub.next_shared() => match next {
                     Ok(e) => {
                         let data = if reveal {
                             match engine.revealed_event(&e).await {

@@ -99,6 +99,34 @@ impl NewEvent {
     pub fn data(&self) -> &RawValue {
         &self.data
     }
+
+    /// The event as the store recorded it (the writer's copy for its in-memory tail: the
+    /// text is moved, not copied).
+    pub(crate) fn into_recorded(
+        self,
+        stream: String,
+        version: u64,
+        position: u64,
+        recorded_at: DateTime<Utc>,
+        prev_hash: &[u8; 32],
+        hash: &[u8; 32],
+    ) -> RecordedEvent {
+        RecordedEvent {
+            id: self.id,
+            stream,
+            version,
+            position,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            recorded_at,
+            actor: self.actor,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            data: Payload::trusted(Box::<str>::from(self.data).into_string()),
+            prev_hash: hex::encode(prev_hash),
+            hash: hex::encode(hash),
+        }
+    }
 }
 
 /// An event as stored: envelope plus payload plus its link in the stream's hash chain.

@@ -16,11 +16,13 @@ pub mod postgres;
 mod sqlite;
 mod sqlite_import;
 mod subscription;
+mod tail;
 
 pub use open::{OpenOptions, StoreUrl, open, open_parsed};
 pub use postgres::{PgSecrets, PostgresOptions, PostgresStore, RootCerts, SslMode, TlsOptions, Verification};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
+pub use tail::{TAIL_EVENTS, Tail};
 
 use crate::event::{EventPage, NewEvent, PageFields, RecordedEvent};
 use async_trait::async_trait;
@@ -141,6 +143,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Backend name for logs and `/readyz`.
     fn backend(&self) -> &'static str;
+
+    /// The log's latest events from position `after + 1` on (at most `max`), if this process
+    /// wrote them and still holds them in memory (see [`Tail`]); `None`: read the store.
+    fn recent_after(&self, after: u64, max: usize) -> Option<Vec<std::sync::Arc<RecordedEvent>>> {
+        let _ = (after, max);
+        None
+    }
 
     /// Group-commit counters: (durable transactions, appends they carried), for operators and
     /// the benchmark. `None` when the backend does not count them.

@@ -10,6 +10,7 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
+use super::Tail;
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
 use crate::event::{
     Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow,
@@ -88,6 +89,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     head: watch::Receiver<u64>,
     readers: Mutex<Vec<Connection>>,
+    /// The latest events this process committed, for live subscribers.
+    tail: Arc<Tail>,
 }
 
 /// Embedded SQLite event store. Cheap to clone; clones share one writer.
@@ -165,7 +168,9 @@ impl SqliteStore {
         let (head_tx, head_rx) = watch::channel(last_pos as u64);
         let stats = Arc::new(CommitStats::default());
         let (tx, rx) = mpsc::channel::<Request>();
+        let tail = Arc::new(Tail::default());
         let writer = Writer {
+            tail: tail.clone(),
             conn,
             next_position: last_pos as u64 + 1,
             last_recorded_us: last_us,
@@ -186,6 +191,7 @@ impl SqliteStore {
                 writer: Mutex::new(Some(handle)),
                 head: head_rx,
                 readers: Mutex::new(Vec::new()),
+                tail,
             }),
         })
     }
@@ -446,6 +452,10 @@ impl EventStore for SqliteStore {
         "sqlite"
     }
 
+    fn recent_after(&self, after: u64, max: usize) -> Option<Vec<Arc<RecordedEvent>>> {
+        self.inner.tail.after(after, max)
+    }
+
     fn commit_counts(&self) -> Option<(u64, u64)> {
         let s = self.stats();
         Some((s.commits.load(Ordering::Relaxed), s.appends.load(Ordering::Relaxed)))
@@ -464,6 +474,7 @@ struct Writer {
     /// Stream → (version, hash) of its last committed event.
     heads: Heads,
     head_tx: watch::Sender<u64>,
+    tail: Arc<Tail>,
     /// `PRAGMA data_version` as last seen: it changes when *another* connection (another
     /// process, e.g. a CLI command beside the server) commits, which invalidates the caches.
     data_version: i64,
@@ -473,6 +484,8 @@ struct Writer {
 /// One append's planned effect, applied to the caches only after the commit.
 struct Planned {
     outcome: Result<AppendOutcome, StoreError>,
+    /// The hash before its first event, then each event's hash (for the in-memory tail).
+    chain: Vec<[u8; 32]>,
 }
 
 impl Writer {
@@ -525,11 +538,35 @@ impl Writer {
                 self.stats.appends.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 self.next_position = next_position;
                 self.last_recorded_us = recorded_us;
+                // The committed events go to the tail before the head moves, so a subscriber
+                // the head wakes finds them there; the texts are moved, not copied.
+                let recorded_at = DateTime::<Utc>::from_timestamp_micros(recorded_us).unwrap_or_default();
+                let mut recent = Vec::with_capacity(batch.len());
+                let mut replies = Vec::with_capacity(batch.len());
+                for (req, p) in batch.into_iter().zip(planned) {
+                    if let Ok(o) = &p.outcome
+                        && !o.already_present
+                    {
+                        for (i, e) in req.events.into_iter().enumerate() {
+                            let (version, position) = (o.first_version + i as u64, o.first_position + i as u64);
+                            recent.push(e.into_recorded(
+                                req.stream.clone(),
+                                version,
+                                position,
+                                recorded_at,
+                                &p.chain[i],
+                                &p.chain[i + 1],
+                            ));
+                        }
+                    }
+                    replies.push((req.reply, p.outcome));
+                }
+                self.tail.push(recent);
                 if next_position - 1 > *self.head_tx.borrow() {
                     self.head_tx.send_replace(next_position - 1);
                 }
-                for (req, p) in batch.into_iter().zip(planned) {
-                    let _ = req.reply.send(p.outcome);
+                for (reply, outcome) in replies {
+                    let _ = reply.send(outcome);
                 }
             }
             Err(e) => {
@@ -580,6 +617,7 @@ impl Writer {
             // Prepared once per batch: taking a cached statement hashes its SQL text each time.
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             for req in batch {
+                let mut chain = Vec::with_capacity(req.events.len() + 1);
                 let outcome = plan_and_insert(
                     &tx,
                     &mut insert,
@@ -589,8 +627,9 @@ impl Writer {
                     req,
                     recorded_at,
                     recorded_us,
+                    &mut chain,
                 )?;
-                planned.push(Planned { outcome });
+                planned.push(Planned { outcome, chain });
             }
         }
         tx.commit()?;
@@ -711,6 +750,7 @@ fn plan_and_insert(
     req: &Request,
     recorded_at: DateTime<Utc>,
     recorded_us: i64,
+    chain: &mut Vec<[u8; 32]>,
 ) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
     // Idempotency. A single-event append (the common case) skips the lookup: a stored id makes
     // its INSERT fail on the UNIQUE index, SQLite backs out just that statement, and we answer
@@ -746,6 +786,7 @@ fn plan_and_insert(
     };
     let first_version = version;
     let first_position = *position;
+    chain.push(prev);
     let mut prev_hex = [0u8; 64];
     for e in &req.events {
         let prev_text = crate::event::hex::encode_into(&prev, &mut prev_hex);
@@ -782,6 +823,7 @@ fn plan_and_insert(
             return Err(err.into());
         }
         prev = hash_bytes;
+        chain.push(hash_bytes);
         version += 1;
         *position += 1;
     }

@@ -3,7 +3,9 @@
 //! Correctness rests on the store's promise that global positions are gap-free and published
 //! (through `head`) only after they are durable: the subscription reads pages after the last
 //! position it delivered, and when it has caught up it waits for the head to move. A reader
-//! never skips (it asks for "after last") and never repeats (it only moves forward).
+//! never skips (it asks for "after last") and never repeats (it only moves forward). Events the
+//! store still holds in memory (its [`super::Tail`]) are taken from there: the same positions,
+//! without reading them back.
 
 use super::{EventStore, StoreError};
 use crate::event::RecordedEvent;
@@ -16,7 +18,7 @@ const PAGE: usize = 1024;
 pub struct Subscription {
     store: Arc<dyn EventStore>,
     after: u64,
-    buffer: VecDeque<RecordedEvent>,
+    buffer: VecDeque<Arc<RecordedEvent>>,
     head: watch::Receiver<u64>,
 }
 
@@ -33,6 +35,11 @@ impl Subscription {
 
     /// The next event; waits for one if caught up. Errors if the store closes.
     pub async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
+        self.next_shared().await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Subscription::next`], shared with the store's in-memory tail instead of copied.
+    pub async fn next_shared(&mut self) -> Result<Arc<RecordedEvent>, StoreError> {
         loop {
             if let Some(e) = self.buffer.pop_front() {
                 self.after = e.position;
@@ -42,8 +49,12 @@ impl Subscription {
             // the read and the wait still wakes us.
             let head = *self.head.borrow_and_update();
             if head > self.after {
-                let page = self.store.read_all(self.after, PAGE).await?;
-                self.buffer.extend(page);
+                if let Some(recent) = self.store.recent_after(self.after, PAGE) {
+                    self.buffer.extend(recent);
+                } else {
+                    let page = self.store.read_all(self.after, PAGE).await?;
+                    self.buffer.extend(page.into_iter().map(Arc::new));
+                }
                 if !self.buffer.is_empty() {
                     continue;
                 }

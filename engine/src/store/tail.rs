@@ -1,0 +1,113 @@
+//! The log's most recent events, kept in memory by the process that wrote them, so live
+//! subscribers following the head take them from here instead of reading them back.
+//!
+//! Invariant: the entries are committed (durable) events with consecutive global positions.
+//! A writer pushes a batch after its commit and before it publishes the new head, so a
+//! subscriber woken by the head finds the batch here. A push that does not continue the last
+//! entry (another process appended in between, or a commit failed) starts the tail afresh.
+//! A subscriber takes entries only when the tail holds the very next position it needs, so it
+//! never skips or repeats one; anything older is read from the store as before.
+
+use crate::event::RecordedEvent;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Events kept at most (a subscriber further behind reads the store).
+pub const TAIL_EVENTS: usize = 4_096;
+
+#[derive(Default)]
+pub struct Tail {
+    events: Mutex<VecDeque<Arc<RecordedEvent>>>,
+}
+
+impl Tail {
+    /// Adds committed events, in position order.
+    pub fn push(&self, batch: Vec<RecordedEvent>) {
+        let Some(first) = batch.first() else { return };
+        let Ok(mut events) = self.events.lock() else { return };
+        if events.back().is_some_and(|e| e.position + 1 != first.position) {
+            events.clear();
+        }
+        for e in batch {
+            events.push_back(Arc::new(e));
+        }
+        let excess = events.len().saturating_sub(TAIL_EVENTS);
+        events.drain(..excess);
+    }
+
+    /// Forgets everything (the writer no longer knows what the log's last events are).
+    pub fn clear(&self) {
+        if let Ok(mut events) = self.events.lock() {
+            events.clear();
+        }
+    }
+
+    /// Up to `max` events from position `after + 1` on, if the tail holds that position.
+    pub fn after(&self, after: u64, max: usize) -> Option<Vec<Arc<RecordedEvent>>> {
+        let events = self.events.lock().ok()?;
+        let first = events.front()?.position;
+        if after + 1 < first || after >= events.back()?.position {
+            return None;
+        }
+        let skip = (after + 1 - first) as usize;
+        Some(events.iter().skip(skip).take(max).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Actor, NewEvent};
+
+    fn at(position: u64) -> RecordedEvent {
+        let e = NewEvent::new("Noted", &serde_json::json!({ "n": position }), Actor::system());
+        RecordedEvent {
+            id: e.id,
+            stream: "test-tail".into(),
+            version: position - 1,
+            position,
+            event_type: e.event_type.clone(),
+            schema_version: 1,
+            recorded_at: chrono::Utc::now(),
+            actor: e.actor.clone(),
+            correlation_id: None,
+            causation_id: None,
+            data: crate::event::Payload::trusted(e.data().get().to_string()),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn positions(v: Option<Vec<Arc<RecordedEvent>>>) -> Option<Vec<u64>> {
+        v.map(|v| v.iter().map(|e| e.position).collect())
+    }
+
+    #[test]
+    fn a_subscriber_gets_the_next_positions_only_when_the_tail_holds_them() {
+        let tail = Tail::default();
+        assert_eq!(positions(tail.after(0, 10)), None, "empty");
+        tail.push((5..=9).map(at).collect());
+        assert_eq!(positions(tail.after(4, 10)), Some(vec![5, 6, 7, 8, 9]));
+        assert_eq!(positions(tail.after(6, 2)), Some(vec![7, 8]));
+        assert_eq!(positions(tail.after(3, 10)), None, "position 4 is not held: read the store");
+        assert_eq!(positions(tail.after(9, 10)), None, "caught up");
+    }
+
+    #[test]
+    fn a_batch_that_does_not_continue_the_tail_starts_it_afresh() {
+        let tail = Tail::default();
+        tail.push((1..=3).map(at).collect());
+        tail.push((7..=8).map(at).collect());
+        assert_eq!(positions(tail.after(3, 10)), None, "4..=6 were written elsewhere: never skipped");
+        assert_eq!(positions(tail.after(6, 10)), Some(vec![7, 8]));
+    }
+
+    #[test]
+    fn the_tail_keeps_only_the_latest_events() {
+        let tail = Tail::default();
+        let n = TAIL_EVENTS as u64 + 10;
+        tail.push((1..=n).map(at).collect());
+        assert_eq!(positions(tail.after(5, 1)), None);
+        assert_eq!(positions(tail.after(10, 1)), Some(vec![11]));
+    }
+}
