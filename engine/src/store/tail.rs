@@ -14,37 +14,49 @@ use std::sync::{Arc, Mutex};
 
 /// Events kept at most (a subscriber further behind reads the store).
 pub const TAIL_EVENTS: usize = 4_096;
+/// Payload bytes kept at most: large payloads (up to 256 KiB each) must not pin a gigabyte.
+pub const TAIL_BYTES: usize = 16 << 20;
 
 #[derive(Default)]
 pub struct Tail {
-    events: Mutex<VecDeque<Arc<RecordedEvent>>>,
+    inner: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    events: VecDeque<Arc<RecordedEvent>>,
+    /// Payload bytes of `events`.
+    bytes: usize,
+}
+
+fn size(e: &RecordedEvent) -> usize {
+    e.data.get().len()
 }
 
 impl Tail {
     /// Adds committed events, in position order.
     pub fn push(&self, batch: Vec<RecordedEvent>) {
         let Some(first) = batch.first() else { return };
-        let Ok(mut events) = self.events.lock() else { return };
-        if events.back().is_some_and(|e| e.position + 1 != first.position) {
-            events.clear();
+        let Ok(mut held) = self.inner.lock() else { return };
+        if held.events.back().is_some_and(|e| e.position + 1 != first.position) {
+            held.events.clear();
+            held.bytes = 0;
         }
         for e in batch {
-            events.push_back(Arc::new(e));
+            held.bytes += size(&e);
+            held.events.push_back(Arc::new(e));
         }
-        let excess = events.len().saturating_sub(TAIL_EVENTS);
-        events.drain(..excess);
-    }
-
-    /// Forgets everything (the writer no longer knows what the log's last events are).
-    pub fn clear(&self) {
-        if let Ok(mut events) = self.events.lock() {
-            events.clear();
+        // Oldest first out; what stays is still consecutive.
+        while held.events.len() > TAIL_EVENTS || held.bytes > TAIL_BYTES {
+            let Some(e) = held.events.pop_front() else { break };
+            held.bytes -= size(&e);
         }
     }
 
     /// Up to `max` events from position `after + 1` on, if the tail holds that position.
     pub fn after(&self, after: u64, max: usize) -> Option<Vec<Arc<RecordedEvent>>> {
-        let events = self.events.lock().ok()?;
+        let held = self.inner.lock().ok()?;
+        let events = &held.events;
         let first = events.front()?.position;
         if after + 1 < first || after >= events.back()?.position {
             return None;
@@ -100,6 +112,20 @@ mod tests {
         tail.push((7..=8).map(at).collect());
         assert_eq!(positions(tail.after(3, 10)), None, "4..=6 were written elsewhere: never skipped");
         assert_eq!(positions(tail.after(6, 10)), Some(vec![7, 8]));
+    }
+
+    #[test]
+    fn large_payloads_are_kept_only_up_to_the_byte_budget() {
+        let tail = Tail::default();
+        let big = |position: u64| {
+            let mut e = at(position);
+            e.data = crate::event::Payload::trusted(format!("\"{}\"", "x".repeat(256 << 10)));
+            e
+        };
+        tail.push((1..=100).map(big).collect());
+        let kept = TAIL_BYTES / ((256 << 10) + 2);
+        assert_eq!(positions(tail.after(100 - kept as u64, 1)), Some(vec![101 - kept as u64]));
+        assert_eq!(positions(tail.after(100 - kept as u64 - 1, 1)), None, "older ones were let go");
     }
 
     #[test]
