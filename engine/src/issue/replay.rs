@@ -41,17 +41,8 @@ pub struct Opening {
 
 /// The workflow an IssueRaised payload pins, without folding anything.
 pub fn pinned_workflow(first: &EventRef<'_>) -> Result<WorkflowRef, ReplayError> {
-    #[derive(Deserialize)]
-    struct Pin {
-        workflow_id: String,
-        workflow_version: u32,
-    }
-    if first.event_type != OPENING_EVENT {
-        return Err(ReplayError::NotAnIssue { stream: first.stream.to_string(), found: first.event_type.to_string() });
-    }
-    let p: Pin = serde_json::from_str(first.data)
-        .map_err(|e| ReplayError::MalformedOpening { stream: first.stream.to_string(), message: e.to_string() })?;
-    Ok(WorkflowRef { id: p.workflow_id, version: p.workflow_version })
+    let o = Opening::read(first)?;
+    Ok(WorkflowRef { id: o.workflow_id, version: o.workflow_version })
 }
 
 impl Opening {

@@ -10,8 +10,7 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
-use super::Tail;
-use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
+use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, validate_append};
 use crate::event::{
     Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow,
     Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
@@ -529,7 +528,7 @@ impl Writer {
         let recorded_us = now_us.max(self.last_recorded_us);
         let result = self.write_batch(&batch, recorded_us);
         match result {
-            Ok((planned, overlay, next_position, recorded_us)) => {
+            Ok((planned, overlay, next_position, recorded_at)) => {
                 if self.heads.len() + overlay.len() > MAX_CACHED_HEADS {
                     self.heads.clear();
                 }
@@ -537,10 +536,9 @@ impl Writer {
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 self.stats.appends.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 self.next_position = next_position;
-                self.last_recorded_us = recorded_us;
+                self.last_recorded_us = recorded_at.timestamp_micros();
                 // The committed events go to the tail before the head moves, so a subscriber
                 // the head wakes finds them there; the texts are moved, not copied.
-                let recorded_at = DateTime::<Utc>::from_timestamp_micros(recorded_us).unwrap_or_default();
                 let mut recent = Vec::with_capacity(batch.len());
                 let mut replies = Vec::with_capacity(batch.len());
                 for (req, p) in batch.into_iter().zip(planned) {
@@ -594,7 +592,7 @@ impl Writer {
         &mut self,
         batch: &[Request],
         recorded_us: i64,
-    ) -> Result<(Vec<Planned>, Heads, u64, i64), StoreError> {
+    ) -> Result<(Vec<Planned>, Heads, u64, DateTime<Utc>), StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Holding the write lock now, check whether another connection (another process,
         // e.g. a CLI command beside the server) committed since we last looked; if so our
@@ -633,7 +631,7 @@ impl Writer {
             }
         }
         tx.commit()?;
-        Ok((planned, overlay, position, recorded_us))
+        Ok((planned, overlay, position, recorded_at))
     }
 }
 
