@@ -54,6 +54,11 @@ pub struct BenchReport {
     /// CPU time per event of the replay (µs, all threads), where the platform tells.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_cpu_us: Option<f64>,
+    /// How fast this machine ran a fixed piece of single-threaded work just before the replay:
+    /// parsing the bench's own payloads into `serde_json::Value`, MB/s. Shared virtual
+    /// machines drift (the same build's replay rate has moved by a third between sessions on
+    /// the same kind of machine), so rates from different runs compare only alongside it.
+    pub host_json_mb_per_s: f64,
     /// Replay problems (must be 0: every event was allowed by the workflow).
     pub replay_anomalies: u64,
     pub broken_chains: u64,
@@ -67,6 +72,24 @@ fn process_cpu_s() -> Option<f64> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// The host's speed at fold-like work right now: the lifecycle's payloads parsed into
+/// `serde_json::Value` on one thread for ~300 ms, MB/s. The code it runs is serde_json's,
+/// which only changes with Cargo.lock, so it tells the machine's drift apart from ours.
+fn host_json_mb_per_s() -> f64 {
+    let texts: Vec<String> = lifecycle(0).into_iter().map(|(_, d, _)| d.to_string()).collect();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed() < std::time::Duration::from_millis(300) {
+        for t in &texts {
+            // black_box: the parse must happen even though its result is dropped.
+            let _ = std::hint::black_box(serde_json::from_str::<Value>(std::hint::black_box(t)));
+        }
+        rounds += 1;
+    }
+    rounds as f64 * bytes as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
 /// µs of CPU per event between two readings of [`process_cpu_s`].
@@ -283,6 +306,10 @@ pub async fn run_on(
     let subscriber_lag_ms = caught_up.saturating_duration_since(acked).as_secs_f64() * 1000.0;
 
     // Phase 3: replay the whole log into issue states, then again verifying chains.
+    progress("host speed");
+    let host_json_mb_per_s = tokio::task::spawn_blocking(host_json_mb_per_s)
+        .await
+        .map_err(|e| EngineError::InvalidRequest(format!("host speed probe failed: {e}")))?;
     progress("replay");
     let start = Instant::now();
     let cpu2 = process_cpu_s();
@@ -318,6 +345,7 @@ pub async fn run_on(
         replay_verify_per_s: replayed as f64 / verify_s,
         append_concurrent_cpu_us: cpu_us_per_event(cpu0, cpu1, concurrent_events),
         replay_cpu_us: cpu_us_per_event(cpu2, cpu3, replayed),
+        host_json_mb_per_s,
         replay_anomalies: anomalies,
         broken_chains: broken,
     })

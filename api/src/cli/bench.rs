@@ -107,6 +107,10 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
                 r.append_concurrent_writers
             );
         }
+        println!(
+            "host speed just before the replay: {:.0} MB/s of JSON parsed on one thread (compare rates only alongside it)",
+            r.host_json_mb_per_s
+        );
         println!("replay anomalies: {}   broken chains: {}", r.replay_anomalies, r.broken_chains);
     }
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 
 use super::definition::Definition;
 use super::validate::{Diagnostic, is_publishable, validate_definition};
-use super::{Bump, DataValue, Guard, GuardContext, IsoDuration, parse_duration};
+use super::{Bump, DataValue, Guard, GuardContext, IsoDuration, Reads, parse_duration};
 use crate::catalog::Catalog;
 use crate::event::canonical_json;
 use crate::text::LocalizedText;
@@ -22,6 +22,14 @@ struct Transition {
     guard: Option<Guard>,
 }
 
+/// The alternatives of one step in one state, in order, and what their guards can read
+/// together (the context is built once per step, for all of them).
+#[derive(Debug, Clone)]
+struct Alternatives {
+    list: Vec<Transition>,
+    reads: Reads,
+}
+
 #[derive(Debug, Clone)]
 struct State {
     name: Arc<str>,
@@ -31,7 +39,7 @@ struct State {
     deadline: Option<IsoDuration>,
     deadline_text: Option<String>,
     /// Own transitions merged with `on_any` (for non-final states).
-    on: FastMap<String, Vec<Transition>>,
+    on: FastMap<String, Alternatives>,
 }
 
 /// A validated, indexed workflow definition version.
@@ -98,21 +106,25 @@ impl CompiledWorkflow {
         let canonical = canonical_json(doc);
         let content_hash = hex::encode(Sha256::digest(canonical.get().as_bytes()));
         let index: FastMap<String, usize> = definition.states.keys().enumerate().map(|(i, n)| (n.clone(), i)).collect();
-        let compile_spec = |spec: &super::TransitionSpec| -> Vec<Transition> {
-            spec.alternatives()
+        let compile_spec = |spec: &super::TransitionSpec| -> Alternatives {
+            let list: Vec<Transition> = spec
+                .alternatives()
                 .into_iter()
                 .map(|alt| Transition {
                     target: alt.target.as_ref().and_then(|t| index.get(t).copied()),
                     // cannot fail: validate_definition compiled every guard already.
                     guard: alt.guard.as_ref().and_then(|g| Guard::compile(g).ok()),
                 })
-                .collect()
+                .collect();
+            let mut reads = Reads::default();
+            list.iter().filter_map(|t| t.guard.as_ref()).for_each(|g| reads.union(g.reads()));
+            Alternatives { list, reads }
         };
         let states = definition
             .states
             .iter()
             .map(|(name, st)| {
-                let mut on: FastMap<String, Vec<Transition>> = FastMap::default();
+                let mut on: FastMap<String, Alternatives> = FastMap::default();
                 if !st.r#final {
                     for (ev, spec) in &definition.on_any {
                         on.insert(ev.clone(), compile_spec(spec));
@@ -205,8 +217,8 @@ impl CompiledWorkflow {
     }
 
     /// Chooses the transition for an event. The guard context is only built when a guard
-    /// has to be evaluated (replay of unguarded steps stays cheap), once per event, and with
-    /// the payload parsed only if one of the step's guards can read it.
+    /// has to be evaluated (replay of unguarded steps stays cheap), once per event, and only
+    /// with what the step's guards can read (payload fields included).
     pub fn choose(&self, state: usize, event_type: &str, context: &dyn GuardContext) -> TransitionChoice {
         let Some(alts) = self.states[state].on.get(event_type) else {
             return TransitionChoice::NotInState;
@@ -214,14 +226,11 @@ impl CompiledWorkflow {
         let arena = Bump::new();
         let mut ctx: Option<DataValue<'_>> = None;
         let mut failed = Vec::new();
-        for t in alts {
+        for t in &alts.list {
             let holds = match &t.guard {
                 None => true,
                 Some(g) => {
-                    let c = ctx.get_or_insert_with(|| {
-                        let with_data = alts.iter().any(|t| t.guard.as_ref().is_some_and(Guard::reads_event_data));
-                        context.build(&arena, with_data)
-                    });
+                    let c = ctx.get_or_insert_with(|| context.build(&arena, &alts.reads));
                     match g.holds_in(c, &arena) {
                         Ok(b) => {
                             if !b {
@@ -255,7 +264,7 @@ impl CompiledWorkflow {
                     .map(|t| t.label.clone())
                     .unwrap_or_else(|| LocalizedText { zh: ev.clone(), en: Some(ev.clone()) }),
                 roles: self.roles_for(ev).to_vec(),
-                guarded: alts.iter().all(|t| t.guard.is_some()),
+                guarded: alts.list.iter().all(|t| t.guard.is_some()),
             })
             .collect();
         v.sort_by(|a, b| a.event_type.cmp(&b.event_type));

@@ -20,15 +20,129 @@ pub use datalogic_rs::bumpalo::Bump;
 pub struct Guard {
     rule: Value,
     logic: Arc<datalogic_rs::Logic>,
-    /// Whether the rule can read `event.data` (then the payload is parsed for it).
-    reads_event_data: bool,
+    /// What of the context the rule can read (the rest need not be built for it).
+    reads: Reads,
+}
+
+/// What of the `{event, issue}` context a guard can read, found from the rule itself.
+///
+/// Replay builds only that part: the payload is parsed only for a guard that can read it,
+/// and the sixteen counts only for one that reads them. Every guess errs towards reading
+/// more: a path computed at run time, the whole context, or the item-relative paths inside
+/// an iterating operator (`map`, `filter`, …) read everything. `event.type`, `event.actor`
+/// and the issue's own fields other than `counts` are always built (they are cheap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Anything at all: build the whole context.
+    pub everything: bool,
+    /// `issue.counts` (or the whole `issue`).
+    pub counts: bool,
+    /// `event.data` or any field of it.
+    pub data: bool,
+}
+
+impl Reads {
+    /// Reads of either.
+    pub fn union(&mut self, other: &Reads) {
+        self.everything |= other.everything;
+        self.counts |= other.counts;
+        self.data |= other.data;
+    }
+
+    /// Must the payload be parsed?
+    pub fn payload(&self) -> bool {
+        self.everything || self.data
+    }
+
+    /// Must the counts be built?
+    pub fn counts(&self) -> bool {
+        self.everything || self.counts
+    }
+
+    /// A path from the root of the context, segment by segment.
+    fn path(&mut self, segments: &[&str]) {
+        match segments {
+            ["event", "data", ..] => self.data = true,
+            ["event", _, ..] => {}
+            ["issue"] | ["issue", "counts", ..] => self.counts = true,
+            ["issue", _, ..] => {}
+            // The root, `event` whole, or a root that does not exist (null either way).
+            _ => self.everything = true,
+        }
+    }
+
+    /// A `var` path: dot-separated, empty for the whole context.
+    fn dotted(&mut self, path: &str) {
+        let segments: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
+        self.path(&segments);
+    }
+
+    /// Collects what `rule` can read.
+    fn of(&mut self, rule: &Value) {
+        let Value::Object(map) = rule else {
+            if let Value::Array(items) = rule {
+                items.iter().for_each(|i| self.of(i));
+            }
+            return;
+        };
+        for (op, arg) in map {
+            match (op.as_str(), arg) {
+                ("var", Value::String(p)) => self.dotted(p),
+                ("var", Value::Array(a)) => {
+                    match a.first() {
+                        Some(Value::String(p)) => self.dotted(p),
+                        _ => self.everything = true,
+                    }
+                    // The default value is an expression too.
+                    a.iter().skip(1).for_each(|d| self.of(d));
+                }
+                ("val", Value::String(key)) => self.path(&[key]),
+                ("val", Value::Array(a)) if a.iter().all(Value::is_string) => {
+                    let segments: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+                    self.path(&segments);
+                }
+                ("missing", Value::String(p)) => self.dotted(p),
+                ("missing", Value::Array(a)) if a.iter().all(Value::is_string) => {
+                    a.iter().filter_map(Value::as_str).for_each(|p| self.dotted(p))
+                }
+                ("missing_some", Value::Array(a))
+                    if a.len() == 2 && a[1].as_array().is_some_and(|ps| ps.iter().all(Value::is_string)) =>
+                {
+                    self.of(&a[0]);
+                    a[1].as_array().into_iter().flatten().filter_map(Value::as_str).for_each(|p| self.dotted(p));
+                }
+                ("var" | "val" | "missing" | "missing_some", _) => self.everything = true,
+                ("filter" | "map" | "reduce" | "all" | "some" | "none" | "sort" | "group_by", Value::Array(a)) => {
+                    // The first argument is read from the context; the others from each item.
+                    if let Some(first) = a.first() {
+                        self.of(first);
+                    }
+                    if a.iter().skip(1).any(reads_context) {
+                        self.everything = true;
+                    }
+                }
+                (_, arg) => self.of(arg),
+            }
+        }
+    }
+}
+
+/// Does an expression read the context at all?
+fn reads_context(rule: &Value) -> bool {
+    match rule {
+        Value::Object(map) => map
+            .iter()
+            .any(|(op, arg)| matches!(op.as_str(), "var" | "val" | "missing" | "missing_some") || reads_context(arg)),
+        Value::Array(items) => items.iter().any(reads_context),
+        _ => false,
+    }
 }
 
 /// Builds the `{event, issue}` context a guard is evaluated over, directly in the
 /// evaluator's arena (no JSON text in between).
 pub trait GuardContext {
-    /// `with_data`: include `event.data` (parsing the payload); otherwise it reads as null.
-    fn build<'a>(&'a self, arena: &'a Bump, with_data: bool) -> DataValue<'a>;
+    /// Builds what `reads` names (and the always-built fields); the rest is absent.
+    fn build<'a>(&'a self, arena: &'a Bump, reads: &Reads) -> DataValue<'a>;
 }
 
 impl std::fmt::Debug for Guard {
@@ -45,11 +159,19 @@ impl Guard {
         }
         check_operators(rule)?;
         let logic = engine().compile(rule).map_err(|e| e.to_string())?;
-        Ok(Guard { rule: rule.clone(), logic: Arc::new(logic), reads_event_data: reads_event_data(rule) })
+        let mut reads = Reads::default();
+        reads.of(rule);
+        Ok(Guard { rule: rule.clone(), logic: Arc::new(logic), reads })
     }
 
+    /// What of the context the rule can read.
+    pub fn reads(&self) -> &Reads {
+        &self.reads
+    }
+
+    /// Can the rule read `event.data`?
     pub fn reads_event_data(&self) -> bool {
-        self.reads_event_data
+        self.reads.payload()
     }
 
     pub fn rule(&self) -> &Value {
@@ -73,27 +195,6 @@ impl Guard {
     }
 }
 
-/// Can the rule read `event.data`? True for any `var` whose path is `event…` or empty (the
-/// whole context), and for any path computed at run time (it could be anything).
-fn reads_event_data(rule: &Value) -> bool {
-    match rule {
-        Value::Object(map) => map.iter().any(|(op, arg)| {
-            let var_path = |p: &Value| match p {
-                Value::String(s) => s.is_empty() || s == "event" || s.starts_with("event.data"),
-                Value::Null => true,
-                Value::Array(a) => a.first().is_none_or(|p| !p.is_string() || reads(p)),
-                _ => true,
-            };
-            fn reads(p: &Value) -> bool {
-                p.as_str().is_some_and(|s| s.is_empty() || s == "event" || s.starts_with("event.data"))
-            }
-            (op == "var" && var_path(arg)) || reads_event_data(arg)
-        }),
-        Value::Array(items) => items.iter().any(reads_event_data),
-        _ => false,
-    }
-}
-
 /// JSONLogic treats an unknown `{"op": …}` as a literal; in a guard that is always a typo, so
 /// every object must be exactly one built-in operator.
 fn check_operators(rule: &Value) -> Result<(), String> {
@@ -105,6 +206,12 @@ fn check_operators(rule: &Value) -> Result<(), String> {
             };
             if !engine().builtin_operator_names().any(|n| n == op) {
                 return Err(format!("unknown operator {op:?}"));
+            }
+            if op == "now" {
+                // A guard must give the same answer on every replay, years later too.
+                return Err("operator \"now\" reads the clock: a guard must decide the same way on every replay \
+                            (compare against a time in the payload or the issue instead)"
+                    .into());
             }
             map.values().try_for_each(check_operators)
         }
@@ -140,6 +247,49 @@ mod tests {
         assert!(reads(json!({"!": [{"var": {"cat": ["event", ".data"]}}]})));
         assert!(!reads(json!({"!=": [{"var": "issue.escalation_level"}, "district"]})));
         assert!(!reads(json!({"==": [{"var": "event.actor.role"}, "convener"]})));
+    }
+
+    #[test]
+    fn knows_which_parts_of_the_context_a_rule_reads() {
+        let reads = |r: Value| *Guard::compile(&r).unwrap().reads();
+        let data = Reads { data: true, ..Reads::default() };
+        // Given payload fields read by var (its default too), val, missing or missing_some,
+        // then the payload is read.
+        for r in [
+            json!({">": [{"var": "event.data.budget_fen"}, 0]}),
+            json!({">": [{"val": ["event", "data", "x"]}, 0]}),
+            json!({"!": [{"missing": ["event.data.y"]}]}),
+            json!({"!": [{"missing_some": [1, ["event.data.y", "event.data.z"]]}]}),
+            json!({"var": ["issue.state", {"var": "event.data.d"}]}),
+            json!({"!": [{"var": "event.data"}]}),
+            json!({"some": [{"var": "event.data.items"}, true]}),
+        ] {
+            assert_eq!(reads(r.clone()), data, "{r}");
+        }
+        // Issue fields other than counts, and the event's type and actor, are always built.
+        assert_eq!(reads(json!({"==": [{"var": "event.actor.role"}, {"var": "issue.state"}]})), Reads::default());
+        assert_eq!(
+            reads(json!({">": [{"var": "issue.counts.wishes"}, 0]})),
+            Reads { counts: true, ..Reads::default() }
+        );
+        assert!(reads(json!({"!": [{"var": "issue"}]})).counts);
+        // Whatever cannot be known from the rule reads everything.
+        for r in [
+            json!({"!": [{"var": ""}]}),
+            json!({"!": [{"var": "event"}]}),
+            json!({"!": [{"var": {"cat": ["event", ".data"]}}]}),
+            json!({"!": [{"val": [["x"], "y"]}]}),
+            json!({"!": [{"missing": {"var": "event.data.list"}}]}),
+            json!({"some": [{"var": "event.data.items"}, {">": [{"var": "amount"}, 5]}]}),
+        ] {
+            assert!(reads(r.clone()).everything, "{r}");
+        }
+    }
+
+    #[test]
+    fn a_guard_that_reads_the_clock_is_refused() {
+        let e = Guard::compile(&json!({"<": [{"var": "event.data.due"}, {"now": []}]})).unwrap_err();
+        assert!(e.contains("now"), "{e}");
     }
 
     #[test]
