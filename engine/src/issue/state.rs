@@ -137,7 +137,30 @@ impl GuardContext for StepContext<'_> {
         let text = DataValue::String;
         let i = self.issue;
         let rank = crate::vocab::level_rank(&i.escalation_level).unwrap_or(0) as u64;
-        let mut issue = vec![
+        let counts = if reads.counts() {
+            let c = &i.counts;
+            obj(&[
+                ("wishes", n(c.wishes.into())),
+                ("wishes_claimed", n(c.wishes_claimed.into())),
+                ("wishes_fulfilled", n(c.wishes_fulfilled.into())),
+                ("pacts", n(c.pacts.into())),
+                ("pacts_publicized", n(c.pacts_publicized.into())),
+                ("pacts_adopted", n(c.pacts_adopted.into())),
+                ("teams", n(c.teams.into())),
+                ("projects", n(c.projects.into())),
+                ("projects_completed", n(c.projects_completed.into())),
+                ("pledges", n(c.pledges.into())),
+                ("pledges_delivered", n(c.pledges_delivered.into())),
+                ("resolutions_passed", n(c.resolutions_passed.into())),
+                ("resolutions_rejected", n(c.resolutions_rejected.into())),
+                ("deliberations", n(c.deliberations.into())),
+                ("evaluations", n(c.evaluations.into())),
+                ("micro_steps_done", n(c.micro_steps_done.into())),
+            ])
+        } else {
+            DataValue::Null
+        };
+        let issue = [
             ("id", text(&i.id)),
             ("state", text(&i.state)),
             ("community", text(&i.community)),
@@ -146,31 +169,10 @@ impl GuardContext for StepContext<'_> {
             ("escalation_level", text(&i.escalation_level)),
             ("escalation_rank", n(rank)),
             ("version", n(i.version)),
+            ("counts", counts),
         ];
-        if reads.counts() {
-            let c = &i.counts;
-            issue.push((
-                "counts",
-                obj(&[
-                    ("wishes", n(c.wishes.into())),
-                    ("wishes_claimed", n(c.wishes_claimed.into())),
-                    ("wishes_fulfilled", n(c.wishes_fulfilled.into())),
-                    ("pacts", n(c.pacts.into())),
-                    ("pacts_publicized", n(c.pacts_publicized.into())),
-                    ("pacts_adopted", n(c.pacts_adopted.into())),
-                    ("teams", n(c.teams.into())),
-                    ("projects", n(c.projects.into())),
-                    ("projects_completed", n(c.projects_completed.into())),
-                    ("pledges", n(c.pledges.into())),
-                    ("pledges_delivered", n(c.pledges_delivered.into())),
-                    ("resolutions_passed", n(c.resolutions_passed.into())),
-                    ("resolutions_rejected", n(c.resolutions_rejected.into())),
-                    ("deliberations", n(c.deliberations.into())),
-                    ("evaluations", n(c.evaluations.into())),
-                    ("micro_steps_done", n(c.micro_steps_done.into())),
-                ]),
-            ));
-        }
+        // Counts not built are absent rather than null (no guard of the step reads them).
+        let issue = if reads.counts() { &issue[..] } else { &issue[..issue.len() - 1] };
         let a = self.actor;
         let mut actor = vec![("id", text(a.id)), ("role", text(a.role))];
         if let Some(name) = a.name {
@@ -186,7 +188,7 @@ impl GuardContext for StepContext<'_> {
             DataValue::Null
         };
         let event = obj(&[("type", text(self.event_type)), ("data", data), ("actor", obj(&actor))]);
-        obj(&[("event", event), ("issue", obj(&issue))])
+        obj(&[("event", event), ("issue", obj(issue))])
     }
 }
 
