@@ -996,6 +996,29 @@ mod replay {
     }
 
     #[test]
+    fn a_guard_that_reads_the_payload_through_missing_decides_on_the_payload() {
+        // Given a workflow that closes an assessed issue only when the closing step carries
+        // the optional `note` (read through `missing`, not `var`),
+        let mut doc = shipped_doc("community-issue");
+        doc["states"]["assessed"]["on"]["IssueClosed"]["guard"] = json!({"!": [{"missing": ["event.data.note"]}]});
+        let with_note = {
+            let mut p = payload::issue_closed("duplicate");
+            p["note"] = json!({"zh-CN": "与 2026-014 号议题重复", "en": "Same as issue 2026-014"});
+            p
+        };
+        // when the step carries a note, then the issue closes (the payload is in the guard's
+        // context), and when it carries none, then the guard fails.
+        Spec::raised_under(doc.clone())
+            .given(&to_assessed())
+            .when("IssueClosed", with_note, "convener")
+            .then_record(|s| assert_eq!(s.state, "closed"));
+        Spec::raised_under(doc)
+            .given(&to_assessed())
+            .when("IssueClosed", payload::issue_closed("duplicate"), "convener")
+            .then_refused(|r| matches!(r, Refusal::GuardFailed { event_type, .. } if event_type == "IssueClosed"));
+    }
+
+    #[test]
     fn a_step_whose_every_guard_fails_is_kept_as_an_anomaly() {
         Spec::community_issue()
             .given(&to_acting())
@@ -1155,6 +1178,9 @@ mod definitions {
         a_bad_guard_among_alternatives_is_reported_at_its_index:
             |d: &mut Value| d["states"]["acting"]["on"]["Evaluated"][0]["guard"] = json!({"and": [{"frobnicate": [1]}]})
             => "bad_guard" at "/states/acting/on/Evaluated/0/guard";
+        a_guard_that_reads_the_clock_is_a_bad_guard:
+            |d: &mut Value| d["states"]["assessed"]["on"]["IssueClosed"]["guard"] = json!({"<": [{"var": "event.data.due"}, {"now": []}]})
+            => "bad_guard" at "/states/assessed/on/IssueClosed/guard";
         a_bad_guard_in_on_any_is_reported_there:
             |d: &mut Value| d["on_any"]["Escalated"]["guard"] = json!({"==": [1, 1], "!=": [1, 2]})
             => "bad_guard" at "/on_any/Escalated/guard";
