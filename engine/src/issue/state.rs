@@ -137,7 +137,7 @@ impl GuardContext for StepContext<'_> {
         let text = DataValue::String;
         let i = self.issue;
         let rank = crate::vocab::level_rank(&i.escalation_level).unwrap_or(0) as u64;
-        let counts = if reads.counts() {
+        let counts = if reads.counts {
             let c = &i.counts;
             obj(&[
                 ("wishes", n(c.wishes.into())),
@@ -172,7 +172,7 @@ impl GuardContext for StepContext<'_> {
             ("counts", counts),
         ];
         // Counts not built are absent rather than null (no guard of the step reads them).
-        let issue = if reads.counts() { &issue[..] } else { &issue[..issue.len() - 1] };
+        let issue = if reads.counts { &issue[..] } else { &issue[..issue.len() - 1] };
         let a = self.actor;
         let mut actor = vec![("id", text(a.id)), ("role", text(a.role))];
         if let Some(name) = a.name {
@@ -182,11 +182,8 @@ impl GuardContext for StepContext<'_> {
             actor.push(("community", text(community)));
         }
         // A payload that does not parse (validation prevents it) reads as null: guards on it fail.
-        let data = if reads.payload() {
-            DataValue::from_str(self.data, arena).unwrap_or(DataValue::Null)
-        } else {
-            DataValue::Null
-        };
+        let data =
+            if reads.data { DataValue::from_str(self.data, arena).unwrap_or(DataValue::Null) } else { DataValue::Null };
         let event = obj(&[("type", text(self.event_type)), ("data", data), ("actor", obj(&actor))]);
         obj(&[("event", event), ("issue", obj(issue))])
     }
@@ -266,7 +263,7 @@ mod tests {
                     // when the guard is evaluated on the context built for what it reads,
                     let (a, b) = (Bump::new(), Bump::new());
                     let partial = ctx.build(&a, g.reads());
-                    let whole = ctx.build(&b, &Reads { everything: true, ..Reads::default() });
+                    let whole = ctx.build(&b, &Reads::ALL);
                     // then it decides exactly as on the whole context.
                     assert_eq!(
                         g.holds_in(&partial, &a),

@@ -72,22 +72,14 @@ mod tests {
     use crate::event::{Actor, NewEvent};
 
     fn at(position: u64) -> RecordedEvent {
-        let e = NewEvent::new("Noted", &serde_json::json!({ "n": position }), Actor::system());
-        RecordedEvent {
-            id: e.id,
-            stream: "test-tail".into(),
-            version: position - 1,
+        NewEvent::new("Noted", &serde_json::json!({ "n": position }), Actor::system()).into_recorded(
+            "test-tail".into(),
+            position - 1,
             position,
-            event_type: e.event_type.clone(),
-            schema_version: 1,
-            recorded_at: chrono::Utc::now(),
-            actor: e.actor.clone(),
-            correlation_id: None,
-            causation_id: None,
-            data: crate::event::Payload::trusted(e.data().get().to_string()),
-            prev_hash: String::new(),
-            hash: String::new(),
-        }
+            chrono::Utc::now(),
+            &[0; 32],
+            &[0; 32],
+        )
     }
 
     fn positions(v: Option<Vec<Arc<RecordedEvent>>>) -> Option<Vec<u64>> {

@@ -218,7 +218,7 @@ impl CompiledWorkflow {
 
     /// Chooses the transition for an event. The guard context is only built when a guard
     /// has to be evaluated (replay of unguarded steps stays cheap), once per event, and only
-    /// with what the step's guards can read (payload fields included).
+    /// with what the step's guards can read (the payload and the counts on demand).
     pub fn choose(&self, state: usize, event_type: &str, context: &dyn GuardContext) -> TransitionChoice {
         let Some(alts) = self.states[state].on.get(event_type) else {
             return TransitionChoice::NotInState;

@@ -33,30 +33,25 @@ pub struct Guard {
 /// and the issue's own fields other than `counts` are always built (they are cheap).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reads {
-    /// Anything at all: build the whole context.
-    pub everything: bool,
-    /// `issue.counts` (or the whole `issue`).
+    /// `issue.counts` (or the whole `issue`): build the counts.
     pub counts: bool,
-    /// `event.data` or any field of it.
+    /// `event.data` or any field of it: parse the payload.
     pub data: bool,
 }
 
 impl Reads {
+    /// Everything that is built only on demand.
+    pub const ALL: Reads = Reads { counts: true, data: true };
+
     /// Reads of either.
     pub fn union(&mut self, other: &Reads) {
-        self.everything |= other.everything;
         self.counts |= other.counts;
         self.data |= other.data;
     }
 
-    /// Must the payload be parsed?
-    pub fn payload(&self) -> bool {
-        self.everything || self.data
-    }
-
-    /// Must the counts be built?
-    pub fn counts(&self) -> bool {
-        self.everything || self.counts
+    /// Does it read everything (the whole context could be read)?
+    pub fn everything(&self) -> bool {
+        *self == Reads::ALL
     }
 
     /// A path from the root of the context, segment by segment.
@@ -67,7 +62,7 @@ impl Reads {
             ["issue"] | ["issue", "counts", ..] => self.counts = true,
             ["issue", _, ..] => {}
             // The root, `event` whole, or a root that does not exist (null either way).
-            _ => self.everything = true,
+            _ => *self = Reads::ALL,
         }
     }
 
@@ -91,7 +86,7 @@ impl Reads {
                 ("var", Value::Array(a)) => {
                     match a.first() {
                         Some(Value::String(p)) => self.dotted(p),
-                        _ => self.everything = true,
+                        _ => *self = Reads::ALL,
                     }
                     // The default value is an expression too.
                     a.iter().skip(1).for_each(|d| self.of(d));
@@ -111,14 +106,14 @@ impl Reads {
                     self.of(&a[0]);
                     a[1].as_array().into_iter().flatten().filter_map(Value::as_str).for_each(|p| self.dotted(p));
                 }
-                ("var" | "val" | "missing" | "missing_some", _) => self.everything = true,
+                ("var" | "val" | "missing" | "missing_some", _) => *self = Reads::ALL,
                 ("filter" | "map" | "reduce" | "all" | "some" | "none" | "sort" | "group_by", Value::Array(a)) => {
                     // The first argument is read from the context; the others from each item.
                     if let Some(first) = a.first() {
                         self.of(first);
                     }
                     if a.iter().skip(1).any(reads_context) {
-                        self.everything = true;
+                        *self = Reads::ALL;
                     }
                 }
                 (_, arg) => self.of(arg),
@@ -167,11 +162,6 @@ impl Guard {
     /// What of the context the rule can read.
     pub fn reads(&self) -> &Reads {
         &self.reads
-    }
-
-    /// Can the rule read `event.data`?
-    pub fn reads_event_data(&self) -> bool {
-        self.reads.payload()
     }
 
     pub fn rule(&self) -> &Value {
@@ -240,7 +230,7 @@ mod tests {
 
     #[test]
     fn knows_which_rules_read_the_payload() {
-        let reads = |r: Value| Guard::compile(&r).unwrap().reads_event_data();
+        let reads = |r: Value| Guard::compile(&r).unwrap().reads().data;
         assert!(reads(json!({">": [{"var": "event.data.budget_fen"}, 0]})));
         assert!(reads(json!({">": [{"var": ["event.data.x", 0]}, 0]})));
         assert!(reads(json!({"!": [{"var": ""}]})));
@@ -282,7 +272,7 @@ mod tests {
             json!({"!": [{"missing": {"var": "event.data.list"}}]}),
             json!({"some": [{"var": "event.data.items"}, {">": [{"var": "amount"}, 5]}]}),
         ] {
-            assert!(reads(r.clone()).everything, "{r}");
+            assert!(reads(r.clone()).everything(), "{r}");
         }
     }
 
