@@ -1,5 +1,6 @@
 //! The event envelope: what every deliberation step looks like once it is in the log.
 
+mod envelope;
 mod hash;
 pub mod hex;
 mod page;
@@ -9,6 +10,7 @@ mod view;
 pub use page::{
     EventPage, EventPageBuilder, FOLD_COLUMNS, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageError, PageFields, PageRow, Span,
 };
+pub use envelope::{EnvelopeError, FoldEnvelope};
 pub use payload::Payload;
 pub use view::{ActorRef, EventRef};
 

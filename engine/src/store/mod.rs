@@ -14,6 +14,7 @@ pub mod kurrentdb;
 mod open;
 pub mod postgres;
 mod sqlite;
+mod sqlite_envelope;
 mod sqlite_import;
 mod subscription;
 mod tail;

@@ -10,9 +10,10 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
+use super::sqlite_envelope::envelope_of;
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, validate_append};
 use crate::event::{
-    Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow,
+    Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow,
     Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
 };
 use async_trait::async_trait;
@@ -116,6 +117,7 @@ CREATE TABLE IF NOT EXISTS events (
     data           TEXT NOT NULL,
     prev_hash      BLOB NOT NULL,
     hash           BLOB NOT NULL,
+    envelope       BLOB,
     UNIQUE (stream, version)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -157,12 +159,13 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
         }
-        let conn = open_conn(&options.path, options.durable)?;
+        let mut conn = open_conn(&options.path, options.durable)?;
         // The writer touches the right edge of the table and the index pages of the streams
         // being appended to; a smaller cache than the readers' keeps SQLite's end-of-commit
         // truncation of the page cache (a walk over every cache slot) cheap.
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.execute_batch(SCHEMA)?;
+        super::sqlite_envelope::migrate(&mut conn)?;
         let (last_pos, last_us) = last_event(&conn)?;
         let (head_tx, head_rx) = watch::channel(last_pos as u64);
         let stats = Arc::new(CommitStats::default());
@@ -319,6 +322,91 @@ fn decode_page_row(
     })
 }
 
+fn corrupt_at(position: i64, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("位置 {position} 的事件已损坏 / corrupt event at position {position}: {what}"))
+}
+
+/// A `position, stream, envelope, data` row into a page; `None` if the row has no envelope.
+fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
+    use rusqlite::types::ValueRef;
+    let position = match r.get_ref(0)? {
+        ValueRef::Integer(v) => v,
+        _ => return Err(StoreError::Backend("corrupt position in the events table".into())),
+    };
+    let bytes = |i: usize, what: &str| match r.get_ref(i)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Ok(b),
+        _ => Err(corrupt_at(position, what)),
+    };
+    let envelope = match r.get_ref(2)? {
+        ValueRef::Blob(b) => FoldEnvelope::decode(b).map_err(|e| corrupt_at(position, e))?,
+        ValueRef::Null => return Ok(None),
+        _ => return Err(corrupt_at(position, "envelope")),
+    };
+    Ok(Some(PageRow {
+        position: position as u64,
+        id: envelope.id,
+        stream: page.text(bytes(1, "stream")?),
+        version: envelope.version,
+        event_type: page.text(envelope.event_type),
+        schema_version: envelope.schema_version,
+        recorded_at: DateTime::<Utc>::from_timestamp_micros(envelope.recorded_us)
+            .ok_or_else(|| corrupt_at(position, "recorded_at"))?,
+        actor_id: page.text(envelope.actor_id),
+        actor_role: page.text(envelope.actor_role),
+        actor_name: envelope.actor_name.map(|b| page.text(b)),
+        actor_community: envelope.actor_community.map(|b| page.text(b)),
+        data: page.text(bytes(3, "data")?),
+        correlation_id: None,
+        causation_id: None,
+        prev_hash: [0; 32],
+        hash: [0; 32],
+    }))
+}
+
+/// The fold's row from its columns, for a row without an envelope (written by an older
+/// `convene` since this store last opened).
+fn fold_row_from_columns(c: &Connection, position: i64, page: &mut EventPageBuilder) -> Result<PageRow, StoreError> {
+    let mut st = c.prepare_cached(&format!("SELECT {FOLD_COLUMNS} FROM events WHERE position = ?1"))?;
+    let mut rows = st.query([position])?;
+    let r = rows.next()?.ok_or_else(|| corrupt_at(position, "row vanished while being read"))?;
+    decode_page_row(r, page, PageFields::Fold)
+}
+
+/// Checks a verified row's envelope against the columns the chain covers: a fold reads the
+/// envelope, so a replay could otherwise show what no hash vouches for.
+fn check_envelope(r: &rusqlite::Row<'_>, row: &PageRow) -> Result<(), StoreError> {
+    use rusqlite::types::ValueRef;
+    let position = row.position as i64;
+    let stored = match r.get_ref(PAGE_COLUMN_NAMES.len())? {
+        ValueRef::Blob(b) => FoldEnvelope::decode(b).map_err(|e| corrupt_at(position, e))?,
+        // Written by an older `convene`: folds read its columns, nothing to compare.
+        ValueRef::Null => return Ok(()),
+        _ => return Err(corrupt_at(position, "envelope")),
+    };
+    let text = |i: usize| match r.get_ref(i) {
+        Ok(ValueRef::Text(b)) => Some(b),
+        _ => None,
+    };
+    let from_columns = FoldEnvelope {
+        id: row.id,
+        version: row.version,
+        schema_version: row.schema_version,
+        recorded_us: row.recorded_at.timestamp_micros(),
+        event_type: text(4).unwrap_or_default(),
+        actor_id: text(7).unwrap_or_default(),
+        actor_role: text(8).unwrap_or_default(),
+        actor_name: text(9),
+        actor_community: text(10),
+    };
+    if stored != from_columns {
+        return Err(corrupt_at(
+            position,
+            "其折叠信封与受哈希链保护的列不符 / its fold envelope differs from the columns its hash covers",
+        ));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(
@@ -381,19 +469,33 @@ impl EventStore for SqliteStore {
         let after = after.min(i64::MAX as u64) as i64;
         let limit = limit.min(1_000_000) as i64;
         self.with_reader(move |c| {
-            // The fold's columns come first in COLUMNS' order, so both selections decode alike.
-            let columns = match fields {
-                PageFields::All => PAGE_COLUMNS,
-                PageFields::Fold => FOLD_COLUMNS,
+            // A fold reads four columns, its envelope fields packed in one; a verifying reader
+            // reads every column the chain covers, and the envelope to check it against them.
+            let sql = match fields {
+                PageFields::All => {
+                    format!("SELECT {PAGE_COLUMNS}, envelope FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
+                }
+                PageFields::Fold => {
+                    "SELECT position, stream, envelope, data FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
+                        .to_string()
+                }
             };
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {columns} FROM events WHERE position > ?1 ORDER BY position ASC LIMIT ?2"
-            ))?;
+            let mut st = c.prepare_cached(&sql)?;
             let mut rows = st.query(params![after, limit])?;
             // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
             let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
             while let Some(r) = rows.next()? {
-                let row = decode_page_row(r, &mut page, fields)?;
+                let row = match fields {
+                    PageFields::All => {
+                        let row = decode_page_row(r, &mut page, fields)?;
+                        check_envelope(r, &row)?;
+                        row
+                    }
+                    PageFields::Fold => match decode_fold_row(r, &mut page)? {
+                        Some(row) => row,
+                        None => fold_row_from_columns(c, r.get(0)?, &mut page)?,
+                    },
+                };
                 page.push(row);
             }
             page.finish().map_err(|e| StoreError::Backend(e.to_string()))
@@ -695,7 +797,7 @@ fn check_stored(
 
 const INSERT_EVENT: &str = "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
      actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
-     prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+     prev_hash, hash, envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// Is this the UNIQUE index on event ids refusing a row?
 fn is_duplicate_id(err: &rusqlite::Error) -> bool {
@@ -786,9 +888,12 @@ fn plan_and_insert(
     let first_position = *position;
     chain.push(prev);
     let mut prev_hex = [0u8; 64];
+    let mut envelope = Vec::with_capacity(192);
     for e in &req.events {
         let prev_text = crate::event::hex::encode_into(&prev, &mut prev_hex);
         let hash_bytes = chain_hash_bytes(&event_hash_input(e, &req.stream, version, recorded_at, prev_text));
+        envelope.clear();
+        envelope_of(&e.id, version, &e.event_type, e.schema_version, recorded_us, &e.actor).encode(&mut envelope);
         let inserted = st.execute(params![
             *position as i64,
             e.id.as_bytes().as_slice(),
@@ -806,6 +911,7 @@ fn plan_and_insert(
             e.data().get(),
             prev.as_slice(),
             hash_bytes.as_slice(),
+            envelope.as_slice(),
         ]);
         if let Err(err) = inserted {
             if single && is_duplicate_id(&err) {

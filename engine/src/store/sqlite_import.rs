@@ -7,6 +7,7 @@
 
 use super::StoreError;
 use super::import_check::{check_next, refused};
+use super::sqlite_envelope::envelope_of;
 use crate::event::{RecordedEvent, hex};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
@@ -35,8 +36,10 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
              actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
-             prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             prev_hash, hash, envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17)",
         )?;
+        let mut envelope = Vec::with_capacity(192);
         for e in events {
             super::validate_stream_name(&e.stream)?;
             if !heads.contains_key(&e.stream) {
@@ -52,6 +55,8 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
             let us = e.recorded_at.timestamp_micros();
             let prev = hex::decode32(&e.prev_hash).ok_or_else(|| refused(e, "prev_hash is not 64 hex digits"))?;
             let hash = hex::decode32(&e.hash).ok_or_else(|| refused(e, "hash is not 64 hex digits"))?;
+            envelope.clear();
+            envelope_of(&e.id, e.version, &e.event_type, e.schema_version, us, &e.actor).encode(&mut envelope);
             insert.execute(params![
                 e.position as i64,
                 e.id.as_bytes().as_slice(),
@@ -69,6 +74,7 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
                 e.data.get(),
                 prev.as_slice(),
                 hash.as_slice(),
+                envelope.as_slice(),
             ])?;
             heads.insert(e.stream.clone(), (e.version, e.hash.clone()));
             last_us = us;
