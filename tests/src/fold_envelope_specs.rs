@@ -20,7 +20,17 @@ fn fold_view(page: &EventPage) -> Vec<FoldView> {
     page.iter()
         .map(|e| {
             let r = e.to_recorded();
-            (r.id, r.stream, r.version, r.position, r.event_type, r.schema_version, r.recorded_at, r.actor, e.data.into())
+            (
+                r.id,
+                r.stream,
+                r.version,
+                r.position,
+                r.event_type,
+                r.schema_version,
+                r.recorded_at,
+                r.actor,
+                e.data.into(),
+            )
         })
         .collect()
 }
@@ -37,7 +47,8 @@ async fn given_a_log(store: &Arc<dyn EventStore>) -> u64 {
         }
     }
     let bare = Actor::new("居民-7", "resident");
-    let named = Actor { name: Some("王阿姨 Auntie Wang".into()), community: None, ..Actor::new("居民-8", "resident") };
+    let named =
+        Actor { name: Some("王阿姨 Auntie Wang".into()), community: None, ..Actor::new("居民-8", "resident") };
     for (i, a) in [bare, named].into_iter().enumerate() {
         let e = NewEvent::new("Note", &json!({"text": format!("第{i}条 note {i}")}), a);
         store.append("notes-1", ExpectedVersion::Any, vec![e]).await.expect("append");
@@ -104,7 +115,8 @@ async fn rows_written_without_an_envelope_are_folded_from_their_columns() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = open_sqlite(dir.path());
     let events = given_a_log(&store).await;
-    let cleared = db(dir.path()).execute("UPDATE events SET envelope = NULL WHERE position % 3 = 0", []).expect("clear");
+    let cleared =
+        db(dir.path()).execute("UPDATE events SET envelope = NULL WHERE position % 3 = 0", []).expect("clear");
     assert!(cleared > 10);
     then_fold_pages_match_the_columns(&store, events).await;
     let folded = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");

@@ -61,7 +61,8 @@ impl<'a> FoldEnvelope<'a> {
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.schema_version.to_le_bytes());
         out.extend_from_slice(&self.recorded_us.to_le_bytes());
-        for text in [Some(self.event_type), Some(self.actor_id), Some(self.actor_role), self.actor_name, self.actor_community]
+        for text in
+            [Some(self.event_type), Some(self.actor_id), Some(self.actor_role), self.actor_name, self.actor_community]
         {
             match text {
                 // Texts over 4 GiB cannot reach a store (payload and field limits are far

@@ -7,10 +7,10 @@ mod page;
 mod payload;
 mod view;
 
+pub use envelope::{EnvelopeError, FoldEnvelope};
 pub use page::{
     EventPage, EventPageBuilder, FOLD_COLUMNS, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageError, PageFields, PageRow, Span,
 };
-pub use envelope::{EnvelopeError, FoldEnvelope};
 pub use payload::Payload;
 pub use view::{ActorRef, EventRef};
 

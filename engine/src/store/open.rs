@@ -58,7 +58,7 @@ impl StoreUrl {
     pub fn describe(&self) -> String {
         match self {
             StoreUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-            StoreUrl::Postgres(o) => format!("{o:?}"),
+            StoreUrl::Postgres(o) => format!("PostgreSQL {}", o.target()),
             StoreUrl::KurrentDb(u) => super::postgres::redact(u),
         }
     }
@@ -88,5 +88,19 @@ pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn
             "this convene was built without the KurrentDB backend: rebuild with `--features convene-engine/kurrentdb`"
                 .into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreUrl;
+
+    #[test]
+    fn a_store_is_described_for_people_without_its_password() {
+        let url = StoreUrl::parse("postgres://convene:s3cret@db.example:5433/city?schema=wuhan&sslmode=disable");
+        let described = url.map(|u| u.describe()).unwrap_or_default();
+        assert_eq!(described, "PostgreSQL convene@db.example:5433/city (schema wuhan)");
+        let dir = StoreUrl::parse("/var/lib/convene").map(|u| u.describe()).unwrap_or_default();
+        assert_eq!(dir, "sqlite:///var/lib/convene");
     }
 }

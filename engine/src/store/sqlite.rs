@@ -13,8 +13,8 @@
 use super::sqlite_envelope::envelope_of;
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, validate_append};
 use crate::event::{
-    Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow,
-    Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
+    Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
+    PageFields, PageRow, Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -473,7 +473,9 @@ impl EventStore for SqliteStore {
             // reads every column the chain covers, and the envelope to check it against them.
             let sql = match fields {
                 PageFields::All => {
-                    format!("SELECT {PAGE_COLUMNS}, envelope FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
+                    format!(
+                        "SELECT {PAGE_COLUMNS}, envelope FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
+                    )
                 }
                 PageFields::Fold => {
                     "SELECT position, stream, envelope, data FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"

@@ -41,11 +41,10 @@ pub(super) fn envelope_of<'a>(
 /// Adds the column and its index if the database predates them, then fills in every row
 /// without an envelope. Idempotent; an interrupted fill resumes at the next open.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let has_column: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'envelope'",
-        [],
-        |r| r.get(0),
-    )?;
+    let has_column: bool =
+        conn.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'envelope'", [], |r| {
+            r.get(0)
+        })?;
     if !has_column {
         // ADD COLUMN only edits the schema: old rows read the column as NULL.
         conn.execute_batch("ALTER TABLE events ADD COLUMN envelope BLOB")?;

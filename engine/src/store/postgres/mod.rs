@@ -125,6 +125,16 @@ impl std::fmt::Debug for PostgresOptions {
 }
 
 impl PostgresOptions {
+    /// Where the store is (`user@host:port/db (schema s)`), without the password: what
+    /// messages and the CLI show.
+    pub fn target(&self) -> String {
+        let mut target = describe_target(&self.config);
+        if let Some(s) = &self.schema {
+            target.push_str(&format!(" (schema {s})"));
+        }
+        target
+    }
+
     /// Parses `postgres://user:password@host:port/database?…` (libpq's URL form, as tokio-postgres
     /// reads it) plus convene's own `schema=NAME`, and the TLS parameters tokio-postgres does
     /// not know: `sslmode` (all of libpq's but `allow`; default `prefer`) and `sslrootcert`
@@ -276,10 +286,7 @@ impl Connector {
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
         });
         let make_tls = MakeRustlsConnect::new((**options.tls.client_config()).clone());
-        let mut target = describe_target(&config);
-        if let Some(s) = &options.schema {
-            target.push_str(&format!(" (schema {s})"));
-        }
+        let target = options.target();
         let host = first_host(&config);
         Connector { config, target, host, tls: options.tls.clone(), make_tls }
     }
