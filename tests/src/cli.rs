@@ -70,6 +70,14 @@ fn demo_loads_once_and_replay_verifies_every_chain() {
     assert!(r["problems"].as_array().unwrap().is_empty());
     assert!(r["by_state"].as_object().unwrap().len() >= 8, "{}", r["by_state"]);
 
+    // Not verified is not intact: an auditor must not read "intact" off a replay that skipped it.
+    let unverified = json(&convene(dir.path(), &["replay", "--no-verify", "--json"]));
+    assert_eq!(unverified["chains_ok"], Value::Null);
+    assert_eq!(unverified["issues"], r["issues"]);
+    let o = convene(dir.path(), &["replay", "--no-verify"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("not verified") && !out.contains("intact"), "{out}");
+
     let before = json(&convene(dir.path(), &["replay", "--until", "2000-01-01T00:00:00Z", "--json"]));
     assert_eq!(before["events"], 0);
 }

@@ -92,7 +92,9 @@ pub async fn run(target: &super::StoreTarget, args: ReplayArgs) -> anyhow::Resul
     if args.json {
         super::print_json(&json!({
             "events": r.events, "position": r.position, "issues": r.index.issue_count(), "by_state": by_state,
-            "chains_ok": broken.is_empty(), "broken": broken, "problems": problems, "seconds": secs,
+            // null when the chains were not verified (--no-verify): not checked is not intact.
+            "chains_ok": r.chains.as_ref().map(|_| broken.is_empty()), "broken": broken, "problems": problems,
+            "seconds": secs,
         }));
     } else {
         println!(
@@ -104,11 +106,10 @@ pub async fn run(target: &super::StoreTarget, args: ReplayArgs) -> anyhow::Resul
         for (k, n) in &by_state {
             println!("  {k:<40} {n}");
         }
-        if broken.is_empty() {
-            println!(
-                "全部哈希链完整 / every hash chain intact ({} streams)",
-                r.chains.as_ref().map(|c| c.streams()).unwrap_or(0)
-            );
+        if let Some(c) = r.chains.as_ref().filter(|_| broken.is_empty()) {
+            println!("全部哈希链完整 / every hash chain intact ({} streams)", c.streams());
+        } else if r.chains.is_none() {
+            println!("哈希链未核对 / hash chains not verified (--no-verify)");
         } else {
             println!("哈希链断裂 / BROKEN hash chains:");
             for b in &broken {
