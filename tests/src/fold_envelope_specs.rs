@@ -1,7 +1,7 @@
-//! The embedded store's fold envelopes: a fold reads the envelope fields packed in one column,
-//! and must see exactly what the hashed columns say — on a new store, on a data directory from
-//! before the column existed, beside rows an older `convene` wrote without one, and never
-//! silently when someone altered the packed copy.
+//! Fold envelopes: a fold reads the envelope fields packed in one column, and must see exactly
+//! what the hashed columns say — on a new store, on a data directory from before the column
+//! existed, beside rows an older `convene` wrote without one, and never silently when someone
+//! altered the packed copy. Embedded store first, then PostgreSQL.
 
 use crate::support::{fresh_sqlite, open_sqlite};
 use chrono::{DateTime, Utc};
@@ -155,5 +155,57 @@ async fn an_envelope_that_differs_from_its_columns_fails_verification() {
     assert!(err.to_string().contains("position 5"), "{err}");
     assert!(err.to_string().contains("envelope"), "{err}");
     assert!(replay_log(store.clone(), None, true, &|_| {}).await.is_err());
+    store.close().await;
+}
+
+/// A connection to the test database in `schema`, for altering rows behind the store's back.
+async fn pg_sql(url: &str, schema: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client.batch_execute(&format!("SET search_path TO {schema}")).await.expect("search path");
+    client
+}
+
+/// The same promises on PostgreSQL: given a log, folds read envelopes equal to the columns;
+/// given rows without one (an older writer's, or rows from before migration V3), folds read
+/// their columns and the next start fills them in; given a forged envelope, a verifying read
+/// refuses the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_folds_read_envelopes_that_equal_the_columns() {
+    let Some(url) = crate::pg::url() else { return };
+    let schema = crate::pg::unique_schema("envelope");
+    let store = crate::pg::open(&url, &schema).await;
+    let events = given_a_log(&store).await;
+    then_fold_pages_match_the_columns(&store, events).await;
+
+    let sql = pg_sql(&url, &schema).await;
+    let without = "SELECT count(*) FROM convene_events WHERE envelope IS NULL";
+    assert_eq!(sql.query_one(without, &[]).await.expect("count").get::<_, i64>(0), 0);
+    let cleared =
+        sql.execute("UPDATE convene_events SET envelope = NULL WHERE position % 3 = 0", &[]).await.expect("clear");
+    assert!(cleared > 10);
+    then_fold_pages_match_the_columns(&store, events).await;
+    let folded = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");
+    let verified = replay_log(store.clone(), None, true, &|_| {}).await.expect("verified replay");
+    let issues = folded.index.issues().cloned().collect::<Vec<_>>();
+    assert_eq!(issues.len(), 3);
+    assert_eq!(issues, verified.index.issues().cloned().collect::<Vec<_>>());
+    store.close().await;
+    drop(store);
+
+    let store = crate::pg::open(&url, &schema).await;
+    assert_eq!(sql.query_one(without, &[]).await.expect("count").get::<_, i64>(0), 0, "filled in at start");
+    then_fold_pages_match_the_columns(&store, events).await;
+
+    let blob: Vec<u8> =
+        sql.query_one("SELECT envelope FROM convene_events WHERE position = 5", &[]).await.expect("envelope").get(0);
+    let env = FoldEnvelope::decode(&blob).expect("a well-formed envelope");
+    let mut forged = Vec::new();
+    FoldEnvelope { actor_name: Some("冒名者 impostor".as_bytes()), ..env }.encode(&mut forged);
+    sql.execute("UPDATE convene_events SET envelope = $1 WHERE position = 5", &[&forged]).await.expect("forge");
+    let fold = store.read_all_page(4, 1, PageFields::Fold).await.expect("a fold reads the envelope");
+    assert_eq!(fold.get(0).and_then(|e| e.actor.name), Some("冒名者 impostor"));
+    let err = store.read_all_page(0, 100, PageFields::All).await.expect_err("verification must refuse");
+    assert!(err.to_string().contains("position 5") && err.to_string().contains("envelope"), "{err}");
     store.close().await;
 }

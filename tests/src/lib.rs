@@ -5,8 +5,8 @@
 //! - `workflow_specs`: every transition and refusal of the shipped workflows, and the
 //!   diagnostics of broken workflow definitions;
 //! - `store_conformance`: the promises of `EventStore`, run against every backend;
-//! - `fold_envelope_specs`: the embedded store's packed fold envelopes equal the hashed
-//!   columns (new stores, older data directories, rows of an older writer, a forged copy);
+//! - `fold_envelope_specs`: packed fold envelopes equal the hashed columns (new stores, older
+//!   data directories, rows of an older writer, a forged copy), embedded and PostgreSQL;
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);

@@ -50,9 +50,33 @@ pub enum EnvelopeError {
     Trailing(usize),
     #[error("fold envelope lacks its {0}")]
     Missing(&'static str),
+    #[error("其折叠信封与受哈希链保护的列不符 / its fold envelope differs from the columns its hash covers")]
+    Differs,
 }
 
 impl<'a> FoldEnvelope<'a> {
+    /// The envelope of an event, from the values its columns hold.
+    pub fn of(
+        id: &Uuid,
+        version: u64,
+        event_type: &'a str,
+        schema_version: u32,
+        recorded_us: i64,
+        actor: &'a crate::event::Actor,
+    ) -> FoldEnvelope<'a> {
+        FoldEnvelope {
+            id: *id,
+            version,
+            schema_version,
+            recorded_us,
+            event_type: event_type.as_bytes(),
+            actor_id: actor.id.as_bytes(),
+            actor_role: actor.role.as_bytes(),
+            actor_name: actor.name.as_deref().map(str::as_bytes),
+            actor_community: actor.community.as_deref().map(str::as_bytes),
+        }
+    }
+
     /// Appends the packed envelope to `out` (which the caller clears and reuses).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.reserve(FIXED + 20 + self.text_len());
@@ -75,6 +99,12 @@ impl<'a> FoldEnvelope<'a> {
                 None => out.extend_from_slice(&ABSENT.to_le_bytes()),
             }
         }
+    }
+
+    /// Checks a stored envelope against this one (read from the hashed columns): a fold reads
+    /// the stored copy, so a replay could otherwise show what no hash vouches for.
+    pub fn check_stored(&self, blob: &[u8]) -> Result<(), EnvelopeError> {
+        if FoldEnvelope::decode(blob)? == *self { Ok(()) } else { Err(EnvelopeError::Differs) }
     }
 
     fn text_len(&self) -> usize {

@@ -10,7 +10,6 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
-use super::sqlite_envelope::envelope_of;
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, validate_append};
 use crate::event::{
     Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
@@ -372,13 +371,12 @@ fn fold_row_from_columns(c: &Connection, position: i64, page: &mut EventPageBuil
     decode_page_row(r, page, PageFields::Fold)
 }
 
-/// Checks a verified row's envelope against the columns the chain covers: a fold reads the
-/// envelope, so a replay could otherwise show what no hash vouches for.
+/// Checks a verified row's envelope against the columns the chain covers.
 fn check_envelope(r: &rusqlite::Row<'_>, row: &PageRow) -> Result<(), StoreError> {
     use rusqlite::types::ValueRef;
     let position = row.position as i64;
     let stored = match r.get_ref(PAGE_COLUMN_NAMES.len())? {
-        ValueRef::Blob(b) => FoldEnvelope::decode(b).map_err(|e| corrupt_at(position, e))?,
+        ValueRef::Blob(b) => b,
         // Written by an older `convene`: folds read its columns, nothing to compare.
         ValueRef::Null => return Ok(()),
         _ => return Err(corrupt_at(position, "envelope")),
@@ -398,12 +396,7 @@ fn check_envelope(r: &rusqlite::Row<'_>, row: &PageRow) -> Result<(), StoreError
         actor_name: text(9),
         actor_community: text(10),
     };
-    if stored != from_columns {
-        return Err(corrupt_at(
-            position,
-            "其折叠信封与受哈希链保护的列不符 / its fold envelope differs from the columns its hash covers",
-        ));
-    }
+    from_columns.check_stored(stored).map_err(|e| corrupt_at(position, e))?;
     Ok(())
 }
 
@@ -895,7 +888,7 @@ fn plan_and_insert(
         let prev_text = crate::event::hex::encode_into(&prev, &mut prev_hex);
         let hash_bytes = chain_hash_bytes(&event_hash_input(e, &req.stream, version, recorded_at, prev_text));
         envelope.clear();
-        envelope_of(&e.id, version, &e.event_type, e.schema_version, recorded_us, &e.actor).encode(&mut envelope);
+        FoldEnvelope::of(&e.id, version, &e.event_type, e.schema_version, recorded_us, &e.actor).encode(&mut envelope);
         let inserted = st.execute(params![
             *position as i64,
             e.id.as_bytes().as_slice(),

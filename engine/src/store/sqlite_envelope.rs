@@ -16,28 +16,6 @@ use uuid::Uuid;
 /// Rows filled in per transaction while migrating (bounds the time the write lock is held).
 const FILL_BATCH: usize = 10_000;
 
-/// The envelope of one event, from the values its columns hold.
-pub(super) fn envelope_of<'a>(
-    id: &Uuid,
-    version: u64,
-    event_type: &'a str,
-    schema_version: u32,
-    recorded_us: i64,
-    actor: &'a crate::event::Actor,
-) -> FoldEnvelope<'a> {
-    FoldEnvelope {
-        id: *id,
-        version,
-        schema_version,
-        recorded_us,
-        event_type: event_type.as_bytes(),
-        actor_id: actor.id.as_bytes(),
-        actor_role: actor.role.as_bytes(),
-        actor_name: actor.name.as_deref().map(str::as_bytes),
-        actor_community: actor.community.as_deref().map(str::as_bytes),
-    }
-}
-
 /// Adds the column and its index if the database predates them, then fills in every row
 /// without an envelope. Idempotent; an interrupted fill resumes at the next open.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -83,7 +61,7 @@ fn fill_batch(conn: &mut Connection) -> Result<usize, StoreError> {
                 .map_err(|_| StoreError::Backend(format!("corrupt id at position {position} in the events table")))?;
             let actor = crate::event::Actor { id: r.get(6)?, role: r.get(7)?, name: r.get(8)?, community: r.get(9)? };
             let event_type: String = r.get(3)?;
-            let env = envelope_of(
+            let env = FoldEnvelope::of(
                 &id,
                 r.get::<_, i64>(2)? as u64,
                 &event_type,

@@ -7,8 +7,7 @@
 
 use super::StoreError;
 use super::import_check::{check_next, refused};
-use super::sqlite_envelope::envelope_of;
-use crate::event::{RecordedEvent, hex};
+use crate::event::{FoldEnvelope, RecordedEvent, hex};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,7 +55,7 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
             let prev = hex::decode32(&e.prev_hash).ok_or_else(|| refused(e, "prev_hash is not 64 hex digits"))?;
             let hash = hex::decode32(&e.hash).ok_or_else(|| refused(e, "hash is not 64 hex digits"))?;
             envelope.clear();
-            envelope_of(&e.id, e.version, &e.event_type, e.schema_version, us, &e.actor).encode(&mut envelope);
+            FoldEnvelope::of(&e.id, e.version, &e.event_type, e.schema_version, us, &e.actor).encode(&mut envelope);
             insert.execute(params![
                 e.position as i64,
                 e.id.as_bytes().as_slice(),

@@ -2,17 +2,17 @@
 //! server, so a batch of a few hundred events costs one round trip and one statement.
 
 use super::pg_error;
-use crate::event::Actor;
+use crate::event::{Actor, FoldEnvelope};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Statement, Transaction};
 use uuid::Uuid;
 
 pub(super) const INSERT: &str = "INSERT INTO convene_events (position, id, stream, version, type, schema_version, \
-    recorded_at, actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, prev_hash, hash) \
-    SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int4[], \
+    recorded_at, actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, prev_hash, hash, \
+    envelope) SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int4[], \
     $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], \
-    $15::bytea[], $16::bytea[])";
+    $15::bytea[], $16::bytea[], $17::bytea[])";
 
 /// One event about to be inserted, borrowing its text from the append or import it came from.
 pub(super) struct Row<'a> {
@@ -50,7 +50,13 @@ pub(super) async fn insert_rows(tx: &Transaction<'_>, st: &Statement, rows: &[Ro
     let mut data = Vec::with_capacity(n);
     let mut prev_hash: Vec<&[u8]> = Vec::with_capacity(n);
     let mut hash: Vec<&[u8]> = Vec::with_capacity(n);
+    // Every row's fold envelope in one buffer, sliced below.
+    let mut packed = Vec::with_capacity(n * 160);
+    let mut ends = Vec::with_capacity(n);
     for r in rows {
+        let us = r.recorded_at.timestamp_micros();
+        FoldEnvelope::of(&r.id, r.version, r.event_type, r.schema_version, us, r.actor).encode(&mut packed);
+        ends.push(packed.len());
         position.push(r.position as i64);
         id.push(r.id);
         stream.push(r.stream);
@@ -68,6 +74,8 @@ pub(super) async fn insert_rows(tx: &Transaction<'_>, st: &Statement, rows: &[Ro
         prev_hash.push(&r.prev_hash);
         hash.push(&r.hash);
     }
+    let envelope: Vec<&[u8]> =
+        ends.iter().scan(0, |start, &end| Some(&packed[std::mem::replace(start, end)..end])).collect();
     tx.execute(
         st,
         &[
@@ -87,6 +95,7 @@ pub(super) async fn insert_rows(tx: &Transaction<'_>, st: &Statement, rows: &[Ro
             &data,
             &prev_hash,
             &hash,
+            &envelope,
         ],
     )
     .await

@@ -33,6 +33,7 @@
 //! Durability: the store relies on `synchronous_commit = on` (the default), under which the
 //! commit record is flushed before the transaction becomes visible or is acknowledged.
 
+mod envelope;
 mod import;
 mod insert;
 mod notify;
@@ -46,11 +47,11 @@ pub use secrets::PgSecrets;
 pub use tls::{RootCerts, SslMode, TlsOptions, Verification};
 
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, validate_append};
-use crate::event::{EventPage, EventPageBuilder, FOLD_COLUMNS, NewEvent, PAGE_COLUMNS, PageFields, RecordedEvent};
+use crate::event::{EventPage, EventPageBuilder, NewEvent, PageFields, RecordedEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::TryStreamExt;
-use reads::{COLUMNS, CopyPageDecoder, row_to_event};
+use reads::{COLUMNS, CopyPageDecoder, Layout, row_to_event};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -502,6 +503,39 @@ impl PostgresStore {
         })
     }
 
+    /// The rows `(after, until]` (at most `limit`) in `layout`; `None` if a packed row had no
+    /// envelope.
+    async fn copy_page(
+        &self,
+        after: i64,
+        until: i64,
+        limit: i64,
+        layout: Layout,
+    ) -> Result<Option<EventPage>, StoreError> {
+        // COPY in binary format rather than a prepared SELECT: the tuples are parsed in place
+        // from the received chunks, with no `Row` (and its per-row allocations) per event,
+        // which measured ~20% less reader CPU and less CPU in total (BENCHMARKS.md). COPY
+        // takes no parameters; the three numbers are integers formatted here.
+        let sql = format!(
+            "COPY (SELECT {} FROM convene_events WHERE position > {after} AND position <= {until} \
+             ORDER BY position LIMIT {limit}) TO STDOUT (FORMAT binary)",
+            layout.select()
+        );
+        let client = self.client().await?;
+        let stream = client.copy_out(sql.as_str()).await.map_err(pg_error)?;
+        futures_util::pin_mut!(stream);
+        // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
+        let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
+        let mut decoder = CopyPageDecoder::new(layout);
+        while let Some(chunk) = stream.try_next().await.map_err(pg_error)? {
+            decoder.feed(&chunk, &mut page)?;
+        }
+        let unpacked = decoder.unpacked();
+        decoder.finish()?;
+        let page = page.finish().map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok((!unpacked).then_some(page))
+    }
+
     /// Where the store is (`user@host:port/db (schema s)`), without the password.
     pub fn target(&self) -> &str {
         &self.inner.connector.target
@@ -598,29 +632,15 @@ impl EventStore for PostgresStore {
         // Positions are gap-free (see the module comment), so the page is exactly the range
         // (after, after + limit]: an index range scan, whichever reader asks for which page.
         let until = after.saturating_add(limit);
-        let columns = match fields {
-            PageFields::All => PAGE_COLUMNS,
-            PageFields::Fold => FOLD_COLUMNS,
-        };
-        // COPY in binary format rather than a prepared SELECT: the tuples are parsed in place
-        // from the received chunks, with no `Row` (and its per-row allocations) per event,
-        // which measured ~20% less reader CPU and less CPU in total (BENCHMARKS.md). COPY
-        // takes no parameters; the three numbers are integers formatted here.
-        let sql = format!(
-            "COPY (SELECT {columns} FROM convene_events WHERE position > {after} AND position <= {until} \
-             ORDER BY position LIMIT {limit}) TO STDOUT (FORMAT binary)"
-        );
-        let client = self.client().await?;
-        let stream = client.copy_out(sql.as_str()).await.map_err(pg_error)?;
-        futures_util::pin_mut!(stream);
-        // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
-        let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
-        let mut decoder = CopyPageDecoder::new(fields);
-        while let Some(chunk) = stream.try_next().await.map_err(pg_error)? {
-            decoder.feed(&chunk, &mut page)?;
+        let layout = Layout::of(fields);
+        match self.copy_page(after, until, limit, layout).await? {
+            Some(page) => Ok(page),
+            // A row an older `convene` wrote without its envelope: this page as columns.
+            None => self
+                .copy_page(after, until, limit, Layout::FoldColumns)
+                .await?
+                .ok_or_else(|| StoreError::Backend("a page read as columns came back incomplete".into())),
         }
-        decoder.finish()?;
-        page.finish().map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {

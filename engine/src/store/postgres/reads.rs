@@ -1,7 +1,10 @@
 //! Reading events back: the column lists, one row into a [`RecordedEvent`], and rows into a
 //! page of the log ([`CopyPageDecoder`]).
 
-use crate::event::{Actor, EventPageBuilder, PAGE_COLUMN_NAMES, PageFields, PageRow, Payload, RecordedEvent, hex};
+use crate::event::{
+    Actor, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow, Payload,
+    RecordedEvent, hex,
+};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -50,20 +53,64 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Signature, flags and header-extension length of `COPY … (FORMAT binary)`.
 const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
-/// Decodes the stream of a `COPY (SELECT {PAGE_COLUMNS or FOLD_COLUMNS} …) TO STDOUT (FORMAT
-/// binary)` into a page, without a `Row` per event: tuples are parsed where they lie in the
-/// received chunks (PostgreSQL sends one tuple per message; a tuple split across messages is
-/// joined in a small carry buffer first).
+/// What a page's `COPY` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// `position, stream, envelope, data`: what a fold reads (its envelope fields packed).
+    Packed,
+    /// [`FOLD_COLUMNS`]: for a page with a row that has no envelope (an older writer's).
+    FoldColumns,
+    /// [`PAGE_COLUMNS`] and the envelope, checked against them (chain verification).
+    Verified,
+}
+
+impl Layout {
+    /// The layout a page of `fields` is first read in.
+    pub(super) fn of(fields: PageFields) -> Layout {
+        match fields {
+            PageFields::All => Layout::Verified,
+            PageFields::Fold => Layout::Packed,
+        }
+    }
+
+    pub(super) fn select(self) -> String {
+        match self {
+            Layout::Packed => "position, stream, envelope, data".into(),
+            Layout::FoldColumns => FOLD_COLUMNS.into(),
+            Layout::Verified => format!("{PAGE_COLUMNS}, envelope"),
+        }
+    }
+
+    fn count(self) -> usize {
+        match self {
+            Layout::Packed => 4,
+            Layout::FoldColumns => 12,
+            Layout::Verified => 17,
+        }
+    }
+}
+
+/// Decodes the stream of a `COPY (SELECT {Layout::select} …) TO STDOUT (FORMAT binary)` into a
+/// page, without a `Row` per event: tuples are parsed where they lie in the received chunks
+/// (PostgreSQL sends one tuple per message; a tuple split across messages is joined in a small
+/// carry buffer first).
 pub(super) struct CopyPageDecoder {
-    fields: PageFields,
+    layout: Layout,
     header: bool,
     done: bool,
+    /// A packed row without an envelope was met: the page is to be read as columns instead.
+    unpacked: bool,
     carry: Vec<u8>,
 }
 
 impl CopyPageDecoder {
-    pub(super) fn new(fields: PageFields) -> Self {
-        CopyPageDecoder { fields, header: false, done: false, carry: Vec::new() }
+    pub(super) fn new(layout: Layout) -> Self {
+        CopyPageDecoder { layout, header: false, done: false, unpacked: false, carry: Vec::new() }
+    }
+
+    /// Did a row lack its envelope? (Then the page is incomplete: read it as [`Layout::FoldColumns`].)
+    pub(super) fn unpacked(&self) -> bool {
+        self.unpacked
     }
 
     /// Feeds one chunk of the copy stream.
@@ -109,11 +156,8 @@ impl CopyPageDecoder {
             at = 19 + ext;
             self.header = true;
         }
-        let expected = match self.fields {
-            PageFields::All => 16,
-            PageFields::Fold => 12,
-        };
-        let mut cols: [Option<&[u8]>; 16] = [None; 16];
+        let expected = self.layout.count();
+        let mut cols: [Option<&[u8]>; 17] = [None; 17];
         'tuples: while at + 2 <= buf.len() {
             if self.done {
                 return Err(bad());
@@ -140,17 +184,80 @@ impl CopyPageDecoder {
                     p += len as usize;
                 }
             }
-            let row = page_row(&cols, page, self.fields)?;
-            page.push(row);
+            match self.layout {
+                Layout::Packed => match packed_row(&cols, page)? {
+                    Some(row) => page.push(row),
+                    None => self.unpacked = true,
+                },
+                Layout::FoldColumns => {
+                    let row = page_row(&cols, page, PageFields::Fold)?;
+                    page.push(row);
+                }
+                Layout::Verified => {
+                    let row = page_row(&cols, page, PageFields::All)?;
+                    check_envelope(&cols, &row)?;
+                    page.push(row);
+                }
+            }
             at = p;
         }
         Ok(at)
     }
 }
 
+fn corrupt_at(position: u64, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("位置 {position} 的事件已损坏 / corrupt event at position {position}: {what}"))
+}
+
+/// A [`Layout::Packed`] tuple into a page row; `None` if it has no envelope.
+fn packed_row(cols: &[Option<&[u8]>; 17], page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
+    let bad = |what: &str| StoreError::Backend(format!("corrupt {what} in convene_events"));
+    let position =
+        cols[0].and_then(|b| b.try_into().ok()).map(i64::from_be_bytes).ok_or_else(|| bad("position"))? as u64;
+    let Some(blob) = cols[2] else { return Ok(None) };
+    let envelope = FoldEnvelope::decode(blob).map_err(|e| corrupt_at(position, e))?;
+    Ok(Some(PageRow {
+        position,
+        id: envelope.id,
+        stream: page.text(cols[1].ok_or_else(|| bad("stream"))?),
+        version: envelope.version,
+        event_type: page.text(envelope.event_type),
+        schema_version: envelope.schema_version,
+        recorded_at: DateTime::<Utc>::from_timestamp_micros(envelope.recorded_us)
+            .ok_or_else(|| corrupt_at(position, "recorded_at"))?,
+        actor_id: page.text(envelope.actor_id),
+        actor_role: page.text(envelope.actor_role),
+        actor_name: envelope.actor_name.map(|b| page.text(b)),
+        actor_community: envelope.actor_community.map(|b| page.text(b)),
+        data: page.text(cols[3].ok_or_else(|| bad("data"))?),
+        correlation_id: None,
+        causation_id: None,
+        prev_hash: [0; 32],
+        hash: [0; 32],
+    }))
+}
+
+/// Checks a [`Layout::Verified`] tuple's envelope (its 17th field) against its columns.
+fn check_envelope(cols: &[Option<&[u8]>; 17], row: &PageRow) -> Result<(), StoreError> {
+    // Written by an older `convene`: folds read its columns, nothing to compare.
+    let Some(stored) = cols[16] else { return Ok(()) };
+    let from_columns = FoldEnvelope {
+        id: row.id,
+        version: row.version,
+        schema_version: row.schema_version,
+        recorded_us: row.recorded_at.timestamp_micros(),
+        event_type: cols[4].unwrap_or_default(),
+        actor_id: cols[7].unwrap_or_default(),
+        actor_role: cols[8].unwrap_or_default(),
+        actor_name: cols[9],
+        actor_community: cols[10],
+    };
+    from_columns.check_stored(stored).map_err(|e| corrupt_at(row.position, e))
+}
+
 /// One tuple's columns (binary format, [`PAGE_COLUMNS`] order) into a page row.
 fn page_row(
-    cols: &[Option<&[u8]>; 16],
+    cols: &[Option<&[u8]>; 17],
     page: &mut EventPageBuilder,
     fields: PageFields,
 ) -> Result<PageRow, StoreError> {
@@ -191,16 +298,29 @@ fn page_row(
 mod tests {
     use super::*;
 
-    /// A binary COPY stream of `n` tuples of [`PAGE_COLUMNS`] (or the fold prefix).
-    fn stream(n: u64, fields: PageFields) -> Vec<u8> {
+    /// The envelope of tuple `p` of [`stream`], or a forged one.
+    fn envelope_of(p: u64, actor_name: Option<&str>) -> Vec<u8> {
+        let actor = Actor {
+            id: "社工-1".into(),
+            role: "social_worker".into(),
+            name: actor_name.map(str::to_string),
+            community: None,
+        };
+        let at = 1_767_225_600_000_000i64 + p as i64 * 1_000_000;
+        let mut e = Vec::new();
+        FoldEnvelope::of(&Uuid::from_u128(p as u128), p / 3, "NeedAssessed", 1, at, &actor).encode(&mut e);
+        e
+    }
+
+    /// A binary COPY stream of `n` tuples in `layout`; `envelope(p)` gives tuple p's envelope.
+    fn stream_with(n: u64, layout: Layout, envelope: impl Fn(u64) -> Option<Vec<u8>>) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(COPY_SIGNATURE);
         b.extend_from_slice(&0u32.to_be_bytes());
         b.extend_from_slice(&4u32.to_be_bytes());
         b.extend_from_slice(b"ext!");
-        let cols = if fields == PageFields::All { 16i16 } else { 12 };
         for p in 1..=n {
-            b.extend_from_slice(&cols.to_be_bytes());
+            b.extend_from_slice(&(layout.count() as i16).to_be_bytes());
             let mut field = |v: Option<&[u8]>| match v {
                 Some(v) => {
                     b.extend_from_slice(&(v.len() as i32).to_be_bytes());
@@ -211,7 +331,15 @@ mod tests {
             let id = Uuid::from_u128(p as u128);
             // 2026-01-01T00:00:00Z + p seconds, as microseconds since 2000-01-01.
             let at = 1_767_225_600_000_000i64 + p as i64 * 1_000_000 - PG_EPOCH_MICROS;
+            let data = format!("{{\"n\":{p},\"说明\":\"广场舞 ✓\"}}");
+            let envelope = envelope(p);
             field(Some(&(p as i64).to_be_bytes()));
+            if layout == Layout::Packed {
+                field(Some(format!("issue-{}", p % 3).as_bytes()));
+                field(envelope.as_deref());
+                field(Some(data.as_bytes()));
+                continue;
+            }
             field(Some(id.as_bytes()));
             field(Some(format!("issue-{}", p % 3).as_bytes()));
             field(Some(&(p as i64 / 3).to_be_bytes()));
@@ -222,33 +350,43 @@ mod tests {
             field(Some(b"social_worker"));
             field((p % 2 == 0).then_some("王秀英".as_bytes()));
             field(None);
-            field(Some(format!("{{\"n\":{p},\"说明\":\"广场舞 ✓\"}}").as_bytes()));
-            if fields == PageFields::All {
+            field(Some(data.as_bytes()));
+            if layout == Layout::Verified {
                 field(Some(id.as_bytes()));
                 field(None);
                 field(Some(&[p as u8; 32]));
                 field(Some(&[p as u8 + 1; 32]));
+                field(envelope.as_deref());
             }
         }
         b.extend_from_slice(&(-1i16).to_be_bytes());
         b
     }
 
-    fn decode(chunks: &[&[u8]], fields: PageFields) -> Result<crate::event::EventPage, StoreError> {
+    fn stream(n: u64, layout: Layout) -> Vec<u8> {
+        stream_with(n, layout, |p| Some(envelope_of(p, (p % 2 == 0).then_some("王秀英"))))
+    }
+
+    fn decoder(chunks: &[&[u8]], layout: Layout) -> Result<(crate::event::EventPage, bool), StoreError> {
         let mut page = EventPageBuilder::with_capacity(8, 1024);
-        let mut d = CopyPageDecoder::new(fields);
+        let mut d = CopyPageDecoder::new(layout);
         for c in chunks {
             d.feed(c, &mut page)?;
         }
+        let unpacked = d.unpacked();
         d.finish()?;
-        page.finish().map_err(|e| StoreError::Backend(e.to_string()))
+        Ok((page.finish().map_err(|e| StoreError::Backend(e.to_string()))?, unpacked))
+    }
+
+    fn decode(chunks: &[&[u8]], layout: Layout) -> Result<crate::event::EventPage, StoreError> {
+        decoder(chunks, layout).map(|(page, _)| page)
     }
 
     #[test]
     fn a_copy_stream_decodes_the_same_however_it_is_cut_into_chunks() {
-        for fields in [PageFields::Fold, PageFields::All] {
-            let s = stream(5, fields);
-            let whole = decode(&[&s], fields).expect("whole stream");
+        for layout in [Layout::Packed, Layout::FoldColumns, Layout::Verified] {
+            let s = stream(5, layout);
+            let whole = decode(&[&s], layout).expect("whole stream");
             assert_eq!(whole.len(), 5);
             let e = whole.get(3).expect("fourth event");
             assert_eq!((e.position, e.version, e.stream, e.event_type), (4, 1, "issue-1", "NeedAssessed"));
@@ -259,7 +397,7 @@ mod tests {
                 ("社工-1", "social_worker", Some("王秀英"), None)
             );
             assert_eq!(e.data, "{\"n\":4,\"说明\":\"广场舞 ✓\"}");
-            if fields == PageFields::All {
+            if layout == Layout::Verified {
                 assert_eq!((e.correlation_id, e.causation_id), (Some(Uuid::from_u128(4)), None));
                 assert_eq!((e.prev_hash, e.hash), ([4; 32], [5; 32]));
             } else {
@@ -267,33 +405,60 @@ mod tests {
             }
             let expected: Vec<_> = whole.iter().map(|e| e.to_recorded()).collect();
             for cut in 0..=s.len() {
-                let page = decode(&[&s[..cut], &s[cut..]], fields).expect("two chunks");
+                let page = decode(&[&s[..cut], &s[cut..]], layout).expect("two chunks");
                 assert_eq!(page.iter().map(|e| e.to_recorded()).collect::<Vec<_>>(), expected, "cut at {cut}");
             }
             let bytes: Vec<&[u8]> = s.chunks(1).collect();
-            let page = decode(&bytes, fields).expect("one byte at a time");
+            let page = decode(&bytes, layout).expect("one byte at a time");
             assert_eq!(page.iter().map(|e| e.to_recorded()).collect::<Vec<_>>(), expected);
         }
     }
 
     #[test]
+    fn a_packed_row_without_an_envelope_marks_the_page_for_reading_as_columns() {
+        let s = stream_with(4, Layout::Packed, |p| (p != 3).then(|| envelope_of(p, (p % 2 == 0).then_some("王秀英"))));
+        let (page, unpacked) = decoder(&[&s], Layout::Packed).expect("decodes");
+        assert!(unpacked);
+        assert_eq!(page.len(), 3, "the row without one is not made up");
+        let (_, unpacked) = decoder(&[&stream(4, Layout::Packed)], Layout::Packed).expect("decodes");
+        assert!(!unpacked);
+    }
+
+    #[test]
+    fn a_verified_row_whose_envelope_differs_from_its_columns_is_refused() {
+        // Tuple 2's envelope names another actor than its columns.
+        let s = stream_with(3, Layout::Verified, |p| {
+            Some(envelope_of(p, if p == 2 { Some("冒名者") } else { (p % 2 == 0).then_some("王秀英") }))
+        });
+        let err = decode(&[&s], Layout::Verified).expect_err("refused").to_string();
+        assert!(err.contains("position 2") && err.contains("envelope"), "{err}");
+        // Without an envelope (an older writer's row) there is nothing to compare.
+        let s =
+            stream_with(3, Layout::Verified, |p| (p != 2).then(|| envelope_of(p, (p % 2 == 0).then_some("王秀英"))));
+        assert_eq!(decode(&[&s], Layout::Verified).expect("decodes").len(), 3);
+    }
+
+    #[test]
     fn a_truncated_or_malformed_copy_stream_is_an_error_not_a_short_page() {
-        let s = stream(3, PageFields::Fold);
+        let s = stream(3, Layout::FoldColumns);
         for cut in 0..s.len() {
-            assert!(decode(&[&s[..cut]], PageFields::Fold).is_err(), "stream cut at {cut} accepted");
+            assert!(decode(&[&s[..cut]], Layout::FoldColumns).is_err(), "stream cut at {cut} accepted");
         }
         let mut bad = s.clone();
         bad[0] = b'X';
-        assert!(decode(&[&bad], PageFields::Fold).is_err(), "bad signature");
+        assert!(decode(&[&bad], Layout::FoldColumns).is_err(), "bad signature");
         // Fold columns read as the full set: the field count does not match.
-        assert!(decode(&[&s], PageFields::All).is_err(), "wrong field count");
+        assert!(decode(&[&s], Layout::Verified).is_err(), "wrong field count");
         let mut extra = s.clone();
         extra.extend_from_slice(&12i16.to_be_bytes());
-        assert!(decode(&[&extra], PageFields::Fold).is_err(), "data after the trailer");
-        let mut short_id = stream(1, PageFields::Fold);
+        assert!(decode(&[&extra], Layout::FoldColumns).is_err(), "data after the trailer");
+        let mut short_id = stream(1, Layout::FoldColumns);
         // The id field (after the header, field count and position) claims 15 bytes, not 16.
         let at = 19 + 4 + 2 + 4 + 8;
         short_id[at..at + 4].copy_from_slice(&15i32.to_be_bytes());
-        assert!(decode(&[&short_id], PageFields::Fold).is_err(), "a 15-byte uuid");
+        assert!(decode(&[&short_id], Layout::FoldColumns).is_err(), "a 15-byte uuid");
+        // A packed envelope cut short.
+        let s = stream_with(1, Layout::Packed, |p| Some(envelope_of(p, None)[..20].to_vec()));
+        assert!(decode(&[&s], Layout::Packed).is_err(), "a cut envelope");
     }
 }
