@@ -66,58 +66,82 @@ impl Reads {
         }
     }
 
-    /// A `var` path: dot-separated, empty for the whole context.
-    fn dotted(&mut self, path: &str) {
-        let segments: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
-        self.path(&segments);
-    }
-
     /// Collects what `rule` can read.
     fn of(&mut self, rule: &Value) {
-        let Value::Object(map) = rule else {
-            if let Value::Array(items) = rule {
-                items.iter().for_each(|i| self.of(i));
+        let mut reads = *self;
+        walk(rule, &mut |seen| match seen {
+            Seen::Value(path) | Seen::Presence(path) => reads.path(&path),
+            Seen::Unnamed => reads = Reads::ALL,
+        });
+        *self = reads;
+    }
+}
+
+/// One read a rule makes of its context, as the rule itself names it.
+enum Seen<'r> {
+    /// The value at this path from the root (`var`, `val`).
+    Value(Vec<&'r str>),
+    /// Only whether something is at this path (`missing`, `missing_some`).
+    Presence(Vec<&'r str>),
+    /// A read the rule does not name: a computed path, or the paths relative to each item of
+    /// an iterating operator (`map`, `filter`, …).
+    Unnamed,
+}
+
+/// A `var` path: dot-separated, empty for the whole context.
+fn dotted(path: &str) -> Vec<&str> {
+    if path.is_empty() { Vec::new() } else { path.split('.').collect() }
+}
+
+/// Calls `seen` with every read of `rule`.
+fn walk<'r, F: FnMut(Seen<'r>)>(rule: &'r Value, seen: &mut F) {
+    let Value::Object(map) = rule else {
+        if let Value::Array(items) = rule {
+            items.iter().for_each(|i| walk(i, seen));
+        }
+        return;
+    };
+    let strings = |a: &'r [Value]| a.iter().all(Value::is_string).then(|| a.iter().filter_map(Value::as_str));
+    for (op, arg) in map {
+        match (op.as_str(), arg) {
+            ("var", Value::String(p)) => seen(Seen::Value(dotted(p))),
+            ("var", Value::Array(a)) => {
+                match a.first() {
+                    Some(Value::String(p)) => seen(Seen::Value(dotted(p))),
+                    _ => seen(Seen::Unnamed),
+                }
+                // The default value is an expression too.
+                a.iter().skip(1).for_each(|d| walk(d, seen));
             }
-            return;
-        };
-        for (op, arg) in map {
-            match (op.as_str(), arg) {
-                ("var", Value::String(p)) => self.dotted(p),
-                ("var", Value::Array(a)) => {
-                    match a.first() {
-                        Some(Value::String(p)) => self.dotted(p),
-                        _ => *self = Reads::ALL,
-                    }
-                    // The default value is an expression too.
-                    a.iter().skip(1).for_each(|d| self.of(d));
-                }
-                ("val", Value::String(key)) => self.path(&[key]),
-                ("val", Value::Array(a)) if a.iter().all(Value::is_string) => {
-                    let segments: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
-                    self.path(&segments);
-                }
-                ("missing", Value::String(p)) => self.dotted(p),
-                ("missing", Value::Array(a)) if a.iter().all(Value::is_string) => {
-                    a.iter().filter_map(Value::as_str).for_each(|p| self.dotted(p))
-                }
-                ("missing_some", Value::Array(a))
-                    if a.len() == 2 && a[1].as_array().is_some_and(|ps| ps.iter().all(Value::is_string)) =>
-                {
-                    self.of(&a[0]);
-                    a[1].as_array().into_iter().flatten().filter_map(Value::as_str).for_each(|p| self.dotted(p));
-                }
-                ("var" | "val" | "missing" | "missing_some", _) => *self = Reads::ALL,
-                ("filter" | "map" | "reduce" | "all" | "some" | "none" | "sort" | "group_by", Value::Array(a)) => {
-                    // The first argument is read from the context; the others from each item.
-                    if let Some(first) = a.first() {
-                        self.of(first);
-                    }
-                    if a.iter().skip(1).any(reads_context) {
-                        *self = Reads::ALL;
-                    }
-                }
-                (_, arg) => self.of(arg),
+            ("val", Value::String(key)) => seen(Seen::Value(vec![key.as_str()])),
+            ("val", Value::Array(a)) if strings(a).is_some() => {
+                seen(Seen::Value(strings(a).into_iter().flatten().collect()))
             }
+            ("missing", Value::String(p)) => seen(Seen::Presence(dotted(p))),
+            ("missing", Value::Array(a)) if strings(a).is_some() => {
+                strings(a).into_iter().flatten().for_each(|p| seen(Seen::Presence(dotted(p))))
+            }
+            ("missing_some", Value::Array(a))
+                if a.len() == 2 && a[1].as_array().is_some_and(|ps| ps.iter().all(Value::is_string)) =>
+            {
+                walk(&a[0], seen);
+                a[1].as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .for_each(|p| seen(Seen::Presence(dotted(p))));
+            }
+            ("var" | "val" | "missing" | "missing_some", _) => seen(Seen::Unnamed),
+            ("filter" | "map" | "reduce" | "all" | "some" | "none" | "sort" | "group_by", Value::Array(a)) => {
+                // The first argument is read from the context; the others from each item.
+                if let Some(first) = a.first() {
+                    walk(first, seen);
+                }
+                if a.iter().skip(1).any(reads_context) {
+                    seen(Seen::Unnamed);
+                }
+            }
+            (_, arg) => walk(arg, seen),
         }
     }
 }
@@ -162,6 +186,20 @@ impl Guard {
     /// What of the context the rule can read.
     pub fn reads(&self) -> &Reads {
         &self.reads
+    }
+
+    /// The payload fields whose value the rule reads by name: `event.data.raised_by.phone` is
+    /// `["raised_by", "phone"]`. Presence tests (`missing`) and unnamed reads are not listed.
+    pub fn payload_values_read(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        walk(&self.rule, &mut |seen| {
+            if let Seen::Value(path) = seen
+                && let ["event", "data", rest @ ..] = path.as_slice()
+            {
+                out.push(rest.iter().map(|s| s.to_string()).collect());
+            }
+        });
+        out
     }
 
     pub fn rule(&self) -> &Value {

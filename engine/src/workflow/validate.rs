@@ -24,7 +24,7 @@ pub struct Diagnostic {
     /// Stable code: `schema`, `initial_unknown`, `unknown_target`, `unknown_event_type`,
     /// `opening_event_as_transition`, `bad_guard`, `final_has_transitions`, `no_final_state`,
     /// `unreachable_state`, `dead_end_state`, `unknown_role`, `missing_roles`,
-    /// `unknown_meeting_kind`, `bad_duration`, `shadowed_alternative`.
+    /// `unknown_meeting_kind`, `bad_duration`, `shadowed_alternative`, `guard_reads_personal_data`.
     pub code: &'static str,
     /// JSON pointer into the document.
     pub path: String,
@@ -42,6 +42,19 @@ fn err(code: &'static str, path: String, zh: String, en: String) -> Diagnostic {
 /// JSON pointer escaping of one segment.
 fn seg(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Is the payload field at `path` (or something inside it) a person's personal value under
+/// `groups` (an event schema's `x-convene.personal`)? A group's `*` stands for any array index.
+/// Reading a group's object whole counts too: it holds the personal values.
+fn is_personal(groups: &[crate::privacy::PersonalGroup], path: &[String]) -> bool {
+    groups.iter().any(|g| {
+        let at: Vec<&str> = g.at.split('/').filter(|s| !s.is_empty()).collect();
+        let under =
+            |prefix: &[&str]| path.len() >= prefix.len() && prefix.iter().zip(path).all(|(p, s)| *p == "*" || p == s);
+        (!at.is_empty() && path.len() == at.len() && under(&at))
+            || g.fields.iter().any(|f| under(&at.iter().copied().chain([f.as_str()]).collect::<Vec<_>>()))
+    })
 }
 
 /// Validates a workflow document. An empty result or only warnings means it can be published.
@@ -161,13 +174,32 @@ fn semantic(def: &Definition, catalog: &Catalog) -> Vec<Diagnostic> {
                 ));
             }
             if let Some(g) = &alt.guard {
-                if let Err(e) = Guard::compile(g) {
-                    out.push(err(
+                match Guard::compile(g) {
+                    Err(e) => out.push(err(
                         "bad_guard",
                         format!("{p}/guard"),
                         format!("守卫条件无效：{e}"),
                         format!("guard is not valid JSONLogic: {e}"),
-                    ));
+                    )),
+                    Ok(guard) => {
+                        let personal = catalog.get(ev).map(|t| t.personal.as_slice()).unwrap_or_default();
+                        for field in guard.payload_values_read().iter().filter(|f| is_personal(personal, f)) {
+                            let name = format!("event.data.{}", field.join("."));
+                            out.push(err(
+                                "guard_reads_personal_data",
+                                format!("{p}/guard"),
+                                format!(
+                                    "守卫条件读取个人信息 {name}：它在判定时是明文、在日志中按人加密，\
+                                     重放时守卫会比较密文而得出不同结论；只需判断是否填写时请用 missing"
+                                ),
+                                format!(
+                                    "the guard reads personal data, {name}: it is plain when the step is decided \
+                                     but sealed per person in the log, so a replay would compare ciphertext and \
+                                     decide otherwise; to test whether it was given, use missing"
+                                ),
+                            ));
+                        }
+                    }
                 }
             } else if i + 1 < alts.len() {
                 out.push(diag(
@@ -322,5 +354,48 @@ mod tests {
         // The bad duration is reported once (by the schema), not again as bad_duration.
         assert!(!diags.iter().any(|d| d.code == "bad_duration"));
         assert!(!is_publishable(&diags));
+    }
+
+    /// Given the shipped community workflow with one guard replaced, the diagnostics about
+    /// personal data.
+    fn personal_diagnostics(state: &str, event: &str, guard: Value) -> Vec<String> {
+        let mut doc: Value = serde_json::from_str(include_str!("../../../workflows/community-issue.json")).unwrap();
+        let on = &mut doc["states"][state]["on"][event];
+        let slot = if on.is_array() { &mut on[0] } else { on };
+        if slot.is_string() {
+            *slot = serde_json::json!({"target": slot.clone()});
+        }
+        slot["guard"] = guard;
+        validate_definition(&doc, Catalog::shipped())
+            .into_iter()
+            .filter(|d| d.code == "guard_reads_personal_data")
+            .map(|d| format!("{} {}", d.path, d.message.en.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_guard_that_reads_a_persons_sealed_value_is_refused_and_one_that_tests_presence_is_not() {
+        use serde_json::json;
+        let refused = [
+            ("raised", "IssueWithdrawn", json!({"==": [{"var": "event.data.withdrawn_by.name"}, "王秀英"]})),
+            ("acting", "MicroPactDrafted", json!({"!=": [{"var": "event.data.drafted_by.0.name"}, ""]})),
+            ("acting", "MicroCharityPledged", json!({"==": [{"val": ["event", "data", "donor", "name"]}, "李"]})),
+            ("acting", "MicroCharityPledged", json!({"==": [{"var": "event.data.donor"}, "李"]})),
+            ("acting", "MicroCharityPledged", json!({"==": [{"var": ["event.data.donor.name.sealed", ""]}, "x"]})),
+        ];
+        for (state, event, guard) in refused {
+            let found = personal_diagnostics(state, event, guard.clone());
+            assert_eq!(found.len(), 1, "{event} {guard}: {found:?}");
+            assert!(found[0].contains("/guard") && found[0].contains("use missing"), "{found:?}");
+        }
+        let allowed = [
+            ("raised", "IssueWithdrawn", json!({"missing": ["event.data.withdrawn_by.name"]})),
+            ("raised", "IssueWithdrawn", json!({"==": [{"var": "event.data.withdrawn_by.society"}, "community"]})),
+            ("acting", "MicroCharityPledged", json!({">": [{"var": "event.data.amount_fen"}, 0]})),
+            ("acting", "MicroCharityPledged", json!({"==": [{"var": "event.actor.name"}, "x"]})),
+        ];
+        for (state, event, guard) in allowed {
+            assert_eq!(personal_diagnostics(state, event, guard.clone()), Vec::<String>::new(), "{event} {guard}");
+        }
     }
 }
