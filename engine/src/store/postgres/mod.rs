@@ -418,12 +418,19 @@ pub(crate) async fn prepare_schema(options: &PostgresOptions) -> Result<Connecto
         validate_schema_name(schema)?;
         let plain = Connector::new(&PostgresOptions { schema: None, ..options.clone() });
         let c = plain.connect("setup").await?;
-        c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", notify::quote_ident(schema)))
-            .await
-            .map_err(pg_error)?;
+        // Without the server's notice "schema … already exists, skipping", which every start
+        // would otherwise log.
+        c.batch_execute(&format!(
+            "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS {}",
+            notify::quote_ident(schema)
+        ))
+        .await
+        .map_err(pg_error)?;
     }
     let connector = Connector::new(options);
     let mut setup = connector.connect("setup").await?;
+    // Without the server's "… already exists, skipping" notices of refinery's history table.
+    setup.batch_execute("SET client_min_messages = warning").await.map_err(pg_error)?;
     let applied = schema::migrate(&mut setup).await?;
     if !applied.is_empty() {
         tracing::info!(target = %connector.target, migrations = ?applied, "postgres schema migrated");
