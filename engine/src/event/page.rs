@@ -2,7 +2,7 @@
 //! `String`, the fixed-size fields in one `Vec`. Two allocations per page instead of about a
 //! dozen per event, which is what whole-log replay spent most of its reading time on.
 
-use super::{ActorRef, EventRef, RecordedEvent};
+use super::{ActorRef, EventRef, FoldEnvelope, RecordedEvent};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -132,6 +132,45 @@ impl EventPageBuilder {
 
     pub fn push(&mut self, row: PageRow) {
         self.rows.push(row);
+    }
+
+    /// A fold's row from its position, stream, packed envelope and payload (hashes zero,
+    /// correlation and causation absent); `None` if the envelope's time is out of range.
+    pub fn packed_row(&mut self, position: u64, stream: &[u8], e: &FoldEnvelope<'_>, data: &[u8]) -> Option<PageRow> {
+        Some(PageRow {
+            position,
+            version: e.version,
+            recorded_at: DateTime::<Utc>::from_timestamp_micros(e.recorded_us)?,
+            schema_version: e.schema_version,
+            id: e.id,
+            correlation_id: None,
+            causation_id: None,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            stream: self.text(stream),
+            event_type: self.text(e.event_type),
+            actor_id: self.text(e.actor_id),
+            actor_role: self.text(e.actor_role),
+            actor_name: e.actor_name.map(|b| self.text(b)),
+            actor_community: e.actor_community.map(|b| self.text(b)),
+            data: self.text(data),
+        })
+    }
+
+    /// The fold envelope a row read from the columns amounts to (to check a stored one against).
+    pub fn envelope_of(&self, row: &PageRow) -> FoldEnvelope<'_> {
+        let b = |s: Span| self.bytes.get(s.start as usize..s.end as usize).unwrap_or_default();
+        FoldEnvelope {
+            id: row.id,
+            version: row.version,
+            schema_version: row.schema_version,
+            recorded_us: row.recorded_at.timestamp_micros(),
+            event_type: b(row.event_type),
+            actor_id: b(row.actor_id),
+            actor_role: b(row.actor_role),
+            actor_name: row.actor_name.map(b),
+            actor_community: row.actor_community.map(b),
+        }
     }
 
     pub fn finish(self) -> Result<EventPage, PageError> {

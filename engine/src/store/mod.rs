@@ -93,6 +93,11 @@ pub enum StoreError {
     Tls(String),
 }
 
+/// A stored event that cannot be read as stored, named by its position.
+pub(crate) fn corrupt_event(position: u64, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("位置 {position} 的事件已损坏 / corrupt event at position {position}: {what}"))
+}
+
 /// An append-only event log with streams, a global order and subscriptions.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {

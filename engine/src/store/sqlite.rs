@@ -10,7 +10,7 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
-use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, validate_append};
+use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, corrupt_event, validate_append};
 use crate::event::{
     Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
     PageFields, PageRow, Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
@@ -321,45 +321,24 @@ fn decode_page_row(
     })
 }
 
-fn corrupt_at(position: i64, what: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("位置 {position} 的事件已损坏 / corrupt event at position {position}: {what}"))
-}
-
 /// A `position, stream, envelope, data` row into a page; `None` if the row has no envelope.
 fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
     use rusqlite::types::ValueRef;
     let position = match r.get_ref(0)? {
-        ValueRef::Integer(v) => v,
+        ValueRef::Integer(v) => v as u64,
         _ => return Err(StoreError::Backend("corrupt position in the events table".into())),
     };
     let bytes = |i: usize, what: &str| match r.get_ref(i)? {
         ValueRef::Text(b) | ValueRef::Blob(b) => Ok(b),
-        _ => Err(corrupt_at(position, what)),
+        _ => Err(corrupt_event(position, what)),
     };
     let envelope = match r.get_ref(2)? {
-        ValueRef::Blob(b) => FoldEnvelope::decode(b).map_err(|e| corrupt_at(position, e))?,
+        ValueRef::Blob(b) => FoldEnvelope::decode(b).map_err(|e| corrupt_event(position, e))?,
         ValueRef::Null => return Ok(None),
-        _ => return Err(corrupt_at(position, "envelope")),
+        _ => return Err(corrupt_event(position, "envelope")),
     };
-    Ok(Some(PageRow {
-        position: position as u64,
-        id: envelope.id,
-        stream: page.text(bytes(1, "stream")?),
-        version: envelope.version,
-        event_type: page.text(envelope.event_type),
-        schema_version: envelope.schema_version,
-        recorded_at: DateTime::<Utc>::from_timestamp_micros(envelope.recorded_us)
-            .ok_or_else(|| corrupt_at(position, "recorded_at"))?,
-        actor_id: page.text(envelope.actor_id),
-        actor_role: page.text(envelope.actor_role),
-        actor_name: envelope.actor_name.map(|b| page.text(b)),
-        actor_community: envelope.actor_community.map(|b| page.text(b)),
-        data: page.text(bytes(3, "data")?),
-        correlation_id: None,
-        causation_id: None,
-        prev_hash: [0; 32],
-        hash: [0; 32],
-    }))
+    let row = page.packed_row(position, bytes(1, "stream")?, &envelope, bytes(3, "data")?);
+    row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
 /// The fold's row from its columns, for a row without an envelope (written by an older
@@ -367,37 +346,21 @@ fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result
 fn fold_row_from_columns(c: &Connection, position: i64, page: &mut EventPageBuilder) -> Result<PageRow, StoreError> {
     let mut st = c.prepare_cached(&format!("SELECT {FOLD_COLUMNS} FROM events WHERE position = ?1"))?;
     let mut rows = st.query([position])?;
-    let r = rows.next()?.ok_or_else(|| corrupt_at(position, "row vanished while being read"))?;
+    let r = rows.next()?.ok_or_else(|| corrupt_event(position as u64, "row vanished while being read"))?;
     decode_page_row(r, page, PageFields::Fold)
 }
 
-/// Checks a verified row's envelope against the columns the chain covers.
-fn check_envelope(r: &rusqlite::Row<'_>, row: &PageRow) -> Result<(), StoreError> {
+/// Checks a verified row's envelope (the column after [`PAGE_COLUMNS`]) against the columns
+/// the chain covers.
+fn check_envelope(r: &rusqlite::Row<'_>, row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
     use rusqlite::types::ValueRef;
-    let position = row.position as i64;
     let stored = match r.get_ref(PAGE_COLUMN_NAMES.len())? {
         ValueRef::Blob(b) => b,
         // Written by an older `convene`: folds read its columns, nothing to compare.
         ValueRef::Null => return Ok(()),
-        _ => return Err(corrupt_at(position, "envelope")),
+        _ => return Err(corrupt_event(row.position, "envelope")),
     };
-    let text = |i: usize| match r.get_ref(i) {
-        Ok(ValueRef::Text(b)) => Some(b),
-        _ => None,
-    };
-    let from_columns = FoldEnvelope {
-        id: row.id,
-        version: row.version,
-        schema_version: row.schema_version,
-        recorded_us: row.recorded_at.timestamp_micros(),
-        event_type: text(4).unwrap_or_default(),
-        actor_id: text(7).unwrap_or_default(),
-        actor_role: text(8).unwrap_or_default(),
-        actor_name: text(9),
-        actor_community: text(10),
-    };
-    from_columns.check_stored(stored).map_err(|e| corrupt_at(position, e))?;
-    Ok(())
+    page.envelope_of(row).check_stored(stored).map_err(|e| corrupt_event(row.position, e))
 }
 
 #[async_trait]
@@ -483,7 +446,7 @@ impl EventStore for SqliteStore {
                 let row = match fields {
                     PageFields::All => {
                         let row = decode_page_row(r, &mut page, fields)?;
-                        check_envelope(r, &row)?;
+                        check_envelope(r, &row, &page)?;
                         row
                     }
                     PageFields::Fold => match decode_fold_row(r, &mut page)? {

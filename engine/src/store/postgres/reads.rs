@@ -5,7 +5,7 @@ use crate::event::{
     Actor, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow, Payload,
     RecordedEvent, hex,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, corrupt_event};
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -195,7 +195,7 @@ impl CopyPageDecoder {
                 }
                 Layout::Verified => {
                     let row = page_row(&cols, page, PageFields::All)?;
-                    check_envelope(&cols, &row)?;
+                    check_envelope(&cols, &row, page)?;
                     page.push(row);
                 }
             }
@@ -205,54 +205,23 @@ impl CopyPageDecoder {
     }
 }
 
-fn corrupt_at(position: u64, what: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("位置 {position} 的事件已损坏 / corrupt event at position {position}: {what}"))
-}
-
 /// A [`Layout::Packed`] tuple into a page row; `None` if it has no envelope.
 fn packed_row(cols: &[Option<&[u8]>; 17], page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
     let bad = |what: &str| StoreError::Backend(format!("corrupt {what} in convene_events"));
     let position =
         cols[0].and_then(|b| b.try_into().ok()).map(i64::from_be_bytes).ok_or_else(|| bad("position"))? as u64;
     let Some(blob) = cols[2] else { return Ok(None) };
-    let envelope = FoldEnvelope::decode(blob).map_err(|e| corrupt_at(position, e))?;
-    Ok(Some(PageRow {
-        position,
-        id: envelope.id,
-        stream: page.text(cols[1].ok_or_else(|| bad("stream"))?),
-        version: envelope.version,
-        event_type: page.text(envelope.event_type),
-        schema_version: envelope.schema_version,
-        recorded_at: DateTime::<Utc>::from_timestamp_micros(envelope.recorded_us)
-            .ok_or_else(|| corrupt_at(position, "recorded_at"))?,
-        actor_id: page.text(envelope.actor_id),
-        actor_role: page.text(envelope.actor_role),
-        actor_name: envelope.actor_name.map(|b| page.text(b)),
-        actor_community: envelope.actor_community.map(|b| page.text(b)),
-        data: page.text(cols[3].ok_or_else(|| bad("data"))?),
-        correlation_id: None,
-        causation_id: None,
-        prev_hash: [0; 32],
-        hash: [0; 32],
-    }))
+    let envelope = FoldEnvelope::decode(blob).map_err(|e| corrupt_event(position, e))?;
+    let (stream, data) = (cols[1].ok_or_else(|| bad("stream"))?, cols[3].ok_or_else(|| bad("data"))?);
+    let row = page.packed_row(position, stream, &envelope, data);
+    row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
 /// Checks a [`Layout::Verified`] tuple's envelope (its 17th field) against its columns.
-fn check_envelope(cols: &[Option<&[u8]>; 17], row: &PageRow) -> Result<(), StoreError> {
+fn check_envelope(cols: &[Option<&[u8]>; 17], row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
     // Written by an older `convene`: folds read its columns, nothing to compare.
     let Some(stored) = cols[16] else { return Ok(()) };
-    let from_columns = FoldEnvelope {
-        id: row.id,
-        version: row.version,
-        schema_version: row.schema_version,
-        recorded_us: row.recorded_at.timestamp_micros(),
-        event_type: cols[4].unwrap_or_default(),
-        actor_id: cols[7].unwrap_or_default(),
-        actor_role: cols[8].unwrap_or_default(),
-        actor_name: cols[9],
-        actor_community: cols[10],
-    };
-    from_columns.check_stored(stored).map_err(|e| corrupt_at(row.position, e))
+    page.envelope_of(row).check_stored(stored).map_err(|e| corrupt_event(row.position, e))
 }
 
 /// One tuple's columns (binary format, [`PAGE_COLUMNS`] order) into a page row.
