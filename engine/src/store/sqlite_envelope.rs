@@ -30,6 +30,13 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS events_without_envelope ON events (position) WHERE envelope IS NULL",
     )?;
+    // Looked up first without the write lock: every open (a CLI command beside a running
+    // server too) asks, and the answer is almost always no.
+    let any_missing: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM events WHERE envelope IS NULL)", [], |r| r.get(0))?;
+    if !any_missing {
+        return Ok(());
+    }
     let mut filled = 0u64;
     loop {
         let n = fill_batch(conn)?;
