@@ -7,7 +7,7 @@
 //!
 //! The blob is a copy; the columns stay the record that the hash chain covers. A reader that
 //! verifies chains therefore reads the columns, and checks that the blob says the same
-//! ([`FoldEnvelope::matches`]), so a replay never shows anything the chain does not cover.
+//! ([`FoldEnvelope::check_stored`]), so a replay never shows anything the chain does not cover.
 //!
 //! Layout (little-endian): `1` (format), id (16 bytes), version (u64), schema version (u32),
 //! recorded time (i64, µs since the epoch), then five texts — type, actor id, actor role, actor
