@@ -72,6 +72,33 @@ async fn then_fold_pages_match_the_columns(store: &Arc<dyn EventStore>, events: 
     assert_eq!(fold_view(&fold), fold_view(&all));
 }
 
+/// Then a whole-log replay from the pages a fold reads gives the same three issues as one
+/// that verifies (and so reads every column).
+async fn then_a_fold_replays_as_a_verified_replay(store: &Arc<dyn EventStore>) {
+    let folded = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");
+    let verified = replay_log(store.clone(), None, true, &|_| {}).await.expect("verified replay");
+    let issues = folded.index.issues().cloned().collect::<Vec<_>>();
+    assert_eq!(issues.len(), 3);
+    assert_eq!(issues, verified.index.issues().cloned().collect::<Vec<_>>());
+}
+
+/// The envelope `blob` with another actor name: what someone altering the copy would write.
+fn forged(blob: &[u8]) -> Vec<u8> {
+    let env = FoldEnvelope::decode(blob).expect("a well-formed envelope");
+    let mut out = Vec::new();
+    FoldEnvelope { actor_name: Some("冒名者 impostor".as_bytes()), ..env }.encode(&mut out);
+    out
+}
+
+/// Then a fold shows the forged actor of position 5, and a verifying read refuses the page
+/// naming that position.
+async fn then_only_verification_catches_the_forgery(store: &Arc<dyn EventStore>) {
+    let fold = store.read_all_page(4, 1, PageFields::Fold).await.expect("a fold reads the envelope");
+    assert_eq!(fold.get(0).and_then(|e| e.actor.name), Some("冒名者 impostor"));
+    let err = store.read_all_page(0, 100, PageFields::All).await.expect_err("verification must refuse");
+    assert!(err.to_string().contains("position 5") && err.to_string().contains("envelope"), "{err}");
+}
+
 /// Given a new store, when events are appended, then each row carries its envelope and a
 /// fold's page equals the columns.
 #[tokio::test]
@@ -119,11 +146,7 @@ async fn rows_written_without_an_envelope_are_folded_from_their_columns() {
         db(dir.path()).execute("UPDATE events SET envelope = NULL WHERE position % 3 = 0", []).expect("clear");
     assert!(cleared > 10);
     then_fold_pages_match_the_columns(&store, events).await;
-    let folded = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");
-    let verified = replay_log(store.clone(), None, true, &|_| {}).await.expect("verified replay");
-    let issues = folded.index.issues().cloned().collect::<Vec<_>>();
-    assert_eq!(issues.len(), 3);
-    assert_eq!(issues, verified.index.issues().cloned().collect::<Vec<_>>());
+    then_a_fold_replays_as_a_verified_replay(&store).await;
     store.close().await;
     drop(store);
 
@@ -143,17 +166,9 @@ async fn an_envelope_that_differs_from_its_columns_fails_verification() {
     let conn = db(dir.path());
     let blob: Vec<u8> =
         conn.query_row("SELECT envelope FROM events WHERE position = 5", [], |r| r.get(0)).expect("envelope");
-    let env = FoldEnvelope::decode(&blob).expect("a well-formed envelope");
-    let forged = FoldEnvelope { actor_name: Some("冒名者 impostor".as_bytes()), ..env };
-    let mut out = Vec::new();
-    forged.encode(&mut out);
-    conn.execute("UPDATE events SET envelope = ?1 WHERE position = 5", [&out]).expect("alter the envelope");
+    conn.execute("UPDATE events SET envelope = ?1 WHERE position = 5", [&forged(&blob)]).expect("alter the envelope");
 
-    let fold = store.read_all_page(4, 1, PageFields::Fold).await.expect("a fold reads the envelope");
-    assert_eq!(fold.get(0).and_then(|e| e.actor.name), Some("冒名者 impostor"));
-    let err = store.read_all_page(0, 100, PageFields::All).await.expect_err("verification must refuse");
-    assert!(err.to_string().contains("position 5"), "{err}");
-    assert!(err.to_string().contains("envelope"), "{err}");
+    then_only_verification_catches_the_forgery(&store).await;
     assert!(replay_log(store.clone(), None, true, &|_| {}).await.is_err());
     store.close().await;
 }
@@ -185,11 +200,7 @@ async fn on_postgres_folds_read_envelopes_that_equal_the_columns() {
         sql.execute("UPDATE convene_events SET envelope = NULL WHERE position % 3 = 0", &[]).await.expect("clear");
     assert!(cleared > 10);
     then_fold_pages_match_the_columns(&store, events).await;
-    let folded = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");
-    let verified = replay_log(store.clone(), None, true, &|_| {}).await.expect("verified replay");
-    let issues = folded.index.issues().cloned().collect::<Vec<_>>();
-    assert_eq!(issues.len(), 3);
-    assert_eq!(issues, verified.index.issues().cloned().collect::<Vec<_>>());
+    then_a_fold_replays_as_a_verified_replay(&store).await;
     store.close().await;
     drop(store);
 
@@ -199,13 +210,7 @@ async fn on_postgres_folds_read_envelopes_that_equal_the_columns() {
 
     let blob: Vec<u8> =
         sql.query_one("SELECT envelope FROM convene_events WHERE position = 5", &[]).await.expect("envelope").get(0);
-    let env = FoldEnvelope::decode(&blob).expect("a well-formed envelope");
-    let mut forged = Vec::new();
-    FoldEnvelope { actor_name: Some("冒名者 impostor".as_bytes()), ..env }.encode(&mut forged);
-    sql.execute("UPDATE convene_events SET envelope = $1 WHERE position = 5", &[&forged]).await.expect("forge");
-    let fold = store.read_all_page(4, 1, PageFields::Fold).await.expect("a fold reads the envelope");
-    assert_eq!(fold.get(0).and_then(|e| e.actor.name), Some("冒名者 impostor"));
-    let err = store.read_all_page(0, 100, PageFields::All).await.expect_err("verification must refuse");
-    assert!(err.to_string().contains("position 5") && err.to_string().contains("envelope"), "{err}");
+    sql.execute("UPDATE convene_events SET envelope = $1 WHERE position = 5", &[&forged(&blob)]).await.expect("forge");
+    then_only_verification_catches_the_forgery(&store).await;
     store.close().await;
 }

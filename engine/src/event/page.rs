@@ -39,16 +39,18 @@ pub struct PageRow {
 pub enum PageFields {
     /// Everything (chain verification, exports).
     All,
-    /// What folds read: hashes read as zero and correlation/causation ids as absent, which
-    /// saves a third of the columns a store decodes.
+    /// What folds read: hashes read as zero and correlation/causation ids as absent. Stores
+    /// read the envelope fields from their packed copy ([`FoldEnvelope`]), so a row is four
+    /// columns.
     Fold,
 }
 
 /// The columns of a page in the order every store decodes them, as named in both the SQLite
-/// and the PostgreSQL `events` tables: what folds read first ([`FOLD_COLUMNS`]), then the rest.
+/// and the PostgreSQL `events` tables: what folds need first ([`FOLD_COLUMNS`]), then the rest.
 pub const PAGE_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
     actor_role, actor_name, actor_community, data, correlation_id, causation_id, prev_hash, hash";
-/// The first twelve of [`PAGE_COLUMNS`]: what [`PageFields::Fold`] reads.
+/// The first twelve of [`PAGE_COLUMNS`]: what a fold needs, read as columns for a row that has
+/// no packed envelope (written by an older `convene`).
 pub const FOLD_COLUMNS: &str = "position, id, stream, version, type, schema_version, recorded_at, actor_id, \
     actor_role, actor_name, actor_community, data";
 /// [`PAGE_COLUMNS`] one by one (for errors naming a corrupt column).

@@ -674,6 +674,7 @@ impl Writer {
         {
             // Prepared once per batch: taking a cached statement hashes its SQL text each time.
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            let mut envelope = Vec::with_capacity(192);
             for req in batch {
                 let mut chain = Vec::with_capacity(req.events.len() + 1);
                 let outcome = plan_and_insert(
@@ -686,6 +687,7 @@ impl Writer {
                     recorded_at,
                     recorded_us,
                     &mut chain,
+                    &mut envelope,
                 )?;
                 planned.push(Planned { outcome, chain });
             }
@@ -809,6 +811,7 @@ fn plan_and_insert(
     recorded_at: DateTime<Utc>,
     recorded_us: i64,
     chain: &mut Vec<[u8; 32]>,
+    envelope: &mut Vec<u8>,
 ) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
     // Idempotency. A single-event append (the common case) skips the lookup: a stored id makes
     // its INSERT fail on the UNIQUE index, SQLite backs out just that statement, and we answer
@@ -846,12 +849,11 @@ fn plan_and_insert(
     let first_position = *position;
     chain.push(prev);
     let mut prev_hex = [0u8; 64];
-    let mut envelope = Vec::with_capacity(192);
     for e in &req.events {
         let prev_text = crate::event::hex::encode_into(&prev, &mut prev_hex);
         let hash_bytes = chain_hash_bytes(&event_hash_input(e, &req.stream, version, recorded_at, prev_text));
         envelope.clear();
-        FoldEnvelope::of(&e.id, version, &e.event_type, e.schema_version, recorded_us, &e.actor).encode(&mut envelope);
+        FoldEnvelope::of(&e.id, version, &e.event_type, e.schema_version, recorded_us, &e.actor).encode(envelope);
         let inserted = st.execute(params![
             *position as i64,
             e.id.as_bytes().as_slice(),

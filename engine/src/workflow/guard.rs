@@ -66,14 +66,14 @@ impl Reads {
         }
     }
 
-    /// Collects what `rule` can read.
-    fn of(&mut self, rule: &Value) {
-        let mut reads = *self;
+    /// What `rule` can read.
+    fn of(rule: &Value) -> Reads {
+        let mut reads = Reads::default();
         walk(rule, &mut |seen| match seen {
             Seen::Value(path) | Seen::Presence(path) => reads.path(&path),
             Seen::Unnamed => reads = Reads::ALL,
         });
-        *self = reads;
+        reads
     }
 }
 
@@ -178,9 +178,7 @@ impl Guard {
         }
         check_operators(rule)?;
         let logic = engine().compile(rule).map_err(|e| e.to_string())?;
-        let mut reads = Reads::default();
-        reads.of(rule);
-        Ok(Guard { rule: rule.clone(), logic: Arc::new(logic), reads })
+        Ok(Guard { rule: rule.clone(), logic: Arc::new(logic), reads: Reads::of(rule) })
     }
 
     /// What of the context the rule can read.
