@@ -6,10 +6,11 @@
 //! included — not a read of opaque rows.
 
 use crate::event::{Actor, NewEvent};
-use crate::service::{Engine, EngineError, replay_log};
+use crate::service::{Engine, EngineError, read_log, replay_log};
 use crate::store::{EventStore, ExpectedVersion, SqliteOptions, SqliteStore, SubscribeExt};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::io::{Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,6 +47,9 @@ pub struct BenchReport {
     pub replay_per_s: f64,
     /// The same replay, also recomputing and checking every hash chain, events/s.
     pub replay_verify_per_s: f64,
+    /// The whole log read the way a replay reads it, folding nothing, events/s: the store's
+    /// share of a replay, and a ceiling no replay on this machine can pass.
+    pub read_per_s: f64,
     /// CPU time this process spent per event in the concurrent phase (µs, all threads: writer,
     /// clients, subscriber), where the platform tells (Linux). Unlike the rates, it barely
     /// moves when other work shares the machine, so it is what to compare between builds.
@@ -59,6 +63,12 @@ pub struct BenchReport {
     /// machines drift (the same build's replay rate has moved by a third between sessions on
     /// the same kind of machine), so rates from different runs compare only alongside it.
     pub host_json_mb_per_s: f64,
+    /// How many durable writes per second the disk under the bench's directory took just
+    /// before the appends: 16 KiB rewritten in place and synced (`fdatasync`), over and over.
+    /// A durable append waits for one such sync, so this is one writer's ceiling. `None` if
+    /// the probe could not write there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_sync_per_s: Option<f64>,
     /// Replay problems (must be 0: every event was allowed by the workflow).
     pub replay_anomalies: u64,
     pub broken_chains: u64,
@@ -90,6 +100,32 @@ fn host_json_mb_per_s() -> f64 {
         rounds += 1;
     }
     rounds as f64 * bytes as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// The disk's durable-write rate in `dir` right now: 16 KiB rewritten in place and synced,
+/// over and over for ~300 ms, per second. In place, as SQLite rewrites its WAL once a
+/// checkpoint has let it restart, so a sync has only data to flush. See
+/// [`BenchReport::host_sync_per_s`].
+fn host_sync_per_s(dir: &Path) -> Option<f64> {
+    let path = dir.join(format!(".convene-sync-probe-{}", Uuid::now_v7()));
+    let probe = || -> std::io::Result<f64> {
+        let mut f = std::fs::OpenOptions::new().create_new(true).write(true).open(&path)?;
+        let block = vec![0x5a_u8; 16 * 1024];
+        f.write_all(&block)?;
+        f.sync_all()?;
+        let start = Instant::now();
+        let mut syncs = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(300) {
+            f.rewind()?;
+            f.write_all(&block)?;
+            f.sync_data()?;
+            syncs += 1;
+        }
+        Ok(syncs as f64 / start.elapsed().as_secs_f64())
+    };
+    let rate = probe();
+    let _ = std::fs::remove_file(&path);
+    rate.ok()
 }
 
 /// µs of CPU per event between two readings of [`process_cpu_s`].
@@ -215,13 +251,15 @@ fn events_for(n: u64) -> Vec<NewEvent> {
 /// Runs the benchmark on a fresh embedded store in `dir` with about `events` events in total.
 pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> Result<BenchReport, EngineError> {
     let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(SqliteOptions::in_dir(dir))?);
-    run_on(store, events, progress).await
+    run_on(store, events, dir, progress).await
 }
 
-/// Runs the benchmark on an empty store of any backend; closes it at the end.
+/// Runs the benchmark on an empty store of any backend; closes it at the end. The disk's
+/// sync rate is probed in `sync_probe_dir` (where the log lives, for the embedded store).
 pub async fn run_on(
     store: Arc<dyn EventStore>,
     events: u64,
+    sync_probe_dir: &Path,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<BenchReport, EngineError> {
     let per_issue = lifecycle(0).len() as u64;
@@ -235,6 +273,10 @@ pub async fn run_on(
     let total_issues = events.div_ceil(per_issue).max(WRITERS as u64 * 2);
     let single_issues = (total_issues / 10).max(1);
     let concurrent_issues = total_issues - single_issues;
+
+    progress("disk sync rate");
+    let probe_dir = sync_probe_dir.to_path_buf();
+    let host_sync_per_s = tokio::task::spawn_blocking(move || host_sync_per_s(&probe_dir)).await.ok().flatten();
 
     // Phase 1: one writer, one event per durable append.
     progress("append, 1 writer");
@@ -326,6 +368,11 @@ pub async fn run_on(
     let v = replay_log(store.clone(), None, true, &|_| {}).await?;
     let verify_s = start.elapsed().as_secs_f64();
     let broken = v.chains.as_ref().map(|c| c.broken.len() as u64).unwrap_or(0);
+    drop(v);
+    progress("read the log, no fold");
+    let start = Instant::now();
+    let read = read_log(store.clone()).await?;
+    let read_s = start.elapsed().as_secs_f64();
     store.close().await;
 
     Ok(BenchReport {
@@ -343,9 +390,11 @@ pub async fn run_on(
         subscriber_gaps,
         replay_per_s: replayed as f64 / replay_s,
         replay_verify_per_s: replayed as f64 / verify_s,
+        read_per_s: read as f64 / read_s,
         append_concurrent_cpu_us: cpu_us_per_event(cpu0, cpu1, concurrent_events),
         replay_cpu_us: cpu_us_per_event(cpu2, cpu3, replayed),
         host_json_mb_per_s,
+        host_sync_per_s,
         replay_anomalies: anomalies,
         broken_chains: broken,
     })

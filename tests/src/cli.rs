@@ -176,7 +176,14 @@ fn bench_json_reports_the_keys_the_issue_names() {
     let o = Command::new(convene_bin()).args(["bench", "--events", "300", "--json"]).output().expect("run bench");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let r = json(&o);
-    for key in ["append_single_per_s", "append_concurrent_per_s", "replay_per_s", "host_json_mb_per_s"] {
+    for key in [
+        "append_single_per_s",
+        "append_concurrent_per_s",
+        "replay_per_s",
+        "read_per_s",
+        "host_json_mb_per_s",
+        "host_sync_per_s",
+    ] {
         assert!(r[key].as_f64().unwrap() > 0.0, "{key}: {}", r[key]);
     }
     assert!(r["events"].as_u64().unwrap() >= 300);

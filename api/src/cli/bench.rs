@@ -57,7 +57,7 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
             let options = (*options).with_schema(schema.clone()).with_pool_size(pool_size);
             let store = PostgresStore::open(options.clone()).await?;
             let described = format!("PostgreSQL {}", store.target());
-            let report = convene_engine::bench::run_on(Arc::new(store), args.events, &progress).await;
+            let report = convene_engine::bench::run_on(Arc::new(store), args.events, &dir, &progress).await;
             if !args.keep {
                 drop_schema(&options, &schema).await;
             }
@@ -74,7 +74,7 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
         other => {
             let store: Arc<dyn EventStore> =
                 convene_engine::store::open_parsed(other.clone(), &OpenOptions { pool_size: Some(pool_size) }).await?;
-            (convene_engine::bench::run_on(store, args.events, &progress).await?, other.describe())
+            (convene_engine::bench::run_on(store, args.events, &dir, &progress).await?, other.describe())
         }
     };
     bar.finish_and_clear();
@@ -96,6 +96,7 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
         );
         println!("{:<46} {:>14.0} {:>10}", "replay log into issue states", r.replay_per_s, r.events);
         println!("{:<46} {:>14.0} {:>10}", "replay + verify every hash chain", r.replay_verify_per_s, r.events);
+        println!("{:<46} {:>14.0} {:>10}", "read the log only, no fold (replay's ceiling)", r.read_per_s, r.events);
         println!("appends per durable commit: {:.1}", r.appends_per_commit);
         println!(
             "live subscriber during the concurrent phase: {:.0} events/s, {:.1} ms behind at the end, {} gaps",
@@ -111,6 +112,12 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
             "host speed just before the replay: {:.0} MB/s of JSON parsed on one thread (compare rates only alongside it)",
             r.host_json_mb_per_s
         );
+        if let Some(syncs) = r.host_sync_per_s {
+            println!(
+                "disk just before the appends: {syncs:.0} durable syncs/s of 16 KiB in {} (one writer's ceiling)",
+                dir.display()
+            );
+        }
         println!("replay anomalies: {}   broken chains: {}", r.replay_anomalies, r.broken_chains);
     }
     Ok(ExitCode::SUCCESS)

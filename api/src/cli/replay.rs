@@ -120,5 +120,10 @@ pub async fn run(target: &super::StoreTarget, args: ReplayArgs) -> anyhow::Resul
             println!("问题 / problem: {p}");
         }
     }
-    Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let code = if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    // The process ends right after this: freeing every issue state one by one (most of them
+    // allocated on the fold threads) took ~0.1 s per 200,000 events, after the figures were
+    // printed, for memory the exit returns anyway.
+    std::mem::forget(r);
+    Ok(code)
 }

@@ -5,6 +5,9 @@
 //! streams of its partition (every stream's events still arrive in order, which is all a
 //! stream-local fold needs). The partial indexes merge at the end. Workflow documents go to
 //! every worker, since any issue may be pinned to any of them.
+//!
+//! [`read_log`] runs the same readers and hand-off with nothing folded: the store's share of
+//! a replay's time, which `convene bench` reports beside the replay.
 
 use crate::catalog::Catalog;
 use crate::event::{EventPage, PageFields};
@@ -83,6 +86,24 @@ pub async fn replay_log(
     verify_chains: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<LogReplay, StoreError> {
+    run(store, until, verify_chains, true, progress).await
+}
+
+/// Reads the whole log the way a replay does (the same readers, pages and hand-off to the
+/// workers) but folds nothing: how fast the store alone hands out events, which bounds how
+/// fast any replay can be. Returns the events read. `convene bench` reports it beside the
+/// replay so the two halves of a replay's time can be told apart.
+pub async fn read_log(store: Arc<dyn EventStore>) -> Result<u64, StoreError> {
+    Ok(run(store, None, false, false, &|_| {}).await?.events)
+}
+
+async fn run(
+    store: Arc<dyn EventStore>,
+    until: Option<DateTime<Utc>>,
+    verify_chains: bool,
+    fold: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<LogReplay, StoreError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
     let fields = if verify_chains { PageFields::All } else { PageFields::Fold };
     let mut senders = Vec::with_capacity(workers);
@@ -92,7 +113,7 @@ pub async fn replay_log(
         senders.push(tx);
         let handle = std::thread::Builder::new()
             .name(format!("convene-fold-{k}"))
-            .spawn(move || fold_partition(rx, k, verify_chains))
+            .spawn(move || fold_partition(rx, k, verify_chains, fold))
             .map_err(|e| StoreError::Backend(format!("cannot start a fold worker: {e}")))?;
         handles.push(handle);
     }
@@ -196,11 +217,15 @@ async fn send_all(senders: &[SyncSender<Work>], page: &Arc<Sorted>, from: usize,
         .unwrap_or(false)
 }
 
-/// Folds the rows of partition `k` (its issue streams, and every workflow document).
-fn fold_partition(work: Receiver<Work>, k: usize, verify_chains: bool) -> Part {
+/// Folds the rows of partition `k` (its issue streams, and every workflow document); with
+/// `fold` false, only takes the pages (a read of the log, see [`read_log`]).
+fn fold_partition(work: Receiver<Work>, k: usize, verify_chains: bool, fold: bool) -> Part {
     let catalog = Catalog::shipped();
     let mut part = Part { index: IssueIndex::new(), chains: verify_chains.then(ChainTracker::new) };
     for w in work {
+        if !fold {
+            continue;
+        }
         let Sorted { page, partitions } = &*w.page;
         for &row in &partitions[k] {
             let i = (row & !NOT_MINE) as usize;

@@ -9,7 +9,7 @@ mod privacy;
 mod timelines;
 
 pub use error::EngineError;
-pub use log_replay::{LogReplay, replay_log};
+pub use log_replay::{LogReplay, read_log, replay_log};
 pub use meetings::{
     FAILPOINT_ENV, MeetingCommand, MeetingDesk, MeetingOutcome, ScheduleMeeting, meeting_json, today_cst,
 };
