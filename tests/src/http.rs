@@ -110,6 +110,63 @@ async fn unknown_route_is_a_problem_404() {
 }
 
 #[actix_web::test]
+async fn a_known_path_asked_with_a_method_it_does_not_take_is_405_naming_the_methods_it_does() {
+    let f = fixture().await;
+    let app = app!(f);
+    // Given the API's paths, when one is asked with a method it does not take,
+    // then 405 problem+json with an Allow header, and nothing is written.
+    let head = *f.engine.store().head().borrow();
+    for (method, uri, allow) in [
+        (actix_web::http::Method::DELETE, "/v1/issues", "GET, POST"),
+        (actix_web::http::Method::PUT, "/v1/issues/some-id", "GET"),
+        (actix_web::http::Method::GET, "/v1/issues/some-id/steps", "POST"),
+        (actix_web::http::Method::POST, "/healthz", "GET"),
+        (actix_web::http::Method::PATCH, "/openapi.json", "GET"),
+    ] {
+        let r =
+            test::call_service(&app, test::TestRequest::default().method(method.clone()).uri(uri).to_request()).await;
+        is_problem(&r, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers().get("allow").unwrap(), allow, "{method} {uri}");
+        let body = json_of(r).await;
+        assert_eq!(body["allow"], json!(allow.split(", ").collect::<Vec<_>>()));
+        assert!(body["detail"].as_str().unwrap().contains(method.as_str()), "{body}");
+    }
+    assert_eq!(*f.engine.store().head().borrow(), head, "a refused method wrote nothing");
+}
+
+#[actix_web::test]
+async fn every_method_the_openapi_document_names_reaches_a_handler() {
+    let f = fixture().await;
+    let app = app!(f);
+    let doc = json_of(test::call_service(&app, test::TestRequest::get().uri("/openapi.json").to_request()).await).await;
+    let mut asked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() || path.ends_with("/live") || path.ends_with("/export") {
+                // The streams answer fine but never end; they are covered by their own specs.
+                continue;
+            }
+            let uri = path.replace("{id}", "no-such-id");
+            let m = actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = test::call_service(
+                &app,
+                test::TestRequest::default().method(m).uri(&uri).set_json(json!({})).to_request(),
+            )
+            .await;
+            let status = r.status();
+            let body = json_of(r).await;
+            let detail = body["detail"].as_str().unwrap_or_default();
+            assert!(
+                status != StatusCode::METHOD_NOT_ALLOWED && !detail.contains("no route"),
+                "{method} {uri} did not reach a handler: {status} {body}"
+            );
+            asked += 1;
+        }
+    }
+    assert!(asked >= 20, "only {asked} documented methods");
+}
+
+#[actix_web::test]
 async fn workflows_are_listed_read_and_published_with_diagnostics() {
     let f = fixture().await;
     let app = app!(f);

@@ -11,6 +11,7 @@ mod events;
 mod export;
 mod issues;
 mod meetings;
+mod no_route;
 mod ops;
 pub mod problem;
 mod timelines;
@@ -20,7 +21,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use convene_engine::Engine;
 use convene_engine::audit::AuditKeys;
 use problem::Problem;
@@ -111,12 +112,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/audit/public-key", web::get().to(audit::public_key))
                     .route("/export", web::get().to(export::export)),
             )
-            .default_service(web::to(not_found));
+            .default_service(web::to(no_route::no_route));
     }
-}
-
-async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, Problem> {
-    Err(Problem::not_found(format!("没有这个地址 / no route for {} {}", req.method(), req.path())))
 }
 
 fn json_error(e: JsonPayloadError) -> Problem {

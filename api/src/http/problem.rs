@@ -68,6 +68,15 @@ impl ResponseError for Problem {
             // RFC 6750 §3: a 401 names the scheme the client should use.
             r.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer realm=\"convene\""));
         }
+        if self.status == 405 {
+            // RFC 9110 §15.5.6: a 405 lists the methods the resource takes.
+            let allow: Vec<&str> = self
+                .extra
+                .get("allow")
+                .and_then(Value::as_array)
+                .map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
+            r.insert_header((actix_web::http::header::ALLOW, allow.join(", ")));
+        }
         r.content_type("application/problem+json").json(self)
     }
 }
