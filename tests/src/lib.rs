@@ -13,6 +13,8 @@
 //! - `http_hardening`: `WWW-Authenticate: Bearer` on every 401, CORS off by default and on
 //!   for configured origins only;
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
+//! - `cross_process`: commits by another process on the same data directory reach this
+//!   process's head and live subscribers;
 //! - `cli`: the `convene` binary: output, JSON and exit codes;
 //! - `meeting_http`: a whole consultation day over REST (square-dance noise) with its minutes;
 //! - `auth_matrix`: every route × role × scope, tokens, the actor from the token, limits;
@@ -43,6 +45,8 @@ mod audit_specs;
 mod auth_matrix;
 #[cfg(test)]
 mod cli;
+#[cfg(test)]
+mod cross_process;
 #[cfg(test)]
 mod durability;
 #[cfg(test)]

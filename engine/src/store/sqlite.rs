@@ -10,6 +10,7 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
+use super::sqlite_watch::Watcher;
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, corrupt_event, validate_append};
 use crate::event::{
     Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
@@ -90,6 +91,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// The latest events this process committed, for live subscribers.
     tail: Arc<Tail>,
+    /// Moves the head to commits made by other processes (see `sqlite_watch`).
+    watcher: Mutex<Option<Watcher>>,
 }
 
 /// Embedded SQLite event store. Cheap to clone; clones share one writer.
@@ -137,7 +140,7 @@ fn last_event(conn: &Connection) -> Result<(i64, i64), StoreError> {
         .unwrap_or((0, 0)))
 }
 
-fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
+pub(super) fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -167,6 +170,8 @@ impl SqliteStore {
         super::sqlite_envelope::migrate(&mut conn)?;
         let (last_pos, last_us) = last_event(&conn)?;
         let (head_tx, head_rx) = watch::channel(last_pos as u64);
+        let head_tx = Arc::new(head_tx);
+        let watcher = Watcher::spawn(&options.path, head_tx.clone())?;
         let stats = Arc::new(CommitStats::default());
         let (tx, rx) = mpsc::channel::<Request>();
         let tail = Arc::new(Tail::default());
@@ -193,6 +198,7 @@ impl SqliteStore {
                 head: head_rx,
                 readers: Mutex::new(Vec::new()),
                 tail,
+                watcher: Mutex::new(Some(watcher)),
             }),
         })
     }
@@ -505,6 +511,10 @@ impl EventStore for SqliteStore {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+        let watcher = self.inner.watcher.lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = watcher {
+            let _ = tokio::task::spawn_blocking(move || w.stop()).await;
+        }
     }
 
     fn backend(&self) -> &'static str {
@@ -532,7 +542,8 @@ struct Writer {
     last_recorded_us: i64,
     /// Stream → (version, hash) of its last committed event.
     heads: Heads,
-    head_tx: watch::Sender<u64>,
+    /// Shared with the commit watcher; both only move it forward.
+    head_tx: Arc<watch::Sender<u64>>,
     tail: Arc<Tail>,
     /// `PRAGMA data_version` as last seen: it changes when *another* connection (another
     /// process, e.g. a CLI command beside the server) commits, which invalidates the caches.
@@ -620,9 +631,7 @@ impl Writer {
                     replies.push((req.reply, p.outcome));
                 }
                 self.tail.push(recent);
-                if next_position - 1 > *self.head_tx.borrow() {
-                    self.head_tx.send_replace(next_position - 1);
-                }
+                super::sqlite_watch::advance(&self.head_tx, next_position - 1);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
                 }
