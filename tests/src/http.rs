@@ -447,6 +447,13 @@ async fn issue_lists_filter_by_community_subtree_and_state_and_paginate() {
     is_problem(&r, StatusCode::BAD_REQUEST);
     let r = test::call_service(&app, list("?limit=ten")).await;
     is_problem(&r, StatusCode::BAD_REQUEST);
+    // The problem names the parameter that is not a number, and only that one.
+    let body = json_of(r).await;
+    assert_eq!(body["parameters"], json!(["limit=ten"]), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("limit=ten"), "{body}");
+    let r = test::call_service(&app, test::TestRequest::get().uri("/v1/events?after=-1&limit=5").to_request()).await;
+    is_problem(&r, StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(r).await["parameters"], json!(["after=-1"]));
 }
 
 #[actix_web::test]

@@ -78,7 +78,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(|e, _req| json_error(e).into()))
             .app_data(web::PayloadConfig::default().limit(MAX_BODY))
-            .app_data(web::QueryConfig::default().error_handler(|e, _req| query_error(e).into()))
+            .app_data(web::QueryConfig::default().error_handler(|e, req| query_error(e, req).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _req| Problem::bad_request(e.to_string()).into()))
             .route("/healthz", web::get().to(ops::healthz))
             .route("/readyz", web::get().to(ops::readyz))
@@ -137,8 +137,30 @@ fn json_error(e: JsonPayloadError) -> Problem {
     }
 }
 
-fn query_error(e: QueryPayloadError) -> Problem {
-    Problem::bad_request(format!("查询参数错误 / bad query parameters: {e}"))
+/// A query string that does not fit the route's parameters. The deserializer's message does
+/// not say which parameter was wrong; every number this API takes in a query is a
+/// non-negative integer, so for a number error the parameters whose value is not one are
+/// named.
+fn query_error(e: QueryPayloadError, req: &actix_web::HttpRequest) -> Problem {
+    let message = e.to_string();
+    let number_error = ["invalid digit", "cannot parse integer", "number too large", "number too small"]
+        .iter()
+        .any(|m| message.contains(m));
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string()).map(|q| q.into_inner());
+    let culprits: Vec<String> = match pairs {
+        Ok(pairs) if number_error => {
+            pairs.into_iter().filter(|(_, v)| v.parse::<u64>().is_err()).map(|(k, v)| format!("{k}={v}")).collect()
+        }
+        _ => Vec::new(),
+    };
+    if culprits.is_empty() {
+        return Problem::bad_request(format!("查询参数错误 / bad query parameters: {e}"));
+    }
+    let named = culprits.join(", ");
+    Problem::bad_request(format!(
+        "查询参数 {named} 须为非负整数 / query parameter {named} must be a non-negative integer"
+    ))
+    .with("parameters", culprits)
 }
 
 /// Request log through tracing: method, path, status, latency.
