@@ -226,6 +226,8 @@ async fn raising_refuses_bad_input_with_the_right_status() {
     is_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
     let p = json_of(r).await;
     assert!(p["errors"].as_array().unwrap().iter().any(|e| e["pointer"] == "/title"), "{p}");
+    // There is no issue yet, so no steps are offered as allowed now.
+    assert!(p.get("allowed_steps").is_none(), "{p}");
 
     let mut role = raise_body();
     role["actor"]["role"] = json!("charity");
@@ -236,6 +238,10 @@ async fn raising_refuses_bad_input_with_the_right_status() {
     wf["workflow_id"] = json!("no-such-workflow");
     let r = test::call_service(&app, post("/v1/issues", &wf).to_request()).await;
     is_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        json_of(r).await["detail"],
+        "工作流 no-such-workflow 未发布 / workflow no-such-workflow is not published"
+    );
 
     let r = test::call_service(
         &app,

@@ -127,7 +127,14 @@ pub async fn raise(
         actor: caller.actor(body.actor)?,
         idempotency_key: idempotency_key(&req)?,
     };
-    outcome_response(&state.engine, state.engine.raise(cmd).await?).await
+    // A refused raise has no issue yet, so no steps are "allowed now": the list a refusal
+    // carries for a step would only confuse the client.
+    let outcome = state.engine.raise(cmd).await.map_err(|e| {
+        let mut p = Problem::from(e);
+        p.extra.remove("allowed_steps");
+        p
+    })?;
+    outcome_response(&state.engine, outcome).await
 }
 
 #[derive(Debug, Deserialize)]

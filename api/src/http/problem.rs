@@ -216,12 +216,15 @@ impl From<EngineError> for Problem {
             e @ (EngineError::WorkflowVersionExists { .. } | EngineError::WorkflowVersionGap { .. }) => {
                 Problem::new(StatusCode::CONFLICT, "workflow-version", "工作流版本冲突 / Workflow version conflict", e.to_string())
             }
-            e @ EngineError::UnknownWorkflow { .. } => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown-workflow",
-                "工作流未发布 / Workflow not published",
-                e.to_string(),
-            ),
+            EngineError::UnknownWorkflow { id, version } => {
+                let v = version.map(|v| format!(" v{v}")).unwrap_or_default();
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-workflow",
+                    "工作流未发布 / Workflow not published",
+                    format!("工作流 {id}{v} 未发布 / workflow {id}{v} is not published"),
+                )
+            }
             EngineError::InvalidRequest(m) => Problem::unprocessable(m),
             EngineError::TooMuchContention => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,

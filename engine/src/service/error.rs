@@ -37,7 +37,7 @@ pub enum EngineError {
     #[error("workflow {id}: version {version} cannot be published; the next version is {next}")]
     WorkflowVersionGap { id: String, version: u32, next: u32 },
     /// The workflow (version) is not published (404 / 422 on raise).
-    #[error("workflow {id} {} is not published", .version.map(|v| format!("v{v}")).unwrap_or_default())]
+    #[error("workflow {id}{} is not published", .version.map(|v| format!(" v{v}")).unwrap_or_default())]
     UnknownWorkflow { id: String, version: Option<u32> },
     /// The request itself is malformed (400/422).
     #[error("invalid request: {0}")]
