@@ -457,9 +457,16 @@ async fn issue_lists_filter_by_community_subtree_and_state_and_paginate() {
     let body = json_of(r).await;
     assert_eq!(body["parameters"], json!(["limit=ten"]), "{body}");
     assert!(body["detail"].as_str().unwrap().contains("limit=ten"), "{body}");
+    let r = test::call_service(&app, list("?community=wuhan&state=raised&limit=ten")).await;
+    assert_eq!(json_of(r).await["parameters"], json!(["limit=ten"]), "text parameters are not blamed");
     let r = test::call_service(&app, test::TestRequest::get().uri("/v1/events?after=-1&limit=5").to_request()).await;
     is_problem(&r, StatusCode::BAD_REQUEST);
     assert_eq!(json_of(r).await["parameters"], json!(["after=-1"]));
+    let r = test::call_service(&app, test::TestRequest::get().uri("/v1/events?reveal=yes").to_request()).await;
+    is_problem(&r, StatusCode::BAD_REQUEST);
+    let body = json_of(r).await;
+    assert_eq!(body["parameters"], json!(["reveal=yes"]), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("true or false"), "{body}");
 }
 
 #[actix_web::test]

@@ -137,30 +137,39 @@ fn json_error(e: JsonPayloadError) -> Problem {
     }
 }
 
+/// The query parameters this API takes as numbers (non-negative integers) and as booleans.
+/// Only used to name the culprit of a query error; one missing here still gets the
+/// deserializer's message.
+const NUMBER_PARAMETERS: [&str; 3] = ["after", "limit", "version"];
+const BOOLEAN_PARAMETERS: [&str; 3] = ["reveal", "sealed", "overdue"];
+
 /// A query string that does not fit the route's parameters. The deserializer's message does
-/// not say which parameter was wrong; every number this API takes in a query is a
-/// non-negative integer, so for a number error the parameters whose value is not one are
-/// named.
+/// not say which parameter was wrong, so the parameters of the kind it failed on whose value
+/// is not of that kind are named.
 fn query_error(e: QueryPayloadError, req: &actix_web::HttpRequest) -> Problem {
     let message = e.to_string();
-    let number_error = ["invalid digit", "cannot parse integer", "number too large", "number too small"]
+    let number = ["invalid digit", "cannot parse integer", "number too large", "number too small"]
         .iter()
         .any(|m| message.contains(m));
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string()).map(|q| q.into_inner());
-    let culprits: Vec<String> = match pairs {
-        Ok(pairs) if number_error => {
-            pairs.into_iter().filter(|(_, v)| v.parse::<u64>().is_err()).map(|(k, v)| format!("{k}={v}")).collect()
-        }
-        _ => Vec::new(),
+    let boolean = message.contains("`true` or `false`");
+    let pairs =
+        web::Query::<Vec<(String, String)>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default();
+    let bad = |names: &[&str], fits: fn(&str) -> bool| -> Vec<String> {
+        pairs.iter().filter(|(k, v)| names.contains(&k.as_str()) && !fits(v)).map(|(k, v)| format!("{k}={v}")).collect()
+    };
+    let (culprits, kind) = if number {
+        (bad(&NUMBER_PARAMETERS, |v| v.parse::<u64>().is_ok()), ("须为非负整数", "must be a non-negative integer"))
+    } else if boolean {
+        (bad(&BOOLEAN_PARAMETERS, |v| v == "true" || v == "false"), ("须为 true 或 false", "must be true or false"))
+    } else {
+        (Vec::new(), ("", ""))
     };
     if culprits.is_empty() {
         return Problem::bad_request(format!("查询参数错误 / bad query parameters: {e}"));
     }
     let named = culprits.join(", ");
-    Problem::bad_request(format!(
-        "查询参数 {named} 须为非负整数 / query parameter {named} must be a non-negative integer"
-    ))
-    .with("parameters", culprits)
+    Problem::bad_request(format!("查询参数 {named} {} / query parameter {named} {}", kind.0, kind.1))
+        .with("parameters", culprits)
 }
 
 /// Request log through tracing: method, path, status, latency.
