@@ -117,11 +117,11 @@ async fn a_known_path_asked_with_a_method_it_does_not_take_is_405_naming_the_met
     // then 405 problem+json with an Allow header, and nothing is written.
     let head = *f.engine.store().head().borrow();
     for (method, uri, allow) in [
-        (actix_web::http::Method::DELETE, "/v1/issues", "GET, POST"),
-        (actix_web::http::Method::PUT, "/v1/issues/some-id", "GET"),
+        (actix_web::http::Method::DELETE, "/v1/issues", "GET, HEAD, POST"),
+        (actix_web::http::Method::PUT, "/v1/issues/some-id", "GET, HEAD"),
         (actix_web::http::Method::GET, "/v1/issues/some-id/steps", "POST"),
-        (actix_web::http::Method::POST, "/healthz", "GET"),
-        (actix_web::http::Method::PATCH, "/openapi.json", "GET"),
+        (actix_web::http::Method::POST, "/healthz", "GET, HEAD"),
+        (actix_web::http::Method::PATCH, "/openapi.json", "GET, HEAD"),
     ] {
         let r =
             test::call_service(&app, test::TestRequest::default().method(method.clone()).uri(uri).to_request()).await;
@@ -132,6 +132,20 @@ async fn a_known_path_asked_with_a_method_it_does_not_take_is_405_naming_the_met
         assert!(body["detail"].as_str().unwrap().contains(method.as_str()), "{body}");
     }
     assert_eq!(*f.engine.store().head().borrow(), head, "a refused method wrote nothing");
+}
+
+#[actix_web::test]
+async fn head_answers_wherever_get_does() {
+    let f = fixture().await;
+    let app = app!(f);
+    for uri in ["/healthz", "/readyz", "/openapi.json", "/v1/issues", "/v1/workflows"] {
+        let r = test::call_service(
+            &app,
+            test::TestRequest::default().method(actix_web::http::Method::HEAD).uri(uri).to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "HEAD {uri}");
+    }
 }
 
 #[actix_web::test]

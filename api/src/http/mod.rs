@@ -72,6 +72,12 @@ impl AppState {
     }
 }
 
+/// A GET route that also answers HEAD (RFC 9110 §9.3.2: the same headers, no body — actix
+/// leaves the body out of a HEAD response), as load balancers and link checkers expect.
+fn get() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+}
+
 /// Registers every route and the extractor error handlers on an actix app.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
@@ -80,37 +86,37 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::PayloadConfig::default().limit(MAX_BODY))
             .app_data(web::QueryConfig::default().error_handler(|e, req| query_error(e, req).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _req| Problem::bad_request(e.to_string()).into()))
-            .route("/healthz", web::get().to(ops::healthz))
-            .route("/readyz", web::get().to(ops::readyz))
-            .route("/openapi.json", web::get().to(ops::openapi))
+            .route("/healthz", get().to(ops::healthz))
+            .route("/readyz", get().to(ops::readyz))
+            .route("/openapi.json", get().to(ops::openapi))
             .service(
                 web::scope("/v1")
                     .wrap(actix_web::middleware::from_fn(auth::gate))
-                    .route("/workflows", web::get().to(workflows::list))
+                    .route("/workflows", get().to(workflows::list))
                     .route("/workflows", web::post().to(workflows::publish))
-                    .route("/workflows/{id}", web::get().to(workflows::get))
+                    .route("/workflows/{id}", get().to(workflows::get))
                     .route("/issues", web::post().to(issues::raise))
-                    .route("/issues", web::get().to(issues::list))
-                    .route("/issues/{id}", web::get().to(issues::get))
+                    .route("/issues", get().to(issues::list))
+                    .route("/issues/{id}", get().to(issues::get))
                     .route("/issues/{id}/steps", web::post().to(issues::step))
-                    .route("/issues/{id}/events", web::get().to(issues::events))
-                    .route("/issues/{id}/timeline", web::get().to(timelines::issue))
+                    .route("/issues/{id}/events", get().to(issues::events))
+                    .route("/issues/{id}/timeline", get().to(timelines::issue))
                     .route("/meetings", web::post().to(meetings::schedule))
-                    .route("/meetings", web::get().to(meetings::list))
-                    .route("/meetings/{id}", web::get().to(meetings::get))
+                    .route("/meetings", get().to(meetings::list))
+                    .route("/meetings/{id}", get().to(meetings::get))
                     .route("/meetings/{id}/steps", web::post().to(meetings::step))
-                    .route("/meetings/{id}/events", web::get().to(meetings::events))
+                    .route("/meetings/{id}/events", get().to(meetings::events))
                     .route("/meetings/{id}/agenda/suggest", web::post().to(meetings::suggest))
-                    .route("/meetings/{id}/minutes", web::get().to(meetings::minutes))
-                    .route("/meetings/{id}/timeline", web::get().to(timelines::meeting))
-                    .route("/action-items", web::get().to(meetings::action_items))
-                    .route("/events", web::get().to(events::list))
-                    .route("/events/live", web::get().to(events::live))
-                    .route("/audit/verify", web::get().to(audit::verify))
+                    .route("/meetings/{id}/minutes", get().to(meetings::minutes))
+                    .route("/meetings/{id}/timeline", get().to(timelines::meeting))
+                    .route("/action-items", get().to(meetings::action_items))
+                    .route("/events", get().to(events::list))
+                    .route("/events/live", get().to(events::live))
+                    .route("/audit/verify", get().to(audit::verify))
                     .route("/audit/checkpoints", web::post().to(audit::checkpoint))
-                    .route("/audit/checkpoints/latest", web::get().to(audit::latest))
-                    .route("/audit/public-key", web::get().to(audit::public_key))
-                    .route("/export", web::get().to(export::export)),
+                    .route("/audit/checkpoints/latest", get().to(audit::latest))
+                    .route("/audit/public-key", get().to(audit::public_key))
+                    .route("/export", get().to(export::export)),
             )
             .default_service(web::to(no_route::no_route));
     }

@@ -24,6 +24,8 @@ fn routes() -> &'static [(ResourceDef, Vec<&'static str>)] {
             .map(|(path, item)| {
                 let methods = [
                     ("GET", item.get.is_some()),
+                    // Every GET route answers HEAD too (`http::get`).
+                    ("HEAD", item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),
@@ -33,7 +35,7 @@ fn routes() -> &'static [(ResourceDef, Vec<&'static str>)] {
             })
             .collect();
         // The document does not describe itself.
-        routes.push((ResourceDef::new("/openapi.json"), vec!["GET"]));
+        routes.push((ResourceDef::new("/openapi.json"), vec!["GET", "HEAD"]));
         routes
     })
 }
@@ -67,9 +69,9 @@ mod tests {
 
     #[test]
     fn a_known_path_names_its_methods_and_an_unknown_one_none() {
-        assert_eq!(allowed_methods("/v1/issues"), Some(vec!["GET", "POST"]));
+        assert_eq!(allowed_methods("/v1/issues"), Some(vec!["GET", "HEAD", "POST"]));
         assert_eq!(allowed_methods("/v1/issues/abc/steps"), Some(vec!["POST"]));
-        assert_eq!(allowed_methods("/openapi.json"), Some(vec!["GET"]));
+        assert_eq!(allowed_methods("/openapi.json"), Some(vec!["GET", "HEAD"]));
         assert_eq!(allowed_methods("/v1/issues/abc/nothing"), None);
         assert_eq!(allowed_methods("/v1/nope"), None);
     }
