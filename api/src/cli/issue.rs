@@ -141,7 +141,9 @@ fn refused(e: EngineError) -> anyhow::Result<ExitCode> {
                     eprintln!("  {}: {}", e.pointer, e.message);
                 }
             }
-            eprintln!("当前可记录的步骤 / steps allowed now:");
+            if !r.allowed().is_empty() {
+                eprintln!("当前可记录的步骤 / steps allowed now:");
+            }
             for s in r.allowed() {
                 eprintln!("  {:<30} {}  [{}]", s.event_type, s.label.both(), s.roles.join(", "));
             }

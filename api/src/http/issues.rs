@@ -127,8 +127,9 @@ pub async fn raise(
         actor: caller.actor(body.actor)?,
         idempotency_key: idempotency_key(&req)?,
     };
-    // A refused raise has no issue yet, so no steps are "allowed now": the list a refusal
-    // carries for a step would only confuse the client.
+    // A refused raise leaves no issue, so its refusal lists no steps (the engine gives none);
+    // the member is left out rather than sent empty, which for a step means "nothing is
+    // allowed in this state".
     let outcome = state.engine.raise(cmd).await.map_err(|e| {
         let mut p = Problem::from(e);
         p.extra.remove("allowed_steps");

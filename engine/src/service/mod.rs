@@ -239,7 +239,8 @@ impl Engine {
         if let Some(found) = self.store.read_event(event_id).await? {
             return self.replayed_outcome(found, OPENING_EVENT, &data).await;
         }
-        let allowed = wf.steps_in(wf.initial(), self.catalog);
+        // A refused raise leaves no issue, so no step is allowed now: its refusal lists none.
+        let allowed = Vec::new();
         issue::check_actor(&wf, OPENING_EVENT, &cmd.actor, data["community"].as_str(), &allowed)
             .map_err(EngineError::Refused)?;
         if let Err(errors) = self.catalog.validate(OPENING_EVENT, &data) {

@@ -139,7 +139,7 @@ const COLUMNS: &str = "position, id, stream, version, type, schema_version, reco
 /// Position and recorded time (µs) of the last event, or zeros. Recorded times never go
 /// backwards in position order (the writer enforces it), so the last row holds the latest
 /// time; a `MAX(recorded_at)` would scan the whole table on every open.
-fn last_event(conn: &Connection) -> Result<(i64, i64), StoreError> {
+pub(super) fn last_event(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn
         .prepare_cached("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -11,7 +11,7 @@
 //! for this process's own commits; both only ever move it forward.
 
 use super::StoreError;
-use super::sqlite::open_conn;
+use super::sqlite::{last_event, open_conn};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Arc;
@@ -80,7 +80,5 @@ fn changed_last_position(conn: &Connection, seen: &mut Option<i64>) -> Result<Op
         return Ok(None);
     }
     *seen = Some(version);
-    let last: i64 =
-        conn.prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")?.query_row([], |r| r.get(0))?;
-    Ok(Some(last as u64))
+    Ok(Some(last_event(conn)?.0 as u64))
 }
