@@ -250,7 +250,8 @@ fn events_for(n: u64) -> Vec<NewEvent> {
 
 /// Runs the benchmark on a fresh embedded store in `dir` with about `events` events in total.
 pub async fn run(dir: &Path, events: u64, progress: &(dyn Fn(&str) + Sync)) -> Result<BenchReport, EngineError> {
-    let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(SqliteOptions::in_dir(dir))?);
+    // Opened as the server opens it.
+    let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(SqliteOptions::in_dir(dir).preallocating_wal())?);
     run_on(store, events, dir, progress).await
 }
 

@@ -9,7 +9,7 @@
 use crate::pg_tls::PostgresTls;
 use crate::support::open_sqlite;
 use convene_engine::event::{ChainError, GENESIS_HASH, PageFields, canonical_json, verify_chain};
-use convene_engine::store::{AppendOutcome, Direction, SubscribeExt, read_stream_all};
+use convene_engine::store::{AppendOutcome, Direction, SqliteOptions, SqliteStore, SubscribeExt, read_stream_all};
 use convene_engine::{Actor, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -34,6 +34,17 @@ pub struct Sqlite;
 impl StoreFactory for Sqlite {
     fn open(&self, dir: &Path) -> Arc<dyn EventStore> {
         open_sqlite(dir)
+    }
+}
+
+/// The embedded store as the server opens it: its write-ahead log zero-filled ahead of the
+/// writer (`sqlite_wal.rs`), so every property also holds over a preallocated log.
+pub struct SqlitePreallocated;
+
+impl StoreFactory for SqlitePreallocated {
+    fn open(&self, dir: &Path) -> Arc<dyn EventStore> {
+        let options = SqliteOptions::in_dir(dir).preallocating_wal();
+        Arc::new(SqliteStore::open(options).expect("open the embedded store"))
     }
 }
 
@@ -658,6 +669,7 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(sqlite, Sqlite);
+conformance_suite!(sqlite_preallocated, SqlitePreallocated);
 // Skipped, with a note on the terminal, unless CONVENE_TEST_DATABASE_URL is set (see `pg.rs`).
 conformance_suite!(postgres, Postgres, if crate::pg::url().is_some());
 // The same over `sslmode=require`, when the server has `ssl = on` (see `pg_tls.rs`).

@@ -72,8 +72,11 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
             (report, "embedded SQLite store (WAL, synchronous=FULL)".to_string())
         }
         other => {
-            let store: Arc<dyn EventStore> =
-                convene_engine::store::open_parsed(other.clone(), &OpenOptions { pool_size: Some(pool_size) }).await?;
+            let store: Arc<dyn EventStore> = convene_engine::store::open_parsed(
+                other.clone(),
+                &OpenOptions { pool_size: Some(pool_size), long_lived: true },
+            )
+            .await?;
             (convene_engine::bench::run_on(store, args.events, &dir, &progress).await?, other.describe())
         }
     };

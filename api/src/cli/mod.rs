@@ -104,7 +104,11 @@ impl StoreTarget {
             Some(u) => StoreUrl::parse(u).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
             None => StoreUrl::Sqlite(cli.data.clone()),
         };
-        Ok(StoreTarget { url, options: OpenOptions { pool_size: Some(cli.db_pool_size) }, data: cli.data.clone() })
+        Ok(StoreTarget {
+            url,
+            options: OpenOptions { pool_size: Some(cli.db_pool_size), long_lived: false },
+            data: cli.data.clone(),
+        })
     }
 
     /// Opens the store, saying which one could not be opened.

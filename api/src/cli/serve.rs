@@ -5,7 +5,7 @@ use actix_web::{App, HttpServer, middleware};
 use clap::Args;
 use convene_engine::background::{BackgroundStatus, LEADER_LEASE, audit_chains, carry_meeting_outcomes};
 use convene_engine::lease::{FileLeases, LeaseProvider, PgLeases, run_under_lease};
-use convene_engine::store::StoreUrl;
+use convene_engine::store::{OpenOptions, StoreUrl};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,6 +24,9 @@ pub struct ServeArgs {
 pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The signing key lives in the data directory; tokens and person keys go with the store
     // (in PostgreSQL for a PostgreSQL log, shared by every instance).
+    // The server runs for long: the embedded store preallocates its write-ahead log.
+    let target =
+        &super::StoreTarget { options: OpenOptions { long_lived: true, ..target.options.clone() }, ..target.clone() };
     let secrets = target.secrets().await?;
     let auth = super::token::server_auth(secrets.clone(), &args.security).await?;
     let keys = convene_engine::audit::AuditKeys::load_or_create(data)?;

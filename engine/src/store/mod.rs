@@ -16,6 +16,7 @@ pub mod postgres;
 mod sqlite;
 mod sqlite_envelope;
 mod sqlite_import;
+mod sqlite_wal;
 mod sqlite_watch;
 mod subscription;
 mod tail;

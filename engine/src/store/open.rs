@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub struct OpenOptions {
     /// Read-pool connections (PostgreSQL). `None`: the backend's default.
     pub pool_size: Option<usize>,
+    /// The process runs for long (the server): the embedded store zero-fills its write-ahead
+    /// log at open ([`SqliteOptions::preallocate_wal`]). Other backends ignore it.
+    pub long_lived: bool,
 }
 
 /// A parsed store URL.
@@ -73,7 +76,10 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn EventStore
 /// [`open`] for a URL parsed already.
 pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn EventStore>, StoreError> {
     match url {
-        StoreUrl::Sqlite(dir) => Ok(Arc::new(SqliteStore::open(SqliteOptions::in_dir(&dir))?)),
+        StoreUrl::Sqlite(dir) => {
+            let sqlite = SqliteOptions { preallocate_wal: options.long_lived, ..SqliteOptions::in_dir(&dir) };
+            Ok(Arc::new(SqliteStore::open(sqlite)?))
+        }
         StoreUrl::Postgres(o) => {
             let mut o = *o;
             if let Some(n) = options.pool_size {
