@@ -329,10 +329,10 @@ async fn the_actor_is_the_token_never_the_body() {
 }
 
 #[actix_web::test]
-async fn health_and_openapi_stay_public_and_insecure_dev_takes_the_body_actor() {
+async fn health_metrics_and_openapi_stay_public_and_insecure_dev_takes_the_body_actor() {
     let w = world().await;
     let app = test::init_service(App::new().configure(configure(w.state()))).await;
-    for uri in ["/healthz", "/readyz", "/openapi.json"] {
+    for uri in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
         assert_eq!(send(&app, test::TestRequest::get().uri(uri)).await.0, 200, "{uri}");
     }
     let dev = test::init_service(App::new().configure(configure(AppState::insecure_dev(w.engine.clone())))).await;

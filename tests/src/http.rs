@@ -10,12 +10,12 @@ use convene_engine::{Engine, EventStore};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(SqliteOptions::in_dir(dir.path())).unwrap());
     let engine = Arc::new(Engine::open(store).await.unwrap());
@@ -29,12 +29,12 @@ macro_rules! app {
     };
 }
 
-async fn json_of(resp: ServiceResponse) -> Value {
+pub(crate) async fn json_of(resp: ServiceResponse) -> Value {
     let bytes = test::read_body(resp).await;
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
-fn raise_body() -> Value {
+pub(crate) fn raise_body() -> Value {
     json!({
         "workflow_id": "community-issue",
         "actor": {"id": "r-1", "name": "王秀英", "role": "resident"},
@@ -46,7 +46,7 @@ fn raise_body() -> Value {
     })
 }
 
-fn assessed() -> Value {
+pub(crate) fn assessed() -> Value {
     json!({"type": "NeedAssessed", "actor": {"id": "sw-1", "role": "social_worker"}, "data": {
         "assessor": {"name": "李娜", "society": "social_worker"}, "method": "door_to_door",
         "findings": {"zh-CN": "住户愿意清理"}, "priority": "high"}})
@@ -57,7 +57,7 @@ fn placed() -> Value {
         "data": {"meeting_id": "m-1", "meeting_kind": "consultation_day"}})
 }
 
-fn post(uri: &str, body: &Value) -> test::TestRequest {
+pub(crate) fn post(uri: &str, body: &Value) -> test::TestRequest {
     test::TestRequest::post().uri(uri).set_json(body)
 }
 
@@ -66,7 +66,7 @@ fn is_problem(resp: &ServiceResponse, status: StatusCode) {
     assert_eq!(resp.headers().get("content-type").unwrap(), "application/problem+json");
 }
 
-async fn raise<S>(app: &S) -> String
+pub(crate) async fn raise<S>(app: &S) -> String
 where
     S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
 {
@@ -138,7 +138,7 @@ async fn a_known_path_asked_with_a_method_it_does_not_take_is_405_naming_the_met
 async fn head_answers_wherever_get_does() {
     let f = fixture().await;
     let app = app!(f);
-    for uri in ["/healthz", "/readyz", "/openapi.json", "/v1/issues", "/v1/workflows"] {
+    for uri in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/issues", "/v1/workflows"] {
         let r = test::call_service(
             &app,
             test::TestRequest::default().method(actix_web::http::Method::HEAD).uri(uri).to_request(),

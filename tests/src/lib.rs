@@ -10,6 +10,8 @@
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
+//! - `metrics_http`: `/metrics` counts requests by route pattern and status, issues by
+//!   workflow and state, live clients, and shows the store's head and commit counters;
 //! - `http_hardening`: `WWW-Authenticate: Bearer` on every 401, CORS off by default and on
 //!   for configured origins only;
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends;
@@ -61,6 +63,8 @@ mod http_hardening;
 mod meeting_http;
 #[cfg(test)]
 mod meeting_specs;
+#[cfg(test)]
+mod metrics_http;
 #[cfg(test)]
 mod migrate;
 #[cfg(test)]

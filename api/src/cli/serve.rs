@@ -65,6 +65,7 @@ pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: Serv
         background,
         auth: Arc::new(auth),
         audit_keys: Some(keys),
+        metrics: Arc::new(http::metrics::Metrics::new(engine.store().backend())),
     };
     if !args.security.cors_origins.is_empty() {
         tracing::info!(origins = ?args.security.cors_origins, "CORS on for these origins");
@@ -73,6 +74,7 @@ pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: Serv
     let server = HttpServer::new(move || {
         App::new()
             .wrap(http::cors::cors(&origins))
+            .wrap(middleware::from_fn(http::metrics::observe))
             .wrap(middleware::from_fn(http::log_requests))
             .configure(http::configure(state.clone()))
     })

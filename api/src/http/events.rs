@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::metrics::LiveClient;
 use super::problem::Problem;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -89,9 +90,16 @@ pub async fn live(
     let shutdown = state.shutdown.clone();
     let reveal = q.reveal.unwrap_or(false);
     let engine = state.engine.clone();
+    // Counted in `convene_live_clients` for as long as the body (which owns it) lives.
+    let client = state.metrics.live_client();
     let stream = futures_util::stream::unfold(
-        (sub, shutdown, engine),
-        move |(mut sub, mut shutdown, engine): (Subscription, _, std::sync::Arc<convene_engine::Engine>)| async move {
+        (sub, shutdown, engine, client),
+        move |(mut sub, mut shutdown, engine, client): (
+            Subscription,
+            _,
+            std::sync::Arc<convene_engine::Engine>,
+            LiveClient,
+        )| async move {
             if *shutdown.borrow() {
                 return None;
             }
@@ -115,11 +123,12 @@ pub async fn live(
                             serde_json::to_string(&e).unwrap_or_default()
                         };
                         let msg = format!("id: {}\nevent: {}\ndata: {}\n\n", e.position, e.event_type, data);
-                        Some((Ok::<_, actix_web::Error>(Bytes::from(msg)), (sub, shutdown, engine)))
+                        client.sent();
+                        Some((Ok::<_, actix_web::Error>(Bytes::from(msg)), (sub, shutdown, engine, client)))
                     }
                     Err(_) => None,
                 },
-                _ = tokio::time::sleep(Duration::from_secs(15)) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (sub, shutdown, engine))),
+                _ = tokio::time::sleep(Duration::from_secs(15)) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (sub, shutdown, engine, client))),
             }
         },
     );

@@ -1,4 +1,4 @@
-//! The REST API under `/v1`, plus `/healthz`, `/readyz` and `/openapi.json`.
+//! The REST API under `/v1`, plus `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
 //!
 //! Conventions: JSON in and out; errors are problem+json; `ETag` is the stream version and
 //! `If-Match` is checked on steps; `Idempotency-Key` makes a command safe to retry; lists are
@@ -11,6 +11,7 @@ mod events;
 mod export;
 mod issues;
 mod meetings;
+pub mod metrics;
 mod no_route;
 mod ops;
 pub mod problem;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// The server's checkpoint signing key (None: checkpoints cannot be signed here).
     pub audit_keys: Option<AuditKeys>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -57,7 +60,16 @@ impl AppState {
         // The sender must outlive the receivers or `changed()` fires at once.
         std::mem::forget(tx);
         let (_, leader) = tokio::sync::watch::channel(false);
-        AppState { engine, shutdown, leader, background: Default::default(), auth: Arc::new(auth), audit_keys: None }
+        let metrics = Arc::new(metrics::Metrics::new(engine.store().backend()));
+        AppState {
+            engine,
+            shutdown,
+            leader,
+            background: Default::default(),
+            auth: Arc::new(auth),
+            audit_keys: None,
+            metrics,
+        }
     }
 
     /// `--insecure-dev` without tokens: every request acts as the actor its body names (tests
@@ -89,6 +101,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/healthz", get().to(ops::healthz))
             .route("/readyz", get().to(ops::readyz))
             .route("/openapi.json", get().to(ops::openapi))
+            .route("/metrics", get().to(metrics::metrics))
             .service(
                 web::scope("/v1")
                     .wrap(actix_web::middleware::from_fn(auth::gate))

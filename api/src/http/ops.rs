@@ -24,7 +24,7 @@ use utoipa::OpenApi;
         super::meetings::events, super::meetings::suggest, super::meetings::minutes, super::meetings::action_items,
         super::events::list, super::events::live, super::audit::verify, super::audit::checkpoint,
         super::audit::latest, super::audit::public_key, super::export::export, super::timelines::issue, super::timelines::meeting,
-        healthz, readyz
+        healthz, readyz, super::metrics::metrics
     ),
     components(schemas(
         super::issues::RaiseRequest, super::issues::StepRequest, super::issues::ActorBody,

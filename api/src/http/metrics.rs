@@ -1,0 +1,291 @@
+//! `GET /metrics`: what an operator's Prometheus scrapes from each instance (OpenMetrics text).
+//!
+//! Two kinds of figures. Requests are counted as they happen, by the [`observe`] middleware,
+//! labelled by the route's *pattern* (`/v1/issues/{id}`, never an issue id) so a city's worth
+//! of issues does not become a city's worth of time series. Everything else is read when the
+//! scrape comes: the store's head and group-commit counters, the leader lease, the background
+//! auditor, live SSE clients, and how many issues stand in each state of each workflow.
+//!
+//! Like `/readyz` it needs no token (scrapers run inside the deployment's network): it holds
+//! counts only, never a community, a person or an issue.
+
+use super::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The OpenMetrics text format, which Prometheus asks for and understands.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Route label of a request no route matched (404s of arbitrary paths share one series).
+pub const UNMATCHED: &str = "unmatched";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: &'static str,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    workflow: String,
+    state: String,
+}
+
+type Durations = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 0.5 ms to ~8 s: a cached read is well under a millisecond, a durable append a few, an
+    // export of a large log seconds.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// The metrics of one server process.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Durations,
+    head: Gauge,
+    commits: Counter,
+    appends: Counter,
+    leader: Gauge,
+    leader_terms: Counter,
+    audited: Gauge,
+    broken_chains: Gauge,
+    live_clients: Gauge,
+    live_events: Counter,
+    issues: Family<StateLabels, Gauge>,
+    overdue: Gauge,
+    /// One scrape refreshes the read-at-scrape figures at a time (the issue gauges are
+    /// cleared and refilled, and two interleaved refills could drop a state).
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics of a process serving the store `backend` (`sqlite`, `postgres`, `kurrentdb`).
+    pub fn new(backend: &str) -> Self {
+        let mut registry = Registry::with_prefix("convene");
+        registry.register(
+            "build",
+            "版本与存储后端 / version and event-store backend",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string()), ("backend", backend.to_string())]),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP 请求数 / HTTP requests by route pattern and status", requests.clone());
+        let durations = Durations::new_with_constructor(duration_histogram as fn() -> Histogram);
+        registry.register_with_unit(
+            "http_request_duration",
+            "HTTP 请求耗时 / time to the response head, by route pattern",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let head = gauge(
+            &mut registry,
+            "store_head_position",
+            "本实例所见日志末位 / last global position this instance has seen committed",
+        );
+        let commits = counter(
+            &mut registry,
+            "store_commits",
+            "本进程的持久事务数（组提交）/ durable transactions this process committed (group commit)",
+        );
+        let appends =
+            counter(&mut registry, "store_appends", "这些事务承载的追加数 / appends those transactions carried");
+        let leader = gauge(
+            &mut registry,
+            "leader",
+            "本实例是否持有领导租约（1 是）/ 1 while this instance holds the leader lease and runs background work",
+        );
+        let leader_terms =
+            counter(&mut registry, "leader_terms", "本实例成为领导的次数 / times this instance became the leader");
+        let audited = gauge(
+            &mut registry,
+            "audit_position",
+            "后台审计已核验到的位置 / position the background chain auditor has verified up to",
+        );
+        let broken_chains = gauge(
+            &mut registry,
+            "audit_broken_chains",
+            "审计发现的断链或篡改 / broken links or altered events the auditor found",
+        );
+        let live_clients =
+            gauge(&mut registry, "live_clients", "实时事件流连接数 / clients connected to /v1/events/live");
+        let live_events = counter(&mut registry, "live_events_sent", "实时流已发送事件 / events sent on live streams");
+        let issues = Family::<StateLabels, Gauge>::default();
+        registry.register("issues", "各工作流各状态的议题数 / issues in each state of each workflow", issues.clone());
+        let overdue = gauge(
+            &mut registry,
+            "issues_overdue",
+            "超过当前状态期限且未结束的议题 / open issues past their current state's deadline",
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            head,
+            commits,
+            appends,
+            leader,
+            leader_terms,
+            audited,
+            broken_chains,
+            live_clients,
+            live_events,
+            issues,
+            overdue,
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(&self, method: &'static str, route: String, status: u16, took: Duration) {
+        self.durations.get_or_create(&RouteLabels { method, route: route.clone() }).observe(took.as_secs_f64());
+        self.requests.get_or_create(&RequestLabels { method, route, status }).inc();
+    }
+
+    /// A live SSE client, counted while the value lives (it travels inside the response body).
+    pub fn live_client(self: &Arc<Self>) -> LiveClient {
+        self.live_clients.inc();
+        LiveClient(self.clone())
+    }
+
+    /// Reads the figures that are looked up rather than counted, then encodes everything.
+    pub async fn render(&self, state: &AppState) -> String {
+        let _one_at_a_time = self.refresh.lock().await;
+        let store = state.engine.store();
+        self.head.set(*store.head().borrow() as i64);
+        if let Some((commits, appends)) = store.commit_counts() {
+            self.commits.inner().store(commits, Ordering::Relaxed);
+            self.appends.inner().store(appends, Ordering::Relaxed);
+        }
+        self.leader.set(i64::from(*state.leader.borrow()));
+        let bg = &state.background;
+        self.leader_terms.inner().store(bg.terms.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.audited.set(bg.audited_position.load(Ordering::Relaxed) as i64);
+        self.broken_chains.set(bg.broken_chains.load(Ordering::Relaxed) as i64);
+        let now = chrono::Utc::now();
+        let counted = state
+            .engine
+            .with_index(|index| {
+                let mut by_state = std::collections::HashMap::<(String, String), i64>::new();
+                let mut overdue = 0i64;
+                for issue in index.issues() {
+                    *by_state.entry((issue.workflow.id.clone(), issue.state.clone())).or_default() += 1;
+                    if !issue.is_final && issue.due_at.is_some_and(|due| due < now) {
+                        overdue += 1;
+                    }
+                }
+                (by_state, overdue)
+            })
+            .await;
+        match counted {
+            Ok((by_state, overdue)) => {
+                // Cleared first, so a state no issue is in any more drops out of the scrape.
+                self.issues.clear();
+                for ((workflow, state), n) in by_state {
+                    self.issues.get_or_create(&StateLabels { workflow, state }).set(n);
+                }
+                self.overdue.set(overdue);
+            }
+            // The last counts stay; the store's trouble shows on /readyz and in the log.
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot count issues by state"),
+        }
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Keeps `convene_live_clients` up by one until dropped.
+pub struct LiveClient(Arc<Metrics>);
+
+impl LiveClient {
+    /// Counts one event sent on the stream.
+    pub fn sent(&self) {
+        self.0.live_events.inc();
+    }
+}
+
+impl Drop for LiveClient {
+    fn drop(&mut self) {
+        self.0.live_clients.dec();
+    }
+}
+
+/// The method as a label: the ones HTTP defines, anything else as `other`.
+fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::HEAD => "HEAD",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware: counts each request by method, route pattern and status, and times it. The
+/// body comes back boxed, so the app's service type stays the plain `ServiceResponse`.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse, actix_web::Error> {
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_string());
+    let method = method_label(req.method());
+    let start = Instant::now();
+    let res = next.call(req).await;
+    if let Some(metrics) = metrics {
+        let status = match &res {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => e.as_response_error().status_code().as_u16(),
+        };
+        metrics.observe_request(method, route, status, start.elapsed());
+    }
+    res.map(ServiceResponse::map_into_boxed_body)
+}
+
+/// Prometheus metrics of this instance.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let text = state.metrics.render(&state).await;
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(text)
+}
