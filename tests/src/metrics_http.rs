@@ -83,6 +83,10 @@ async fn given_requests_and_issues_when_scraped_then_counts_are_by_route_pattern
     assert!(appends >= 3, "the raises and the step were appended");
     assert_eq!(s.get("convene_build_info{version=\"0.1.0\",backend=\"sqlite\"}"), Some(&1.0));
     assert_eq!(s.get("convene_leader"), Some(&0.0), "a server nobody made leader says so");
+    if cfg!(target_os = "linux") {
+        assert!(s.get("process_resident_memory_bytes").is_some_and(|v| *v > 0.0), "{text}");
+        assert!(s.get("process_open_fds").is_some_and(|v| *v > 0.0));
+    }
     assert!(text.ends_with("# EOF\n"));
 }
 

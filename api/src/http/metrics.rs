@@ -4,7 +4,8 @@
 //! labelled by the route's *pattern* (`/v1/issues/{id}`, never an issue id) so a city's worth
 //! of issues does not become a city's worth of time series. Everything else is read when the
 //! scrape comes: the store's head and group-commit counters, the leader lease, the background
-//! auditor, live SSE clients, and how many issues stand in each state of each workflow.
+//! auditor, live SSE clients, how many issues stand in each state of each workflow, and the
+//! usual `process_*` figures (`metrics_process.rs`).
 //!
 //! Like `/readyz` it needs no token (scrapers run inside the deployment's network): it holds
 //! counts only, never a community, a person or an issue.
@@ -61,6 +62,7 @@ fn duration_histogram() -> Histogram {
 /// The metrics of one server process.
 pub struct Metrics {
     registry: Registry,
+    process: super::metrics_process::ProcessMetrics,
     requests: Family<RequestLabels, Counter>,
     durations: Durations,
     head: Gauge,
@@ -88,7 +90,9 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// Metrics of a process serving the store `backend` (`sqlite`, `postgres`, `kurrentdb`).
     pub fn new(backend: &str) -> Self {
-        let mut registry = Registry::with_prefix("convene");
+        let mut root = Registry::default();
+        let process = super::metrics_process::ProcessMetrics::register(&mut root);
+        let registry = root.sub_registry_with_prefix("convene");
         registry.register(
             "build",
             "版本与存储后端 / version and event-store backend",
@@ -114,46 +118,45 @@ impl Metrics {
             c
         };
         let head = gauge(
-            &mut registry,
+            registry,
             "store_head_position",
             "本实例所见日志末位 / last global position this instance has seen committed",
         );
         let commits = counter(
-            &mut registry,
+            registry,
             "store_commits",
             "本进程的持久事务数（组提交）/ durable transactions this process committed (group commit)",
         );
-        let appends =
-            counter(&mut registry, "store_appends", "这些事务承载的追加数 / appends those transactions carried");
+        let appends = counter(registry, "store_appends", "这些事务承载的追加数 / appends those transactions carried");
         let leader = gauge(
-            &mut registry,
+            registry,
             "leader",
             "本实例是否持有领导租约（1 是）/ 1 while this instance holds the leader lease and runs background work",
         );
         let leader_terms =
-            counter(&mut registry, "leader_terms", "本实例成为领导的次数 / times this instance became the leader");
+            counter(registry, "leader_terms", "本实例成为领导的次数 / times this instance became the leader");
         let audited = gauge(
-            &mut registry,
+            registry,
             "audit_position",
             "后台审计已核验到的位置 / position the background chain auditor has verified up to",
         );
         let broken_chains = gauge(
-            &mut registry,
+            registry,
             "audit_broken_chains",
             "审计发现的断链或篡改 / broken links or altered events the auditor found",
         );
-        let live_clients =
-            gauge(&mut registry, "live_clients", "实时事件流连接数 / clients connected to /v1/events/live");
-        let live_events = counter(&mut registry, "live_events_sent", "实时流已发送事件 / events sent on live streams");
+        let live_clients = gauge(registry, "live_clients", "实时事件流连接数 / clients connected to /v1/events/live");
+        let live_events = counter(registry, "live_events_sent", "实时流已发送事件 / events sent on live streams");
         let issues = Family::<StateLabels, Gauge>::default();
         registry.register("issues", "各工作流各状态的议题数 / issues in each state of each workflow", issues.clone());
         let overdue = gauge(
-            &mut registry,
+            registry,
             "issues_overdue",
             "超过当前状态期限且未结束的议题 / open issues past their current state's deadline",
         );
         Metrics {
-            registry,
+            registry: root,
+            process,
             requests,
             durations,
             head,
@@ -186,6 +189,7 @@ impl Metrics {
     /// Reads the figures that are looked up rather than counted, then encodes everything.
     pub async fn render(&self, state: &AppState) -> String {
         let _one_at_a_time = self.refresh.lock().await;
+        self.process.refresh();
         let store = state.engine.store();
         self.head.set(*store.head().borrow() as i64);
         if let Some((commits, appends)) = store.commit_counts() {

@@ -12,6 +12,7 @@ mod export;
 mod issues;
 mod meetings;
 pub mod metrics;
+mod metrics_process;
 mod no_route;
 mod ops;
 pub mod problem;
