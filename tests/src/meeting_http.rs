@@ -400,6 +400,12 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     assert_eq!(s["area"], "wuhan/wuchang/zhongnan-street");
     assert_eq!(s["follow_ups"][0]["action_item_id"], "ai-1", "{s:#}");
     assert_eq!(s["follow_ups"][0]["reason"], "overdue");
+    // The operator's view of the same day: one action item overdue, the consultation day held.
+    let (_, metrics, _) = call(&app, get("/metrics")).await;
+    let metrics = metrics.as_str().expect("OpenMetrics text");
+    assert!(metrics.contains("\nconvene_action_items_overdue 1\n"), "{metrics}");
+    assert!(metrics.contains("convene_meetings{kind=\"consultation_day\",status=\"closed\"} 1"), "{metrics}");
+    assert!(metrics.contains("convene_meetings{kind=\"joint_meeting\",status=\"scheduled\"} 1"), "{metrics}");
     assert_eq!(s["items"][0]["issue_id"], issue.as_str(), "an issue being acted on is actionable for a joint meeting");
     let listed = ok!(
         app,

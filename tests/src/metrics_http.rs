@@ -126,3 +126,23 @@ async fn a_live_client_is_counted_while_its_stream_is_open() {
     let s = samples(&scrape(&app).await);
     assert_eq!(s.get("convene_live_clients"), Some(&0.0));
 }
+
+#[actix_web::test]
+async fn meetings_are_counted_by_kind_and_status() {
+    let f = fixture().await;
+    let app = metered_app!(AppState::insecure_dev(f.engine.clone()));
+    let community = "wuhan/wuchang/zhongnan-street/dongting-community";
+    let meeting = serde_json::json!({
+        "meeting_id": "dongting-consultation", "kind": "consultation_day", "community": community,
+        "actor": {"id": "c-1", "name": "张书记", "role": "convener", "community": community},
+        "title": {"zh-CN": "协商民主日", "en": "Consultation day"}, "scheduled_for": "2026-05-20T11:00:00Z",
+        "venue": {"zh-CN": "社区议事厅", "en": "the deliberation hall"},
+        "convener": {"name": "张书记", "society": "community"}
+    });
+    let r = test::call_service(&app, post("/v1/meetings", &meeting).to_request()).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", json_of(r).await);
+    let s = samples(&scrape(&app).await);
+    assert_eq!(s.get("convene_meetings{kind=\"consultation_day\",status=\"scheduled\"}"), Some(&1.0));
+    assert_eq!(s.get("convene_action_items_overdue"), Some(&0.0));
+    assert_eq!(s.get("convene_process_manager_problems"), Some(&0.0));
+}

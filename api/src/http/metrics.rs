@@ -4,7 +4,8 @@
 //! labelled by the route's *pattern* (`/v1/issues/{id}`, never an issue id) so a city's worth
 //! of issues does not become a city's worth of time series. Everything else is read when the
 //! scrape comes: the store's head and group-commit counters, the leader lease, the background
-//! auditor, live SSE clients, how many issues stand in each state of each workflow, and the
+//! auditor, live SSE clients, how many issues stand in each state of each workflow, meetings
+//! by kind and status with overdue action items, and the
 //! usual `process_*` figures (`metrics_process.rs`).
 //!
 //! Like `/readyz` it needs no token (scrapers run inside the deployment's network): it holds
@@ -51,6 +52,12 @@ struct StateLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MeetingLabels {
+    kind: String,
+    status: &'static str,
+}
+
 type Durations = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -76,6 +83,9 @@ pub struct Metrics {
     live_events: Counter,
     issues: Family<StateLabels, Gauge>,
     overdue: Gauge,
+    meetings: Family<MeetingLabels, Gauge>,
+    action_items_overdue: Gauge,
+    process_manager_problems: Gauge,
     /// One scrape refreshes the read-at-scrape figures at a time (the issue gauges are
     /// cleared and refilled, and two interleaved refills could drop a state).
     refresh: tokio::sync::Mutex<()>,
@@ -154,6 +164,18 @@ impl Metrics {
             "issues_overdue",
             "超过当前状态期限且未结束的议题 / open issues past their current state's deadline",
         );
+        let meetings = Family::<MeetingLabels, Gauge>::default();
+        registry.register("meetings", "各类会议按状态计数 / meetings by kind and status", meetings.clone());
+        let action_items_overdue = gauge(
+            registry,
+            "action_items_overdue",
+            "逾期未完成的会议待办 / meeting action items past their due day and not done",
+        );
+        let process_manager_problems = gauge(
+            registry,
+            "process_manager_problems",
+            "会议结果未能送达议题的次数 / meeting outcomes the process manager could not carry to their issues",
+        );
         Metrics {
             registry: root,
             process,
@@ -170,6 +192,9 @@ impl Metrics {
             live_events,
             issues,
             overdue,
+            meetings,
+            action_items_overdue,
+            process_manager_problems,
             refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -228,6 +253,28 @@ impl Metrics {
             // The last counts stay; the store's trouble shows on /readyz and in the log.
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count issues by state"),
         }
+        let counted = state
+            .engine
+            .with_meetings(|index| {
+                let mut by_status = std::collections::HashMap::<(String, &'static str), i64>::new();
+                for m in index.list(&Default::default()) {
+                    *by_status.entry((m.kind.clone(), m.status.as_str())).or_default() += 1;
+                }
+                let late = index.action_items().iter().filter(|a| a.overdue_at(now)).count() as i64;
+                (by_status, late)
+            })
+            .await;
+        match counted {
+            Ok((by_status, late)) => {
+                self.meetings.clear();
+                for ((kind, status), n) in by_status {
+                    self.meetings.get_or_create(&MeetingLabels { kind, status }).set(n);
+                }
+                self.action_items_overdue.set(late);
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot count meetings"),
+        }
+        self.process_manager_problems.set(state.engine.process_manager_problems().len() as i64);
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
