@@ -22,11 +22,11 @@ pub struct ServeArgs {
 }
 
 pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    // The signing key lives in the data directory; tokens and person keys go with the store
-    // (in PostgreSQL for a PostgreSQL log, shared by every instance).
     // The server runs for long: the embedded store preallocates its write-ahead log.
     let target =
         &super::StoreTarget { options: OpenOptions { long_lived: true, ..target.options.clone() }, ..target.clone() };
+    // The signing key lives in the data directory; tokens and person keys go with the store
+    // (in PostgreSQL for a PostgreSQL log, shared by every instance).
     let secrets = target.secrets().await?;
     let auth = super::token::server_auth(secrets.clone(), &args.security).await?;
     let keys = convene_engine::audit::AuditKeys::load_or_create(data)?;
