@@ -43,8 +43,9 @@ pub(super) fn wal_bytes_for(conn: &Connection, pages: i64) -> Result<u64, StoreE
 }
 
 /// Extends the WAL of `conn`'s database with zeros up to `bytes`, durably. Returns the bytes
-/// added (0 when the log is that long already). `conn` must be in WAL mode and outside any
-/// transaction.
+/// added (0 when the log is that long already, or when the file system refused: a nearly full
+/// disk is logged, not fatal — the store works as before, only its first commits sync slower).
+/// `conn` must be in WAL mode and outside any transaction; SQLite's own errors are returned.
 pub(super) fn preallocate(conn: &Connection, db: &Path, bytes: u64) -> Result<u64, StoreError> {
     // The write lock is taken here, not at the first write: an IMMEDIATE transaction in WAL
     // mode begins the WAL write transaction at once (and opens the WAL file).
@@ -52,7 +53,11 @@ pub(super) fn preallocate(conn: &Connection, db: &Path, bytes: u64) -> Result<u6
     let added = extend_with_zeros(&wal_path(db), bytes);
     // Nothing was written through SQLite; ending the transaction only drops the lock.
     conn.execute_batch("ROLLBACK")?;
-    added.map_err(|e| StoreError::Backend(format!("cannot preallocate the write-ahead log of {}: {e}", db.display())))
+    // Zeros that did get written past the end are harmless (they read as the end of the log).
+    Ok(added.unwrap_or_else(|e| {
+        tracing::warn!(db = %db.display(), error = %e, "cannot preallocate the write-ahead log; going on without");
+        0
+    }))
 }
 
 fn extend_with_zeros(wal: &Path, bytes: u64) -> std::io::Result<u64> {
