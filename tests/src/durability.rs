@@ -56,7 +56,13 @@ fn start(data: &Path, port: u16) -> Server {
 /// is ready. Load tests of durability and of several instances, not of the per-token rate
 /// limit (tested in auth_matrix), so the limit is lifted.
 pub(crate) fn start_serve(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
-    let mut child = Command::new(convene_bin())
+    start_serve_by(Command::new(convene_bin()), data, port, env)
+}
+
+/// [`start_serve`] through `command`, which runs the `convene` binary with the arguments
+/// appended (e.g. a shell that sets limits first).
+fn start_serve_by(mut command: Command, data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+    let mut child = command
         .arg("--data")
         .arg(data)
         .args(["serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
@@ -72,6 +78,9 @@ pub(crate) fn start_serve(data: &Path, port: u16, env: &[(&str, &str)]) -> Serve
     while Instant::now() < deadline {
         if ureq::get(&format!("{base}/readyz")).call().is_ok() {
             return Server { child, base };
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("convene serve exited before it was ready: {status}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -265,4 +274,28 @@ fn sigterm_during_appends_stops_cleanly_and_keeps_every_acknowledged_event() {
     verify_after_restart(dir.path(), &acked);
     // The WAL was folded back on the clean stop; the database file holds everything.
     assert!(dir.path().join("convene.db").exists());
+}
+
+/// The WAL is zero-filled ahead of the writer at start (`sqlite_wal.rs`); a file system that
+/// refuses (here: a file-size limit far below the ~49 MB, as a nearly full disk would) must
+/// cost only that speed-up, never the server.
+#[test]
+fn a_server_that_cannot_preallocate_its_log_still_starts_and_keeps_what_it_acknowledges() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // A limit of ~8 MB (POSIX `ulimit -f` counts 512-byte blocks; bash counts KiB), with
+    // SIGXFSZ ignored so an over-long write fails with EFBIG instead of killing the process.
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg("trap '' XFSZ; ulimit -f 16000 && exec \"$0\" \"$@\"").arg(convene_bin());
+    let server = start_serve_by(sh, dir.path(), port, &[]);
+    let agent = agent();
+    let mut resp = agent.post(&format!("{}/v1/issues", server.base)).send_json(raise_body(1)).unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.body_mut().read_to_string().unwrap());
+    let wal = std::fs::metadata(dir.path().join("convene.db-wal")).unwrap().len();
+    assert!(wal < 16_000 * 1024, "the limit held the WAL down ({wal} bytes), yet the server serves");
+    drop(server);
+    let store = crate::support::open_sqlite(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let events = rt.block_on(store.read_all(0, 1_000)).unwrap();
+    assert!(events.iter().any(|e| e.event_type == "IssueRaised"), "the acknowledged raise is in the log");
 }

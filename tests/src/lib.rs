@@ -14,7 +14,8 @@
 //!   workflow and state, live clients, and shows the store's head and commit counters;
 //! - `http_hardening`: `WWW-Authenticate: Bearer` on every 401, CORS off by default and on
 //!   for configured origins only;
-//! - `durability`: SIGKILL and SIGTERM of a real server during appends;
+//! - `durability`: SIGKILL and SIGTERM of a real server during appends; a server whose file
+//!   system refuses the WAL zero-fill still starts;
 //! - `cross_process`: commits by another process on the same data directory reach this
 //!   process's head and live subscribers;
 //! - `cli`: the `convene` binary: output, JSON and exit codes;
