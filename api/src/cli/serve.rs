@@ -65,7 +65,7 @@ pub async fn run(target: &super::StoreTarget, data: &std::path::Path, args: Serv
         background,
         auth: Arc::new(auth),
         audit_keys: Some(keys),
-        metrics: Arc::new(http::metrics::Metrics::new(engine.store().backend())),
+        metrics: Arc::new(http::metrics::Metrics::new(engine.store().as_ref())),
     };
     if !args.security.cors_origins.is_empty() {
         tracing::info!(origins = ?args.security.cors_origins, "CORS on for these origins");

@@ -73,8 +73,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Durations,
     head: Gauge,
-    commits: Counter,
-    appends: Counter,
+    /// Absent for a store that does not group-commit (KurrentDB): a 0 there would read as idle.
+    commits: Option<(Counter, Counter)>,
     leader: Gauge,
     leader_terms: Counter,
     audited: Gauge,
@@ -98,8 +98,9 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Metrics of a process serving the store `backend` (`sqlite`, `postgres`, `kurrentdb`).
-    pub fn new(backend: &str) -> Self {
+    /// Metrics of a process serving `store`.
+    pub fn new(store: &dyn convene_engine::EventStore) -> Self {
+        let backend = store.backend();
         let mut root = Registry::default();
         let process = super::metrics_process::ProcessMetrics::register(&mut root);
         let registry = root.sub_registry_with_prefix("convene");
@@ -132,12 +133,16 @@ impl Metrics {
             "store_head_position",
             "本实例所见日志末位 / last global position this instance has seen committed",
         );
-        let commits = counter(
-            registry,
-            "store_commits",
-            "本进程的持久事务数（组提交）/ durable transactions this process committed (group commit)",
-        );
-        let appends = counter(registry, "store_appends", "这些事务承载的追加数 / appends those transactions carried");
+        let commits = store.commit_counts().map(|_| {
+            let commits = counter(
+                registry,
+                "store_commits",
+                "本进程的持久事务数（组提交）/ durable transactions this process committed (group commit)",
+            );
+            let appends =
+                counter(registry, "store_appends", "这些事务承载的追加数 / appends those transactions carried");
+            (commits, appends)
+        });
         let leader = gauge(
             registry,
             "leader",
@@ -183,7 +188,6 @@ impl Metrics {
             durations,
             head,
             commits,
-            appends,
             leader,
             leader_terms,
             audited,
@@ -217,9 +221,9 @@ impl Metrics {
         self.process.refresh();
         let store = state.engine.store();
         self.head.set(*store.head().borrow() as i64);
-        if let Some((commits, appends)) = store.commit_counts() {
-            self.commits.inner().store(commits, Ordering::Relaxed);
-            self.appends.inner().store(appends, Ordering::Relaxed);
+        if let (Some((c, a)), Some((commits, appends))) = (&self.commits, store.commit_counts()) {
+            c.inner().store(commits, Ordering::Relaxed);
+            a.inner().store(appends, Ordering::Relaxed);
         }
         self.leader.set(i64::from(*state.leader.borrow()));
         let bg = &state.background;

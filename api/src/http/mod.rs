@@ -61,7 +61,7 @@ impl AppState {
         // The sender must outlive the receivers or `changed()` fires at once.
         std::mem::forget(tx);
         let (_, leader) = tokio::sync::watch::channel(false);
-        let metrics = Arc::new(metrics::Metrics::new(engine.store().backend()));
+        let metrics = Arc::new(metrics::Metrics::new(engine.store().as_ref()));
         AppState {
             engine,
             shutdown,
