@@ -38,6 +38,8 @@ pub struct Cli {
     /// The event store as a URL; overrides --data. postgres://user:pw@host:5432/db[?schema=NAME]
     /// [&sslmode=disable|prefer|require|verify-ca|verify-full (default prefer)][&sslrootcert=/ca.pem|system],
     /// sqlite:///path/to/dir (or a plain directory path), kurrentdb://host:2113 / esdb://….
+    // The brackets are the help text's optional parts, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, global = true, env = "CONVENE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// PostgreSQL: read connections per process (the writer and the listener have one each

@@ -2,7 +2,7 @@
 //! series, and Ed25519-signed checkpoints.
 //!
 //! - [`series`]: the rolling hash over the global order (pure);
-//! - [`checkpoint`]: what is signed and how it verifies (pure);
+//! - [`checkpoint`](mod@checkpoint): what is signed and how it verifies (pure);
 //! - [`verify`]: the verifier over events in global order (pure);
 //! - this module: the IO edges — the key files, the anchor file, reading a store or an
 //!   exported JSONL file into the verifier, and appending checkpoints.

@@ -133,7 +133,7 @@ impl TokenStore {
         Ok((row.into(), secret))
     }
 
-    /// Revokes a token: it stops working (within [`RELOAD_AFTER`] in other processes).
+    /// Revokes a token: it stops working (within `RELOAD_AFTER` in other processes).
     pub async fn revoke(&self, id: &str) -> Result<(), TokenError> {
         let revoked = self.secrets.revoke_token(id, &now()).await?;
         self.invalidate();

@@ -132,7 +132,7 @@ async fn write_page(
 }
 
 /// Writes the events of `store` (all, or one stream's when `stream` is given) in global order.
-/// With `keys`, CSV payloads are revealed (see [`write_page`]).
+/// With `keys`, CSV payloads are revealed (see `write_page`).
 pub async fn export(
     store: &dyn EventStore,
     stream: Option<&str>,

@@ -1,8 +1,8 @@
 //! Meetings (consultation days, joint meetings, tripartite meetings) that act on issues.
 //!
-//! Pure core: kinds as data ([`kind`]), the state folded from a meeting stream ([`replay`]),
+//! Pure core: kinds as data ([`kind`](mod@kind)), the state folded from a meeting stream ([`replay`](mod@replay)),
 //! the rules (quorum, voting; [`rules`]), the decision whether a step may be recorded and
-//! which event it produces ([`decide`]), what a meeting event implies for an issue
+//! which event it produces ([`decide`](mod@decide)), what a meeting event implies for an issue
 //! ([`effects`]), the agenda builder ([`agenda`]), the minutes ([`minutes`]) and the index
 //! ([`index`]). No IO here; `service::meetings` appends and runs the process manager.
 

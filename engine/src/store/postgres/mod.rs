@@ -10,7 +10,7 @@
 //! - `secrets.rs`: per-person keys and API token hashes in the same schema ([`PgSecrets`]),
 //!   shared by every instance;
 //! - `tls.rs`: `sslmode` / `sslrootcert` over rustls; every connection is made by
-//!   [`Connector`], with the TLS of the URL.
+//!   `Connector`, with the TLS of the URL.
 //!
 //! **Why positions are safe for readers.** A reader that has seen position P must never later
 //! find a committed event below P. A sequence (`bigserial`) does not give that: numbers are
