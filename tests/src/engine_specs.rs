@@ -72,6 +72,31 @@ async fn an_issue_raised_and_taken_to_acting_through_the_engine_is_in_acting_wit
 }
 
 #[tokio::test]
+async fn the_list_of_overdue_issues_holds_the_open_ones_past_their_states_deadline_at_the_time_asked() {
+    // Given an issue left in `raised` (7-day deadline) and one taken on to `acting`.
+    let (_dir, engine) = fresh_engine().await;
+    let waiting = raise(&engine).await;
+    let acting = raise(&engine).await;
+    record_all(&engine, &acting, &to_acting()).await;
+    let raised_at = engine.current(&waiting).await.expect("current").raised_at;
+    async fn overdue_at(engine: &convene_engine::Engine, t: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+        let filter = IssueFilter { overdue_at: Some(t), ..Default::default() };
+        let page = engine.list_issues(&filter, None, 10).await.expect("list");
+        page.items.into_iter().map(|i| i.id).collect()
+    }
+    // When asked a moment after, then none; eight days after, then the one still waiting.
+    assert!(overdue_at(&engine, raised_at + chrono::Duration::minutes(1)).await.is_empty());
+    let late = overdue_at(&engine, raised_at + chrono::Duration::days(8)).await;
+    assert!(late.contains(&waiting), "{late:?}");
+    let acting_state = engine.current(&acting).await.expect("current");
+    assert_eq!(
+        late.contains(&acting),
+        acting_state.overdue_at(raised_at + chrono::Duration::days(8)),
+        "the list and the state agree on the issue being acted on"
+    );
+}
+
+#[tokio::test]
 async fn a_step_returns_the_recorded_event_and_the_issue_after_it() {
     let (_dir, engine) = fresh_engine().await;
     let id = raise(&engine).await;

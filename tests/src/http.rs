@@ -449,6 +449,14 @@ async fn issue_lists_filter_by_community_subtree_and_state_and_paginate() {
     assert_eq!(b["items"][0]["id"], ids[0].as_str());
     let r = test::call_service(&app, list("?workflow=micro-wish")).await;
     assert_eq!(json_of(r).await["items"].as_array().unwrap().len(), 0);
+    // Nothing raised a moment ago is past a deadline yet (the engine spec moves the clock).
+    let r = test::call_service(&app, list("?overdue=true")).await;
+    assert_eq!(json_of(r).await["items"].as_array().unwrap().len(), 0);
+    let r = test::call_service(&app, list("?overdue=false")).await;
+    assert_eq!(json_of(r).await["items"].as_array().unwrap().len(), 3, "false filters nothing out");
+    let r = test::call_service(&app, list("?overdue=soon")).await;
+    is_problem(&r, StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(r).await["parameters"], json!(["overdue=soon"]));
 
     // Pages of two, newest first, then the rest.
     let r = test::call_service(&app, list("?limit=2")).await;

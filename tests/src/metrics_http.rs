@@ -146,3 +146,25 @@ async fn meetings_are_counted_by_kind_and_status() {
     assert_eq!(s.get("convene_action_items_overdue"), Some(&0.0));
     assert_eq!(s.get("convene_process_manager_problems"), Some(&0.0));
 }
+
+#[actix_web::test]
+async fn the_example_alert_rules_name_only_metrics_the_server_exports() {
+    let f = fixture().await;
+    let app = metered_app!(AppState::insecure_dev(f.engine.clone()));
+    // One request of each outcome the rules look at, so the request families have samples.
+    raise(&app).await;
+    let text = scrape(&app).await;
+    let exported: std::collections::HashSet<&str> =
+        text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+    let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/prometheus-alerts.yml"))
+        .expect("examples/prometheus-alerts.yml");
+    let named: std::collections::BTreeSet<&str> = rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("expr:") || l.starts_with("          "))
+        .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|w| w.starts_with("convene_") || w.starts_with("process_"))
+        .collect();
+    assert!(named.len() >= 8, "the rules name metrics: {named:?}");
+    let missing: Vec<_> = named.iter().filter(|m| !exported.contains(**m)).collect();
+    assert!(missing.is_empty(), "named by the rules but not exported: {missing:?}");
+}

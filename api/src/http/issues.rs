@@ -144,13 +144,15 @@ pub struct ListQuery {
     state: Option<String>,
     workflow: Option<String>,
     category: Option<String>,
+    overdue: Option<bool>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
 
-/// List issues, newest first (a community code matches the communities below it).
+/// List issues, newest first (a community code matches the communities below it;
+/// `overdue=true` keeps the open ones past their current state's deadline).
 #[utoipa::path(get, path = "/v1/issues",
-    params(("community" = Option<String>, Query), ("state" = Option<String>, Query), ("workflow" = Option<String>, Query), ("category" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "1..500, default 50")),
+    params(("community" = Option<String>, Query), ("state" = Option<String>, Query), ("workflow" = Option<String>, Query), ("category" = Option<String>, Query), ("overdue" = Option<bool>, Query, description = "true: only open issues past their current state's deadline"), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "1..500, default 50")),
     responses((status = 200, description = "{items, next_cursor}")))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -167,7 +169,13 @@ pub async fn list(
         None | Some("") => None,
         Some(c) => Some(c.parse::<u64>().map_err(|_| Problem::bad_request("cursor 无效 / invalid cursor"))?),
     };
-    let filter = IssueFilter { community: q.community, state: q.state, workflow: q.workflow, category: q.category };
+    let filter = IssueFilter {
+        community: q.community,
+        state: q.state,
+        workflow: q.workflow,
+        category: q.category,
+        overdue_at: q.overdue.unwrap_or(false).then(chrono::Utc::now),
+    };
     let page = state.engine.list_issues(&filter, cursor, limit).await?;
     let items = state.engine.revealed(&page.items).await?;
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": page.next_cursor})))

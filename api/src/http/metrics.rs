@@ -238,7 +238,7 @@ impl Metrics {
                 let mut overdue = 0i64;
                 for issue in index.issues() {
                     *by_state.entry((issue.workflow.id.clone(), issue.state.clone())).or_default() += 1;
-                    if !issue.is_final && issue.due_at.is_some_and(|due| due < now) {
+                    if issue.overdue_at(now) {
                         overdue += 1;
                     }
                 }

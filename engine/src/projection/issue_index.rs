@@ -6,6 +6,7 @@ use crate::event::EventRef;
 use crate::issue::{self, IssueState};
 use crate::vocab::community_within;
 use crate::workflow::CompiledWorkflow;
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -17,6 +18,9 @@ pub struct IssueFilter {
     pub state: Option<String>,
     pub workflow: Option<String>,
     pub category: Option<String>,
+    /// Only issues past their current state's deadline at this time (the caller's clock: the
+    /// index itself reads none).
+    pub overdue_at: Option<DateTime<Utc>>,
 }
 
 /// One page of a list, newest first, with the cursor of the next page.
@@ -168,7 +172,8 @@ impl IssueIndex {
             let keep = filter.community.as_deref().is_none_or(|c| community_within(&s.community, c))
                 && filter.state.as_deref().is_none_or(|x| s.state == x)
                 && filter.workflow.as_deref().is_none_or(|x| s.workflow.id == x)
-                && filter.category.as_deref().is_none_or(|x| s.category == x);
+                && filter.category.as_deref().is_none_or(|x| s.category == x)
+                && filter.overdue_at.is_none_or(|t| s.overdue_at(t));
             if !keep {
                 continue;
             }
