@@ -80,6 +80,23 @@ fn demo_loads_once_and_replay_verifies_every_chain() {
 
     let before = json(&convene(dir.path(), &["replay", "--until", "2000-01-01T00:00:00Z", "--json"]));
     assert_eq!(before["events"], 0);
+
+    // A convener lists the matters: all, one community's in one state, the overdue ones.
+    let all = json(&convene(dir.path(), &["issue", "list", "--json"]));
+    assert_eq!(all["items"].as_array().unwrap().len() as u64, first["issues"].as_u64().unwrap());
+    let dongting = "wuhan/wuchang/zhongnan-street/dongting-community";
+    let acting = json(&convene(dir.path(), &["issue", "list", "--community", dongting, "--state", "acting", "--json"]));
+    let acting = acting["items"].as_array().unwrap();
+    assert!(!acting.is_empty());
+    assert!(acting.iter().all(|i| i["state"] == "acting" && i["community"] == dongting), "{acting:?}");
+    let overdue = json(&convene(dir.path(), &["issue", "list", "--overdue", "--json"]));
+    assert!(overdue["items"].as_array().unwrap().is_empty(), "a demo loaded just now has nothing overdue");
+    let two = json(&convene(dir.path(), &["issue", "list", "--limit", "2", "--json"]));
+    assert_eq!((two["items"].as_array().unwrap().len(), &two["more"]), (2, &Value::Bool(true)));
+    let o = convene(dir.path(), &["issue", "list", "--state", "acting"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("个议题 / ") && out.contains("acting"), "{out}");
+    assert_eq!(convene(dir.path(), &["issue", "list", "--limit", "0"]).status.code(), Some(2));
 }
 
 #[test]

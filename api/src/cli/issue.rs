@@ -1,4 +1,4 @@
-//! `convene issue raise|show|step`.
+//! `convene issue raise|list|show|step`.
 
 use clap::{Args, Subcommand};
 use convene_engine::service::{AsOf, RaiseIssue, RecordStep, StepOutcome};
@@ -39,6 +39,26 @@ pub enum IssueCommand {
         actor: ActorArgs,
         #[command(flatten)]
         input: CommandInput,
+    },
+    /// List issues, newest first: a community code also matches the communities below it;
+    /// --overdue keeps the open ones past their current step's deadline (超期).
+    List {
+        #[arg(long)]
+        community: Option<String>,
+        /// A state of the workflow, e.g. assessed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        overdue: bool,
+        /// At most this many (1..=10000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+        limit: u16,
+        #[arg(long)]
+        json: bool,
     },
     /// Show an issue (now, or --at a time / --version N).
     Show {
@@ -119,6 +139,26 @@ fn print_issue(s: &IssueState) {
     }
 }
 
+/// One line per issue: id, state, due date (marked when overdue), community, title.
+fn print_list(items: &[IssueState], more: bool, now: chrono::DateTime<chrono::Utc>) {
+    if items.is_empty() {
+        println!("（没有符合条件的议题 / no issue matches）");
+        return;
+    }
+    for s in items {
+        let due = match s.due_at {
+            Some(d) if s.overdue_at(now) => format!("{} 超期/overdue", super::cst(d)),
+            Some(d) => super::cst(d),
+            None => "·".to_string(),
+        };
+        println!("{}  {:<14} {:<28} {}  {}", s.id, s.state, due, s.community, s.title.both());
+    }
+    println!("{} 个议题 / {} issues", items.len(), items.len());
+    if more {
+        println!("（还有更多，可加大 --limit / more match: raise --limit）");
+    }
+}
+
 async fn report(engine: &convene_engine::Engine, o: &StepOutcome, json: bool) {
     if json {
         let issue = engine.revealed(&o.issue).await.unwrap_or_else(|e| json!({"error": e.to_string()}));
@@ -177,6 +217,24 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
                 }
                 Err(e) => refused(e),
             }
+        }
+        IssueCommand::List { community, state, workflow, category, overdue, limit, json } => {
+            let now = chrono::Utc::now();
+            let filter = convene_engine::projection::IssueFilter {
+                community,
+                state,
+                workflow,
+                category,
+                overdue_at: overdue.then_some(now),
+            };
+            let page = engine.list_issues(&filter, None, usize::from(limit)).await?;
+            if json {
+                let items = engine.revealed(&page.items).await?;
+                super::print_json(&json!({"items": items, "more": page.next_cursor.is_some()}));
+            } else {
+                print_list(&page.items, page.next_cursor.is_some(), now);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         IssueCommand::Show { id, at, version, json } => {
             let r = match (at, version) {
