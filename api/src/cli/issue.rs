@@ -155,7 +155,7 @@ fn print_list(items: &[IssueState], more: bool, now: chrono::DateTime<chrono::Ut
     }
     println!("{} 个议题 / {} issues", items.len(), items.len());
     if more {
-        println!("（还有更多，可加大 --limit / more match: raise --limit）");
+        println!("（还有更多，可加大 --limit / more match: use a larger --limit）");
     }
 }
 
