@@ -23,6 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -234,24 +235,19 @@ impl Metrics {
         let counted = state
             .engine
             .with_index(|index| {
-                let mut by_state = std::collections::HashMap::<(String, String), i64>::new();
+                let mut by_state = HashMap::<StateLabels, i64>::new();
                 let mut overdue = 0i64;
                 for issue in index.issues() {
-                    *by_state.entry((issue.workflow.id.clone(), issue.state.clone())).or_default() += 1;
-                    if issue.overdue_at(now) {
-                        overdue += 1;
-                    }
+                    let key = StateLabels { workflow: issue.workflow.id.clone(), state: issue.state.clone() };
+                    *by_state.entry(key).or_default() += 1;
+                    overdue += i64::from(issue.overdue_at(now));
                 }
                 (by_state, overdue)
             })
             .await;
         match counted {
             Ok((by_state, overdue)) => {
-                // Cleared first, so a state no issue is in any more drops out of the scrape.
-                self.issues.clear();
-                for ((workflow, state), n) in by_state {
-                    self.issues.get_or_create(&StateLabels { workflow, state }).set(n);
-                }
+                refill(&self.issues, by_state);
                 self.overdue.set(overdue);
             }
             // The last counts stay; the store's trouble shows on /readyz and in the log.
@@ -260,9 +256,10 @@ impl Metrics {
         let counted = state
             .engine
             .with_meetings(|index| {
-                let mut by_status = std::collections::HashMap::<(String, &'static str), i64>::new();
+                let mut by_status = HashMap::<MeetingLabels, i64>::new();
                 for m in index.list(&Default::default()) {
-                    *by_status.entry((m.kind.clone(), m.status.as_str())).or_default() += 1;
+                    *by_status.entry(MeetingLabels { kind: m.kind.clone(), status: m.status.as_str() }).or_default() +=
+                        1;
                 }
                 let late = index.action_items().iter().filter(|a| a.overdue_at(now)).count() as i64;
                 (by_status, late)
@@ -270,10 +267,7 @@ impl Metrics {
             .await;
         match counted {
             Ok((by_status, late)) => {
-                self.meetings.clear();
-                for ((kind, status), n) in by_status {
-                    self.meetings.get_or_create(&MeetingLabels { kind, status }).set(n);
-                }
+                refill(&self.meetings, by_status);
                 self.action_items_overdue.set(late);
             }
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count meetings"),
@@ -283,6 +277,18 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// Replaces a gauge family's series with `counts`. Cleared first, so a label set nothing has
+/// any more (a state no issue is in) drops out of the scrape instead of staying at its last count.
+fn refill<L>(family: &Family<L, Gauge>, counts: HashMap<L, i64>)
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    family.clear();
+    for (labels, n) in counts {
+        family.get_or_create(&labels).set(n);
     }
 }
 
