@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod auth;
 pub mod background;
+pub mod backup;
 pub mod bench;
 pub mod catalog;
 pub mod demo;

@@ -61,7 +61,7 @@ pub(crate) fn start_serve(data: &Path, port: u16, env: &[(&str, &str)]) -> Serve
 
 /// [`start_serve`] through `command`, which runs the `convene` binary with the arguments
 /// appended (e.g. a shell that sets limits first).
-fn start_serve_by(mut command: Command, data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+pub(crate) fn start_serve_by(mut command: Command, data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
     let mut child = command
         .arg("--data")
         .arg(data)
@@ -124,11 +124,11 @@ fn step_body(i: usize) -> Value {
 }
 
 /// Acknowledged events: issue id → (version → event id).
-type Acked = Arc<Mutex<HashMap<String, BTreeMap<u64, String>>>>;
+pub(crate) type Acked = Arc<Mutex<HashMap<String, BTreeMap<u64, String>>>>;
 
 /// Eight HTTP clients raising issues and recording steps until `stop`, remembering every
 /// acknowledged event.
-fn spawn_clients(base: &str, acked: &Acked, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+pub(crate) fn spawn_clients(base: &str, acked: &Acked, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
     let base = base.to_string();
     (0..8)
         .map(|c| {
@@ -179,7 +179,7 @@ fn spawn_clients(base: &str, acked: &Acked, stop: &Arc<AtomicBool>) -> Vec<std::
         .collect()
 }
 
-fn wait_for_acks(acked: &Acked, at_least: usize) {
+pub(crate) fn wait_for_acks(acked: &Acked, at_least: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while acked.lock().unwrap().values().map(|m| m.len()).sum::<usize>() < at_least && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

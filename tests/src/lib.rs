@@ -14,6 +14,8 @@
 //!   workflow and state, live clients, and shows the store's head and commit counters;
 //! - `http_hardening`: `WWW-Authenticate: Bearer` on every 401, CORS off by default and on
 //!   for configured origins only;
+//! - `backup`: `convene backup` while a server takes steps: a verified prefix of the log with
+//!   its secrets and audit key that serves as restored; refusals leave nothing behind;
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends; a server whose file
 //!   system refuses the WAL zero-fill still starts;
 //! - `cross_process`: commits by another process on the same data directory reach this
@@ -46,6 +48,8 @@
 mod audit_specs;
 #[cfg(test)]
 mod auth_matrix;
+#[cfg(test)]
+mod backup;
 #[cfg(test)]
 mod cli;
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! refused (invalid workflow, refused step, broken chain), 2 the command could not run.
 
 mod audit;
+mod backup;
 mod bench;
 mod demo;
 mod export;
@@ -74,6 +75,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Copy a whole log between stores (e.g. embedded → PostgreSQL), resumable, chains verified.
     Migrate(migrate::MigrateArgs),
+    /// A consistent, verified copy of the embedded store's data directory, while serving.
+    Backup(backup::BackupArgs),
     /// Verify the log (chains and signed checkpoints), sign a checkpoint, print the public key.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -162,6 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(&target, a).await,
         Command::Bench(a) => bench::run(cli.database_url.as_deref(), cli.db_pool_size, a).await,
         Command::Migrate(a) => migrate::run(cli.db_pool_size, &cli.data, a).await,
+        Command::Backup(a) => backup::run(&target, a).await,
         Command::Audit(c) => audit::run(&target, &cli.data, c).await,
         Command::Token(c) => token::run(&target, c).await,
         Command::Export(a) => export::run(&target, &cli.data, a).await,
