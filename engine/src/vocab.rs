@@ -34,6 +34,29 @@ pub const MEETING_KINDS: &[(&str, &str, &str)] = &[
     ("dialogue", "社区对话会", "community dialogue"),
 ];
 
+/// Kinds of neighbourhood problem (`IssueRaised.category`, the schema's enum), as the sources
+/// name the hard cases (疑难杂症).
+pub const CATEGORIES: &[(&str, &str, &str)] = &[
+    ("sanitation", "卫生死角", "sanitation blind spots"),
+    ("parking", "停车难", "parking"),
+    ("pets", "宠物管理", "pets"),
+    ("stairwell", "楼道管理", "stairwells"),
+    ("garbage_sorting", "垃圾分类", "garbage sorting"),
+    ("noise", "噪音扰民", "noise"),
+    ("laundry", "公共区域晾晒", "laundry in common areas"),
+    ("elderly_care", "养老助老", "care for the elderly"),
+    ("children", "儿童关爱", "children"),
+    ("hardship", "困难帮扶", "households in hardship"),
+    ("safety", "安全隐患", "safety hazards"),
+    ("environment", "环境整治", "environment"),
+    ("other", "其他", "other"),
+];
+
+/// The zh-CN and English label of a vocabulary entry; the key itself when it is not listed.
+pub fn label<'a>(table: &[(&'a str, &'a str, &'a str)], key: &'a str) -> (&'a str, &'a str) {
+    table.iter().find(|(k, _, _)| *k == key).map_or((key, key), |(_, zh, en)| (*zh, *en))
+}
+
 pub fn is_role(r: &str) -> bool {
     ROLES.iter().any(|(k, _, _)| *k == r)
 }

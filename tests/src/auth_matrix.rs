@@ -162,6 +162,7 @@ const ROUTES: &[Route] = &[
     Route { name: "POST /v1/meetings/{id}/steps", expect: |r, i| if i && r == "convener" { 201 } else { 403 } },
     Route { name: "POST /v1/meetings/{id}/agenda/suggest", expect: in_scope_only },
     Route { name: "GET /v1/action-items", expect: anyone },
+    Route { name: "GET /v1/stats", expect: anyone },
     Route { name: "GET /v1/events", expect: global_only },
     Route { name: "GET /v1/events/live", expect: global_only },
     Route { name: "GET /v1/audit/verify", expect: global_only },
@@ -223,6 +224,7 @@ async fn request(w: &World, route: &str, n: usize) -> test::TestRequest {
             test::TestRequest::post().uri(&format!("/v1/meetings/{meeting}/agenda/suggest")).set_json(json!({}))
         }
         "GET /v1/action-items" => test::TestRequest::get().uri("/v1/action-items"),
+        "GET /v1/stats" => test::TestRequest::get().uri("/v1/stats"),
         "GET /v1/events" => test::TestRequest::get().uri("/v1/events"),
         "GET /v1/events/live" => test::TestRequest::get().uri("/v1/events/live"),
         "GET /v1/audit/verify" => test::TestRequest::get().uri("/v1/audit/verify"),
@@ -290,10 +292,14 @@ async fn lists_show_only_what_the_scope_covers() {
         assert_eq!((s, issues["items"].as_array().unwrap().len()), (200, sees), "{role} {in_scope}");
         let (s, meetings) = send(&app, test::TestRequest::get().uri("/v1/meetings").insert_header(auth.clone())).await;
         assert_eq!((s, meetings["items"].as_array().unwrap().len()), (200, sees), "{role} {in_scope}");
+        let (s, stats) = send(&app, test::TestRequest::get().uri("/v1/stats").insert_header(auth.clone())).await;
+        assert_eq!((s, stats["issues"]["total"].as_u64()), (200, Some(sees as u64)), "{role} {in_scope}");
         // Asking for a community outside the scope is refused, not silently emptied.
-        let uri = format!("/v1/issues?community={COMMUNITY}");
-        let (s, _) = send(&app, test::TestRequest::get().uri(&uri).insert_header(auth)).await;
-        assert_eq!(s, if in_scope { 200 } else { 403 });
+        for route in ["issues", "stats"] {
+            let uri = format!("/v1/{route}?community={COMMUNITY}");
+            let (s, _) = send(&app, test::TestRequest::get().uri(&uri).insert_header(auth.clone())).await;
+            assert_eq!(s, if in_scope { 200 } else { 403 }, "{route}");
+        }
     }
 }
 

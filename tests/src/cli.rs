@@ -97,6 +97,18 @@ fn demo_loads_once_and_replay_verifies_every_chain() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("个议题 / ") && out.contains("acting"), "{out}");
     assert_eq!(convene(dir.path(), &["issue", "list", "--limit", "0"]).status.code(), Some(2));
+
+    // The figures of a report to residents: the same matters, counted by state.
+    let stats = json(&convene(dir.path(), &["issue", "stats", "--json"]));
+    assert_eq!(stats["issues"]["total"], first["issues"]);
+    let by_state: u64 = stats["by_state"].as_array().unwrap().iter().map(|s| s["count"].as_u64().unwrap()).sum();
+    assert_eq!(by_state, first["issues"].as_u64().unwrap());
+    assert_eq!(stats["as_of_position"], r["position"]);
+    let o = convene(dir.path(), &["issue", "stats", "--community", dongting]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("五微 / the five micro steps") && out.contains("¥"), "{out}");
+    let o = convene(dir.path(), &["issue", "stats", "--from", "2026-12-01", "--to", "2026-11-01"]);
+    assert_eq!(o.status.code(), Some(1), "an empty period is refused");
 }
 
 #[test]

@@ -578,3 +578,90 @@ async fn whole_log_replay_over_many_pages_equals_the_event_by_event_fold() {
     assert_eq!(page.len(), 10);
     engine.store().close().await;
 }
+
+// =============================================================================================
+// Dashboard figures
+// =============================================================================================
+
+/// Raises bench lifecycle `n` (its community is `…/zhongnan-street/c{n % 15}`) and records its
+/// first `steps` steps after the raise.
+async fn lifecycle_issue(engine: &Engine, n: u64, steps: usize) -> String {
+    let mut all = convene_engine::bench::lifecycle(n).into_iter();
+    let (_, mut data, actor) = all.next().unwrap();
+    let obj = data.as_object_mut().unwrap();
+    obj.remove("workflow_id");
+    obj.remove("workflow_version");
+    let cmd = RaiseIssue {
+        workflow_id: "community-issue".into(),
+        workflow_version: None,
+        data,
+        actor,
+        idempotency_key: None,
+    };
+    let id = engine.raise(cmd).await.expect("raise").issue.id;
+    for (t, data, actor) in all.take(steps) {
+        let mut cmd = step(&id, t, data, "convener");
+        cmd.actor = actor;
+        engine.step(cmd).await.unwrap_or_else(|e| panic!("{t} refused: {e:?}"));
+    }
+    id
+}
+
+#[tokio::test]
+async fn dashboard_figures_add_up_what_the_matters_of_a_community_tree_produced() {
+    // Given, in one street: a matter taken from raised to closed through all five micro steps
+    // (c000), one withdrawn (c001) and one left waiting (c000).
+    let (_dir, engine) = fresh_engine().await;
+    let closed = lifecycle_issue(&engine, 0, 15).await;
+    let withdrawn = lifecycle_issue(&engine, 1, 0).await;
+    engine.step(step(&withdrawn, "IssueWithdrawn", payload::issue_withdrawn(), "resident")).await.expect("withdraw");
+    let waiting = lifecycle_issue(&engine, 15, 0).await;
+    let raised_at = engine.current(&waiting).await.expect("current").raised_at;
+    let street = IssueFilter { community: Some("wuhan/wuchang/zhongnan-street".into()), ..Default::default() };
+
+    // When the street's figures are asked a day after, and eight days after.
+    let (s, position) = engine.issue_stats(&street, raised_at + chrono::Duration::days(1)).await.expect("stats");
+    let (later, _) = engine.issue_stats(&street, raised_at + chrono::Duration::days(8)).await.expect("stats");
+
+    // Then every figure is the sum of what the payloads said.
+    assert_eq!(position, head(&engine));
+    let t = &s.issues;
+    assert_eq!((t.total, t.open, t.closed, t.withdrawn, t.overdue, t.escalated), (3, 1, 1, 1, 0, 0));
+    assert_eq!(t.households_affected, 40 + 41 + 55);
+    assert_eq!(later.issues.overdue, 1, "the waiting one is past its 7-day deadline");
+    let m = &s.micro;
+    assert_eq!((m.pacts_drafted, m.pacts_adopted, m.teams_formed, m.team_members), (1, 1, 1, 6));
+    assert_eq!(
+        (m.projects_undertaken, m.projects_completed, m.project_budget_fen, m.project_spent_fen),
+        (1, 1, 300_000, 290_000)
+    );
+    assert_eq!(
+        (m.charity_pledges, m.charity_delivered, m.charity_pledged_fen, m.charity_delivered_fen),
+        (1, 1, 50_000, 50_000)
+    );
+    assert_eq!((m.wishes_collected, m.wishes_value_fen), (0, 0));
+    assert_eq!((s.resolutions.deliberations, s.resolutions.passed, s.resolutions.rejected), (1, 1, 0));
+    assert_eq!((s.evaluations.count, s.evaluations.mean_satisfaction), (1, Some(4.0)));
+    assert_eq!(s.days_to_close.as_ref().map(|d| d.count), Some(1));
+    let states: Vec<(&str, u64)> = s.by_state.iter().map(|c| (c.state.as_str(), c.count)).collect();
+    assert_eq!(states, [("raised", 1), ("closed", 1), ("withdrawn", 1)], "open states first, then final ones");
+    assert_eq!(s.by_state[1].title.zh, "已办结");
+    let noise = &s.by_category[0];
+    assert_eq!(
+        (noise.category.as_str(), noise.title.zh.as_str(), noise.count, noise.open),
+        ("noise", "噪音扰民", 3, 1)
+    );
+    let by: Vec<(&str, u64, u64, u64)> =
+        s.by_community.iter().map(|c| (c.community.rsplit('/').next().unwrap(), c.total, c.open, c.closed)).collect();
+    assert_eq!(by, [("c000", 2, 1, 1), ("c001", 1, 0, 0)]);
+
+    // A community below the street, and a period, narrow them; so does a category.
+    let c001 = IssueFilter { community: Some("wuhan/wuchang/zhongnan-street/c001".into()), ..Default::default() };
+    let (s, _) = engine.issue_stats(&c001, raised_at).await.expect("stats");
+    assert_eq!((s.issues.total, s.issues.withdrawn, s.micro.pacts_drafted), (1, 1, 0));
+    let since = IssueFilter { raised_from: Some(raised_at), ..street.clone() };
+    assert_eq!(engine.issue_stats(&since, raised_at).await.expect("stats").0.issues.total, 1);
+    let parking = IssueFilter { category: Some("parking".into()), ..street };
+    assert_eq!(engine.issue_stats(&parking, raised_at).await.expect("stats").0.issues, Default::default());
+    let _ = closed;
+}

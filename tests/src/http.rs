@@ -425,6 +425,56 @@ async fn an_issue_reads_now_at_a_version_and_at_a_time() {
 }
 
 #[actix_web::test]
+async fn stats_count_the_matters_of_a_community_tree_and_refuse_bad_periods() {
+    let f = fixture().await;
+    let app = app!(f);
+    let mut ids = Vec::new();
+    for (c, households) in
+        [("wuhan/wuchang/a-street/c1", 10), ("wuhan/wuchang/a-street/c2", 20), ("wuhan/jiangan/b-street/c3", 40)]
+    {
+        let mut b = raise_body();
+        b["community"] = json!(c);
+        b["households_affected"] = json!(households);
+        let r = test::call_service(&app, post("/v1/issues", &b).to_request()).await;
+        ids.push(json_of(r).await["issue"]["id"].as_str().unwrap().to_string());
+    }
+    let r = test::call_service(&app, post(&format!("/v1/issues/{}/steps", ids[0]), &assessed()).to_request()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let stats = |q: &str| test::TestRequest::get().uri(&format!("/v1/stats{q}")).to_request();
+
+    let r = test::call_service(&app, stats("?community=wuhan/wuchang")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b = json_of(r).await;
+    assert_eq!(b["issues"]["total"], 2);
+    assert_eq!(b["issues"]["open"], 2);
+    assert_eq!(b["issues"]["households_affected"], 30);
+    assert_eq!(b["filters"]["community"], "wuhan/wuchang");
+    assert!(b["as_of_position"].as_u64().unwrap() > 0 && b["as_of"].is_string(), "{b}");
+    let states: Vec<(&str, u64)> = b["by_state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["state"].as_str().unwrap(), s["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(states, [("assessed", 1), ("raised", 1)]);
+    assert_eq!(b["by_community"].as_array().unwrap().len(), 2);
+    assert!(b["micro"]["charity_pledged_fen"].is_u64() && b.get("days_to_close").is_none(), "{b}");
+
+    // Raised between yesterday and tomorrow (days in China Standard Time): all three; raised
+    // before 2020: none.
+    let day = |d: i64| (chrono::Utc::now() + chrono::Duration::hours(8 + 24 * d)).format("%Y-%m-%d").to_string();
+    let r = test::call_service(&app, stats(&format!("?from={}&to={}", day(-1), day(1)))).await;
+    assert_eq!(json_of(r).await["issues"]["total"], 3);
+    let r = test::call_service(&app, stats(&format!("?to={}", "2020-01-01"))).await;
+    assert_eq!(json_of(r).await["issues"]["total"], 0);
+
+    let r = test::call_service(&app, stats("?from=yesterday")).await;
+    is_problem(&r, StatusCode::BAD_REQUEST);
+    let r = test::call_service(&app, stats("?from=2026-11-23&to=2026-11-01")).await;
+    is_problem(&r, StatusCode::BAD_REQUEST);
+}
+
+#[actix_web::test]
 async fn issue_lists_filter_by_community_subtree_and_state_and_paginate() {
     let f = fixture().await;
     let app = app!(f);

@@ -60,6 +60,9 @@ pub enum IssueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Dashboard figures: matters by state, category and community, what the five micro steps
+    /// produced (money, hours), resolutions, satisfaction, days to close.
+    Stats(super::issue_stats::StatsArgs),
     /// Show an issue (now, or --at a time / --version N).
     Show {
         id: String,
@@ -218,6 +221,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
                 Err(e) => refused(e),
             }
         }
+        IssueCommand::Stats(args) => super::issue_stats::run(&engine, args).await,
         IssueCommand::List { community, state, workflow, category, overdue, limit, json } => {
             let now = chrono::Utc::now();
             let filter = convene_engine::projection::IssueFilter {
@@ -226,6 +230,7 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
                 workflow,
                 category,
                 overdue_at: overdue.then_some(now),
+                ..Default::default()
             };
             let page = engine.list_issues(&filter, None, usize::from(limit)).await?;
             if json {

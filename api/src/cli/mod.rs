@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod export;
 mod issue;
+mod issue_stats;
 mod meeting;
 mod migrate;
 mod privacy;
@@ -178,6 +179,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub(crate) fn cst(t: chrono::DateTime<chrono::Utc>) -> String {
     let tz = convene_engine::text::china_standard_time();
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S CST").to_string()
+}
+
+/// `s` padded with spaces to `width` terminal columns (a CJK character takes two).
+pub(crate) fn pad(s: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
 }
 
 /// Prints JSON or human text.

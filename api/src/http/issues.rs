@@ -145,14 +145,17 @@ pub struct ListQuery {
     workflow: Option<String>,
     category: Option<String>,
     overdue: Option<bool>,
+    from: Option<String>,
+    to: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
 
 /// List issues, newest first (a community code matches the communities below it;
-/// `overdue=true` keeps the open ones past their current state's deadline).
+/// `overdue=true` keeps the open ones past their current state's deadline; `from` / `to` keep
+/// those raised in a period).
 #[utoipa::path(get, path = "/v1/issues",
-    params(("community" = Option<String>, Query), ("state" = Option<String>, Query), ("workflow" = Option<String>, Query), ("category" = Option<String>, Query), ("overdue" = Option<bool>, Query, description = "true: only open issues past their current state's deadline"), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "1..500, default 50")),
+    params(("community" = Option<String>, Query), ("state" = Option<String>, Query), ("workflow" = Option<String>, Query), ("category" = Option<String>, Query), ("overdue" = Option<bool>, Query, description = "true: only open issues past their current state's deadline"), ("from" = Option<String>, Query, description = "raised on or after: a date (China Standard Time) or RFC 3339"), ("to" = Option<String>, Query, description = "raised before the end of this date, or before this RFC 3339 time"), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "1..500, default 50")),
     responses((status = 200, description = "{items, next_cursor}")))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -175,6 +178,8 @@ pub async fn list(
         workflow: q.workflow,
         category: q.category,
         overdue_at: q.overdue.unwrap_or(false).then(chrono::Utc::now),
+        raised_from: super::meetings::time("from", &q.from)?,
+        raised_before: super::meetings::time("to", &q.to)?,
     };
     let page = state.engine.list_issues(&filter, cursor, limit).await?;
     let items = state.engine.revealed(&page.items).await?;

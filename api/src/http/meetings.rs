@@ -116,21 +116,12 @@ pub struct ListQuery {
     kind: Option<String>,
 }
 
-fn time(name: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, Problem> {
+pub(super) fn time(name: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, Problem> {
     match s.as_deref() {
         None | Some("") => Ok(None),
-        Some(s) => {
-            if let Ok(d) = s.parse::<NaiveDate>() {
-                // A bare date is a day in China Standard Time: from its start.
-                let start = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() - chrono::Duration::hours(8));
-                return Ok(if name == "to" { start.map(|t| t + chrono::Duration::days(1)) } else { start });
-            }
-            DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|e| {
-                Problem::bad_request(format!(
-                    "{name} 须为日期或 RFC 3339 时间 / {name} must be a date or RFC 3339: {e}"
-                ))
-            })
-        }
+        Some(s) => convene_engine::text::period_bound(s, name == "to").map(Some).map_err(|e| {
+            Problem::bad_request(format!("{name} 须为日期或 RFC 3339 时间 / {name} must be a date or RFC 3339: {e}"))
+        }),
     }
 }
 

@@ -16,6 +16,7 @@ mod metrics_process;
 mod no_route;
 mod ops;
 pub mod problem;
+mod stats;
 mod timelines;
 mod workflows;
 
@@ -124,6 +125,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/meetings/{id}/minutes", get().to(meetings::minutes))
                     .route("/meetings/{id}/timeline", get().to(timelines::meeting))
                     .route("/action-items", get().to(meetings::action_items))
+                    .route("/stats", get().to(stats::stats))
                     .route("/events", get().to(events::list))
                     .route("/events/live", get().to(events::live))
                     .route("/audit/verify", get().to(audit::verify))

@@ -21,6 +21,22 @@ pub struct IssueFilter {
     /// Only issues past their current state's deadline at this time (the caller's clock: the
     /// index itself reads none).
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only issues raised at or after this time.
+    pub raised_from: Option<DateTime<Utc>>,
+    /// Only issues raised before this time.
+    pub raised_before: Option<DateTime<Utc>>,
+}
+
+impl IssueFilter {
+    pub fn matches(&self, s: &IssueState) -> bool {
+        self.community.as_deref().is_none_or(|c| community_within(&s.community, c))
+            && self.state.as_deref().is_none_or(|x| s.state == x)
+            && self.workflow.as_deref().is_none_or(|x| s.workflow.id == x)
+            && self.category.as_deref().is_none_or(|x| s.category == x)
+            && self.overdue_at.is_none_or(|t| s.overdue_at(t))
+            && self.raised_from.is_none_or(|t| s.raised_at >= t)
+            && self.raised_before.is_none_or(|t| s.raised_at < t)
+    }
 }
 
 /// One page of a list, newest first, with the cursor of the next page.
@@ -169,12 +185,7 @@ impl IssueIndex {
         for (pos, id) in self.order.range(..upper).rev() {
             let Some(e) = self.issues.get(id) else { continue };
             let s = &e.0;
-            let keep = filter.community.as_deref().is_none_or(|c| community_within(&s.community, c))
-                && filter.state.as_deref().is_none_or(|x| s.state == x)
-                && filter.workflow.as_deref().is_none_or(|x| s.workflow.id == x)
-                && filter.category.as_deref().is_none_or(|x| s.category == x)
-                && filter.overdue_at.is_none_or(|t| s.overdue_at(t));
-            if !keep {
+            if !filter.matches(s) {
                 continue;
             }
             if items.len() == limit {
@@ -185,5 +196,10 @@ impl IssueIndex {
             last = Some(*pos);
         }
         Page { items, next_cursor: if more { last.map(|p| p.to_string()) } else { None } }
+    }
+
+    /// Dashboard figures of the issues `filter` keeps, judging "overdue" at `now`.
+    pub fn stats(&self, filter: &IssueFilter, now: DateTime<Utc>) -> super::Stats {
+        super::stats(self.issues.values().map(|e| &e.0).filter(|s| filter.matches(s)), now)
     }
 }

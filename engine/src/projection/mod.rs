@@ -3,6 +3,10 @@
 
 mod chains;
 mod issue_index;
+mod stats;
 
 pub use chains::ChainTracker;
 pub use issue_index::{IndexProblem, IssueFilter, IssueIndex, Page};
+pub use stats::{
+    CategoryCount, CommunityCount, Evaluations, IssueTotals, MicroTotals, Resolutions, Spread, StateCount, Stats, stats,
+};

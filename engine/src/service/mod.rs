@@ -402,6 +402,16 @@ impl Engine {
         self.with_index(|i| i.list(filter, cursor, limit)).await
     }
 
+    /// Dashboard figures of the issues `filter` keeps, as of the index's position (returned
+    /// beside them), judging "overdue" at `now`.
+    pub async fn issue_stats(
+        &self,
+        filter: &IssueFilter,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::projection::Stats, u64), EngineError> {
+        self.with_index(|i| (i.stats(filter, now), i.position())).await
+    }
+
     /// Catch-up-then-live subscription to the whole log.
     pub fn subscribe(&self, after: u64) -> Subscription {
         self.store.subscribe(after)
