@@ -37,7 +37,7 @@ pub enum BackupError {
     TargetExists(PathBuf),
     #[error("无法复制 {path} / cannot copy {path}: {message}")]
     Copy { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
+    #[error("读写 {path} 失败 / cannot read or write {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
 

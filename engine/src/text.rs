@@ -25,7 +25,6 @@ impl LocalizedText {
     }
 }
 
-/// China Standard Time (UTC+8): how people in the communities read times (stored in UTC).
 /// A bound of a period as people give it: a bare date is a day in China Standard Time, taken
 /// from its start, or, as the period's `end`, through its end (the next day's start); else an
 /// RFC 3339 time as it is.
@@ -41,6 +40,7 @@ pub fn period_bound(s: &str, end: bool) -> Result<chrono::DateTime<chrono::Utc>,
     chrono::DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| e.to_string())
 }
 
+/// China Standard Time (UTC+8): how people in the communities read times (stored in UTC).
 pub fn china_standard_time() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).expect("cannot fail: +08:00 is within chrono's ±24 h")
 }
