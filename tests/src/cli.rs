@@ -1,7 +1,7 @@
 //! The `convene` binary as people and scripts use it: output, JSON, exit codes.
 
 use crate::durability::convene_bin;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -107,6 +107,19 @@ fn demo_loads_once_and_replay_verifies_every_chain() {
     let o = convene(dir.path(), &["issue", "stats", "--community", dongting]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && out.contains("五微 / the five micro steps") && out.contains("¥"), "{out}");
+    let then = json(&convene(dir.path(), &["issue", "stats", "--at", "2000-01-01", "--json"]));
+    assert_eq!(
+        (&then["issues"]["total"], &then["as_of_position"]),
+        (&json!(0), &json!(0)),
+        "nothing was raised in 2000"
+    );
+    let later = json(&convene(dir.path(), &["issue", "stats", "--at", "2100-01-01T00:00:00Z", "--json"]));
+    for k in ["total", "open", "closed", "withdrawn", "households_affected"] {
+        assert_eq!(later["issues"][k], stats["issues"][k], "replayed through today: the same {k}");
+    }
+    assert_eq!(later["micro"], stats["micro"]);
+    let overdue = |v: &Value| v["issues"]["overdue"].as_u64().unwrap();
+    assert!(overdue(&later) > overdue(&stats), "judged in 2100, the matters with a deadline are past it");
     let o = convene(dir.path(), &["issue", "stats", "--from", "2026-12-01", "--to", "2026-11-01"]);
     assert_eq!(o.status.code(), Some(1), "an empty period is refused");
 }

@@ -4,6 +4,7 @@
 use clap::Args;
 use convene_engine::Engine;
 use convene_engine::projection::{IssueFilter, Stats};
+use convene_engine::service::replay_log;
 use convene_engine::text::period_bound;
 use serde_json::json;
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ pub struct StatsArgs {
     /// Raised before the end of this date, or before this RFC 3339 time.
     #[arg(long)]
     pub to: Option<String>,
+    /// The figures as they stood at this time (RFC 3339, or the end of a date in China
+    /// Standard Time), for a report as of a quarter's end: the log is replayed up to it.
+    #[arg(long)]
+    pub at: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -50,8 +55,18 @@ pub async fn run(engine: &Engine, args: StatsArgs) -> anyhow::Result<ExitCode> {
         raised_before: to,
         ..Default::default()
     };
-    let now = chrono::Utc::now();
-    let (s, position) = engine.issue_stats(&filter, now).await?;
+    let (s, position, now) = match bound("at", args.at.as_deref(), true)? {
+        None => {
+            let now = chrono::Utc::now();
+            let (s, position) = engine.issue_stats(&filter, now).await?;
+            (s, position, now)
+        }
+        // Only the events recorded by then are folded, and "overdue" is judged then.
+        Some(at) => {
+            let r = replay_log(engine.store().clone(), Some(at), false, &|_| {}).await?;
+            (r.index.stats(&filter, at), r.position, at)
+        }
+    };
     if args.json {
         let mut v = serde_json::to_value(&s)?;
         v["as_of_position"] = json!(position);
