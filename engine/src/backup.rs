@@ -123,12 +123,14 @@ fn check_target(target: &Path) -> Result<(), BackupError> {
     }
 }
 
-/// Copies the data directory `source` into a hidden directory beside `target` and syncs it.
-/// Blocking (file IO and SQLite): call it from a blocking thread.
-pub fn stage(source: &Path, target: &Path) -> Result<Staged, BackupError> {
-    let log = source.join(LOG_FILE);
+/// Copies the log in `log_dir` and the secrets and audit files of the data directory
+/// `data_dir` (the same directory unless `--database-url sqlite://…` put the log elsewhere)
+/// into a hidden directory beside `target`, and syncs it. The backup is one data directory
+/// either way. Blocking (file IO and SQLite): call it from a blocking thread.
+pub fn stage(log_dir: &Path, data_dir: &Path, target: &Path) -> Result<Staged, BackupError> {
+    let log = log_dir.join(LOG_FILE);
     if !log.is_file() {
-        return Err(BackupError::NoStore(source.to_path_buf()));
+        return Err(BackupError::NoStore(log_dir.to_path_buf()));
     }
     check_target(target)?;
     let parent = parent_of(target);
@@ -151,7 +153,7 @@ pub fn stage(source: &Path, target: &Path) -> Result<Staged, BackupError> {
     };
 
     let (mut tokens, mut person_keys) = (0, 0);
-    let secrets = source.join(SECRETS_FILE);
+    let secrets = data_dir.join(SECRETS_FILE);
     if secrets.is_file() {
         let copied = dir.path().join(SECRETS_FILE);
         vacuum_into(&secrets, &copied)?;
@@ -166,7 +168,7 @@ pub fn stage(source: &Path, target: &Path) -> Result<Staged, BackupError> {
             .map_err(copy_err(&copied))?;
     }
 
-    let audit = source.join("audit");
+    let audit = data_dir.join("audit");
     let copied_audit = dir.path().join("audit");
     for name in AUDIT_FILES {
         let from = audit.join(name);
@@ -260,7 +262,7 @@ mod tests {
         Vault::open_in(&src).unwrap();
         let target = tmp.path().join("backups/monday");
 
-        let staged = stage(&src, &target).unwrap();
+        let staged = stage(&src, &src, &target).unwrap();
         assert!(!target.exists(), "nothing at the target before the commit");
         let report = staged.commit().unwrap();
 
@@ -279,7 +281,7 @@ mod tests {
         let _store = store_with(&src, 1).await;
         let target = tmp.path().join("b");
         let staging = {
-            let staged = stage(&src, &target).unwrap();
+            let staged = stage(&src, &src, &target).unwrap();
             staged.path().to_path_buf()
         };
         assert!(!staging.exists() && !target.exists());
@@ -293,22 +295,35 @@ mod tests {
         let target = tmp.path().join("b");
         std::fs::create_dir_all(&target).unwrap();
         std::fs::write(target.join("keep.txt"), "mine").unwrap();
-        assert!(matches!(stage(&src, &target), Err(BackupError::TargetExists(_))));
+        assert!(matches!(stage(&src, &src, &target), Err(BackupError::TargetExists(_))));
         assert_eq!(std::fs::read_to_string(target.join("keep.txt")).unwrap(), "mine");
 
         // Appearing between staging and commit is refused too.
         let late = tmp.path().join("late");
-        let staged = stage(&src, &late).unwrap();
+        let staged = stage(&src, &src, &late).unwrap();
         std::fs::create_dir_all(&late).unwrap();
         std::fs::write(late.join("x"), "x").unwrap();
         assert!(matches!(staged.commit(), Err(BackupError::TargetExists(_))));
         assert_eq!(std::fs::read_dir(&late).unwrap().count(), 1);
     }
 
+    #[tokio::test]
+    async fn a_log_kept_apart_from_its_data_directory_is_backed_up_with_that_directorys_secrets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log_dir, data_dir) = (tmp.path().join("log"), tmp.path().join("data"));
+        let _store = store_with(&log_dir, 2).await;
+        Vault::open_in(&data_dir).unwrap();
+        std::fs::create_dir_all(data_dir.join("audit")).unwrap();
+        std::fs::write(data_dir.join("audit/signing.key"), "ab".repeat(32)).unwrap();
+        let report = stage(&log_dir, &data_dir, &tmp.path().join("b")).unwrap().commit().unwrap();
+        assert_eq!(report.files, [LOG_FILE, SECRETS_FILE, "audit/signing.key"]);
+        assert_eq!(report.events, 2);
+    }
+
     #[test]
     fn a_directory_without_a_log_is_no_store() {
         let tmp = tempfile::tempdir().unwrap();
-        assert!(matches!(stage(tmp.path(), &tmp.path().join("b")), Err(BackupError::NoStore(_))));
+        assert!(matches!(stage(tmp.path(), tmp.path(), &tmp.path().join("b")), Err(BackupError::NoStore(_))));
         assert!(!tmp.path().join("b").exists());
     }
 }

@@ -48,8 +48,10 @@ pub async fn run(target: &super::StoreTarget, args: BackupArgs) -> anyhow::Resul
         return Ok(ExitCode::from(2));
     };
     let started = std::time::Instant::now();
-    let (from, to) = (source.clone(), args.to.clone());
-    let staged = tokio::task::spawn_blocking(move || stage(&from, &to))
+    // The log's directory, and the data directory with the secrets and the signing key: the
+    // same one unless `--database-url sqlite://…` put the log elsewhere.
+    let (from, data, to) = (source.clone(), target.data.clone(), args.to.clone());
+    let staged = tokio::task::spawn_blocking(move || stage(&from, &data, &to))
         .await
         .context("备份线程失败 / the backup thread failed")?;
     let staged = match staged {
