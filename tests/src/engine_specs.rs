@@ -613,6 +613,7 @@ async fn dashboard_figures_add_up_what_the_matters_of_a_community_tree_produced(
     // (c000), one withdrawn (c001) and one left waiting (c000).
     let (_dir, engine) = fresh_engine().await;
     let closed = lifecycle_issue(&engine, 0, 15).await;
+    assert_eq!(engine.current(&closed).await.expect("current").state, "closed");
     let withdrawn = lifecycle_issue(&engine, 1, 0).await;
     engine.step(step(&withdrawn, "IssueWithdrawn", payload::issue_withdrawn(), "resident")).await.expect("withdraw");
     let waiting = lifecycle_issue(&engine, 15, 0).await;
@@ -663,5 +664,4 @@ async fn dashboard_figures_add_up_what_the_matters_of_a_community_tree_produced(
     assert_eq!(engine.issue_stats(&since, raised_at).await.expect("stats").0.issues.total, 1);
     let parking = IssueFilter { category: Some("parking".into()), ..street };
     assert_eq!(engine.issue_stats(&parking, raised_at).await.expect("stats").0.issues, Default::default());
-    let _ = closed;
 }
