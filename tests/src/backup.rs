@@ -110,7 +110,7 @@ fn given_a_server_taking_steps_when_backed_up_then_the_copy_is_a_verified_prefix
 }
 
 #[test]
-fn a_target_that_is_not_empty_a_directory_without_a_store_and_a_postgres_log_are_refused_with_exit_2() {
+fn a_target_that_is_not_empty_a_directory_without_a_store_and_a_postgres_log_are_refused_with_exit_2_and_no_verify_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     assert!(convene(&data, &["demo"]).status.success());
@@ -142,6 +142,14 @@ fn a_target_that_is_not_empty_a_directory_without_a_store_and_a_postgres_log_are
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("pg_basebackup") && text(&out).contains("convene migrate"), "{}", text(&out));
     assert!(!tmp.path().join("b").exists() && !tmp.path().join("c").exists());
+
+    // Without verification the copy is put in place all the same, and says it was not checked.
+    let quick = tmp.path().join("quick");
+    let out = convene(&data, &["backup", "--to", quick.to_str().unwrap(), "--no-verify", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["chains_ok"], Value::Null, "not checked is not intact");
+    assert!(convene(&quick, &["audit", "verify"]).status.success());
 }
 
 #[test]
