@@ -51,9 +51,15 @@ pub async fn run(target: &super::StoreTarget, args: BackupArgs) -> anyhow::Resul
     // The log's directory, and the data directory with the secrets and the signing key: the
     // same one unless `--database-url sqlite://…` put the log elsewhere.
     let (from, data, to) = (source.clone(), target.data.clone(), args.to.clone());
+    // One `VACUUM INTO` per database gives no progress to show: a spinner says it is working.
+    let spinner = if args.json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+    spinner.set_style(ProgressStyle::with_template("{spinner} 复制 copy {msg} {elapsed}")?);
+    spinner.set_message(source.display().to_string());
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let staged = tokio::task::spawn_blocking(move || stage(&from, &data, &to))
         .await
         .context("备份线程失败 / the backup thread failed")?;
+    spinner.finish_and_clear();
     let staged = match staged {
         Ok(s) => s,
         Err(e) => {
