@@ -110,7 +110,8 @@ fn given_a_server_taking_steps_when_backed_up_then_the_copy_is_a_verified_prefix
 }
 
 #[test]
-fn a_target_that_is_not_empty_a_directory_without_a_store_and_a_postgres_log_are_refused_with_exit_2_and_no_verify_says_so() {
+fn a_target_that_is_not_empty_a_directory_without_a_store_and_a_postgres_log_are_refused_with_exit_2_and_no_verify_says_so()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     assert!(convene(&data, &["demo"]).status.success());

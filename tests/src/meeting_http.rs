@@ -406,6 +406,29 @@ async fn a_consultation_day_on_square_dance_noise_from_raised_to_closed_with_its
     assert!(metrics.contains("\nconvene_action_items_overdue 1\n"), "{metrics}");
     assert!(metrics.contains("convene_meetings{kind=\"consultation_day\",status=\"closed\"} 1"), "{metrics}");
     assert!(metrics.contains("convene_meetings{kind=\"joint_meeting\",status=\"scheduled\"} 1"), "{metrics}");
+    // And the dashboard's: the same meetings and action item, in the community's figures.
+    let stats = ok!(app, get(&format!("/v1/stats?community={COMMUNITY}")));
+    let kinds: Vec<(&str, &str, u64, u64)> = stats["meetings"]["by_kind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap(),
+                k["title"]["zh-CN"].as_str().unwrap(),
+                k["closed"].as_u64().unwrap(),
+                k["scheduled"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("consultation_day", "社区协商民主日", 1, 0), ("joint_meeting", "五社联动联席会议", 0, 1)],
+        "{stats:#}"
+    );
+    assert_eq!(stats["meetings"]["action_items"], json!({"total": 1, "done": 0, "overdue": 1}), "{stats:#}");
+    let before = ok!(app, get(&format!("/v1/stats?community={COMMUNITY}&to=2020-01-01")));
+    assert_eq!(before["meetings"]["by_kind"], json!([]), "no meeting was scheduled by 2020");
     assert_eq!(s["items"][0]["issue_id"], issue.as_str(), "an issue being acted on is actionable for a joint meeting");
     let listed = ok!(
         app,

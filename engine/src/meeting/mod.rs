@@ -16,6 +16,7 @@ mod refusal;
 pub mod replay;
 pub mod rules;
 mod state;
+mod stats;
 
 pub use decide::{Decided, MeetingStep, decide, steps_now};
 pub use index::{ActionItemRecord, MeetingFilter, MeetingIndex};
@@ -23,6 +24,7 @@ pub use kind::{MeetingKind, kind, shipped_kinds};
 pub use refusal::{MeetingRefusal, MeetingStepOption};
 pub use replay::{MeetingReplayError, apply, replay, start};
 pub use state::*;
+pub use stats::{ActionItemTotals, MeetingKindCount, MeetingStats};
 
 /// Stream name of a meeting.
 pub fn stream_of(meeting_id: &str) -> String {

@@ -444,6 +444,16 @@ impl Engine {
         self.with_meetings(|i| i.list(filter).into_iter().cloned().collect()).await
     }
 
+    /// Meetings by kind and status, and their action items, for a dashboard; "overdue" judged
+    /// at `now`.
+    pub async fn meeting_stats(
+        &self,
+        filter: &MeetingFilter,
+        now: DateTime<Utc>,
+    ) -> Result<crate::meeting::MeetingStats, EngineError> {
+        self.with_meetings(|i| i.stats(filter, now)).await
+    }
+
     /// Action items in (or below) `community`; only the overdue ones at `now` if asked.
     pub async fn action_items(
         &self,
