@@ -52,9 +52,13 @@ pub const CATEGORIES: &[(&str, &str, &str)] = &[
     ("other", "其他", "other"),
 ];
 
-/// The zh-CN and English label of a vocabulary entry; the key itself when it is not listed.
-pub fn label<'a>(table: &[(&'a str, &'a str, &'a str)], key: &'a str) -> (&'a str, &'a str) {
-    table.iter().find(|(k, _, _)| *k == key).map_or((key, key), |(_, zh, en)| (*zh, *en))
+/// The zh-CN and English label of a vocabulary entry; the key itself (and no English) when
+/// the table does not list it, so nothing recorded is hidden.
+pub fn label(table: &[(&str, &str, &str)], key: &str) -> crate::text::LocalizedText {
+    table.iter().find(|(k, _, _)| *k == key).map_or_else(
+        || crate::text::LocalizedText { zh: key.to_string(), en: None },
+        |(_, zh, en)| crate::text::LocalizedText::new(*zh, *en),
+    )
 }
 
 pub fn is_role(r: &str) -> bool {

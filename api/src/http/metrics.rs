@@ -232,43 +232,30 @@ impl Metrics {
         self.audited.set(bg.audited_position.load(Ordering::Relaxed) as i64);
         self.broken_chains.set(bg.broken_chains.load(Ordering::Relaxed) as i64);
         let now = chrono::Utc::now();
-        let counted = state
-            .engine
-            .with_index(|index| {
-                let mut by_state = HashMap::<StateLabels, i64>::new();
-                let mut overdue = 0i64;
-                for issue in index.issues() {
-                    let key = StateLabels { workflow: issue.workflow.id.clone(), state: issue.state.clone() };
-                    *by_state.entry(key).or_default() += 1;
-                    overdue += i64::from(issue.overdue_at(now));
-                }
-                (by_state, overdue)
-            })
-            .await;
-        match counted {
-            Ok((by_state, overdue)) => {
-                refill(&self.issues, by_state);
-                self.overdue.set(overdue);
+        // The same figures `/v1/stats` gives, over every issue and meeting.
+        match state.engine.issue_stats(&Default::default(), now).await {
+            Ok((stats, _)) => {
+                let by_state = stats
+                    .by_state
+                    .into_iter()
+                    .map(|c| (StateLabels { workflow: c.workflow, state: c.state }, c.count as i64));
+                refill(&self.issues, by_state.collect());
+                self.overdue.set(stats.issues.overdue as i64);
             }
             // The last counts stay; the store's trouble shows on /readyz and in the log.
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count issues by state"),
         }
-        let counted = state
-            .engine
-            .with_meetings(|index| {
+        match state.engine.meeting_stats(&Default::default(), now).await {
+            Ok(stats) => {
                 let mut by_status = HashMap::<MeetingLabels, i64>::new();
-                for m in index.list(&Default::default()) {
-                    *by_status.entry(MeetingLabels { kind: m.kind.clone(), status: m.status.as_str() }).or_default() +=
-                        1;
+                for k in &stats.by_kind {
+                    // Only the statuses some meeting is in: no series of zeros.
+                    for (status, n) in k.by_status().into_iter().filter(|(_, n)| *n > 0) {
+                        by_status.insert(MeetingLabels { kind: k.kind.clone(), status: status.as_str() }, n as i64);
+                    }
                 }
-                let late = index.action_items().iter().filter(|a| a.overdue_at(now)).count() as i64;
-                (by_status, late)
-            })
-            .await;
-        match counted {
-            Ok((by_status, late)) => {
                 refill(&self.meetings, by_status);
-                self.action_items_overdue.set(late);
+                self.action_items_overdue.set(stats.action_items.overdue as i64);
             }
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count meetings"),
         }

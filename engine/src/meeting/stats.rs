@@ -27,6 +27,18 @@ pub struct MeetingKindCount {
     pub cancelled: u64,
 }
 
+impl MeetingKindCount {
+    /// The four counts with the status each is of.
+    pub fn by_status(&self) -> [(MeetingStatus, u64); 4] {
+        [
+            (MeetingStatus::Scheduled, self.scheduled),
+            (MeetingStatus::InSession, self.in_session),
+            (MeetingStatus::Closed, self.closed),
+            (MeetingStatus::Cancelled, self.cancelled),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ActionItemTotals {
     pub total: u64,
@@ -41,16 +53,13 @@ impl MeetingIndex {
     pub fn stats(&self, filter: &MeetingFilter, now: DateTime<Utc>) -> MeetingStats {
         let mut kinds: BTreeMap<&str, MeetingKindCount> = BTreeMap::new();
         for m in self.list(filter) {
-            let c = kinds.entry(&m.kind).or_insert_with(|| {
-                let (zh, en) = label(MEETING_KINDS, &m.kind);
-                MeetingKindCount {
-                    kind: m.kind.clone(),
-                    title: LocalizedText::new(zh, en),
-                    scheduled: 0,
-                    in_session: 0,
-                    closed: 0,
-                    cancelled: 0,
-                }
+            let c = kinds.entry(&m.kind).or_insert_with(|| MeetingKindCount {
+                kind: m.kind.clone(),
+                title: label(MEETING_KINDS, &m.kind),
+                scheduled: 0,
+                in_session: 0,
+                closed: 0,
+                cancelled: 0,
             });
             match m.status {
                 MeetingStatus::Scheduled => c.scheduled += 1,

@@ -188,10 +188,7 @@ pub fn stats<'a>(issues: impl IntoIterator<Item = &'a IssueState>, now: DateTime
     out.by_state = states.into_values().collect();
     out.by_category = categories
         .into_iter()
-        .map(|(k, (count, open))| {
-            let (zh, en) = label(CATEGORIES, k);
-            CategoryCount { category: k.to_string(), title: LocalizedText::new(zh, en), count, open }
-        })
+        .map(|(k, (count, open))| CategoryCount { category: k.to_string(), title: label(CATEGORIES, k), count, open })
         .collect();
     // Most frequent first; the sort is stable, so ties stay in key order.
     out.by_category.sort_by_key(|c| std::cmp::Reverse(c.count));

@@ -66,11 +66,7 @@ pub struct Timeline {
 /// zh-CN and English label of a role code (the code itself for a role the vocabulary does
 /// not know, so nothing recorded is hidden).
 pub fn role_label(role: &str) -> LocalizedText {
-    crate::vocab::ROLES
-        .iter()
-        .find(|(k, _, _)| *k == role)
-        .map(|(_, zh, en)| LocalizedText::new(*zh, *en))
-        .unwrap_or_else(|| LocalizedText { zh: role.to_string(), en: None })
+    crate::vocab::label(crate::vocab::ROLES, role)
 }
 
 fn step_label(catalog: &Catalog, event_type: &str) -> LocalizedText {
