@@ -140,6 +140,8 @@ fn global_only(role: &str, in_scope: bool) -> u16 {
 const ROUTES: &[Route] = &[
     Route { name: "GET /v1/workflows", expect: anyone },
     Route { name: "GET /v1/workflows/{id}", expect: anyone },
+    Route { name: "GET /v1/event-types", expect: anyone },
+    Route { name: "GET /v1/event-types/{type}", expect: anyone },
     Route { name: "POST /v1/workflows", expect: |r, i| if r == "admin" && i { 200 } else { 403 } },
     Route {
         name: "POST /v1/issues",
@@ -182,6 +184,8 @@ async fn request(w: &World, route: &str, n: usize) -> test::TestRequest {
     match route {
         "GET /v1/workflows" => test::TestRequest::get().uri("/v1/workflows"),
         "GET /v1/workflows/{id}" => test::TestRequest::get().uri("/v1/workflows/community-issue"),
+        "GET /v1/event-types" => test::TestRequest::get().uri("/v1/event-types?workflow=community-issue"),
+        "GET /v1/event-types/{type}" => test::TestRequest::get().uri("/v1/event-types/NeedAssessed"),
         "POST /v1/workflows" => {
             let doc: Value = serde_json::from_str(include_str!("../../workflows/micro-wish.json")).unwrap();
             test::TestRequest::post().uri("/v1/workflows").set_json(doc)

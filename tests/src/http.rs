@@ -331,6 +331,68 @@ async fn a_step_moves_the_issue_and_refusals_say_why_and_what_is_allowed() {
 }
 
 #[actix_web::test]
+async fn each_allowed_step_has_a_form_schema_that_accepts_and_refuses_what_the_engine_does() {
+    let f = fixture().await;
+    let app = app!(f);
+    let id = raise(&app).await;
+    let get = |uri: String| test::TestRequest::get().uri(&uri).to_request();
+
+    // Given a raised issue, each step it allows now has a self-contained schema.
+    let issue = json_of(test::call_service(&app, get(format!("/v1/issues/{id}"))).await).await;
+    let allowed: Vec<String> =
+        issue["allowed_steps"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap().to_string()).collect();
+    assert!(allowed.contains(&"NeedAssessed".to_string()), "{allowed:?}");
+    for ty in &allowed {
+        let r = test::call_service(&app, get(format!("/v1/event-types/{ty}"))).await;
+        assert_eq!(r.status(), StatusCode::OK, "{ty}");
+        assert_eq!(r.headers().get("content-type").unwrap(), "application/schema+json");
+        let schema = json_of(r).await;
+        assert!(!schema.to_string().contains("common.json"), "{ty}: a reference outside the document is left");
+        jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("{ty}: {e}"));
+    }
+
+    // A form built from NeedAssessed's schema accepts what the engine accepts and refuses what
+    // it refuses, naming the same field.
+    let schema = json_of(test::call_service(&app, get("/v1/event-types/NeedAssessed".into())).await).await;
+    let form = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+    let mut invalid = assessed();
+    invalid["data"]["priority"] = json!("whenever");
+    assert!(!form.is_valid(&invalid["data"]));
+    let r = test::call_service(&app, post(&format!("/v1/issues/{id}/steps"), &invalid).to_request()).await;
+    is_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(r).await["errors"][0]["pointer"], "/priority");
+    assert!(form.is_valid(&assessed()["data"]));
+    let r = test::call_service(&app, post(&format!("/v1/issues/{id}/steps"), &assessed()).to_request()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // The whole vocabulary: labelled, with personal fields and a link to each schema.
+    let all = json_of(test::call_service(&app, get("/v1/event-types".into())).await).await;
+    let items = all["items"].as_array().unwrap();
+    assert!(items.len() >= 22, "{}", items.len());
+    let drafted = items.iter().find(|t| t["type"] == "MicroPactDrafted").unwrap();
+    assert_eq!(drafted["label"]["zh-CN"], "起草微公约");
+    assert_eq!(drafted["schema"], "/v1/event-types/MicroPactDrafted");
+    assert_eq!(drafted["personal"][0]["at"], "/drafted_by/*");
+    assert!(items.iter().any(|t| t["type"] == "MeetingScheduled"));
+
+    // One workflow's vocabulary: what its issues record, and who may record it.
+    let wf = json_of(test::call_service(&app, get("/v1/event-types?workflow=community-issue".into())).await).await;
+    assert_eq!(wf["workflow"]["id"], "community-issue");
+    let types: Vec<&str> = wf["items"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"IssueRaised") && types.contains(&"MicroPactDrafted"), "{types:?}");
+    assert!(!types.contains(&"MeetingScheduled"), "{types:?}");
+    let assessed_roles = wf["items"].as_array().unwrap().iter().find(|t| t["type"] == "NeedAssessed").unwrap();
+    assert!(assessed_roles["roles"].as_array().unwrap().contains(&json!("social_worker")), "{assessed_roles}");
+
+    // Unknown names are 404 problems that say where the known ones are.
+    let r = test::call_service(&app, get("/v1/event-types/NoSuchStep".into())).await;
+    is_problem(&r, StatusCode::NOT_FOUND);
+    assert!(json_of(r).await["detail"].as_str().unwrap().contains("/v1/event-types"));
+    let r = test::call_service(&app, get("/v1/event-types?workflow=no-such-workflow".into())).await;
+    is_problem(&r, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
 async fn a_guard_that_fails_is_a_409_naming_the_guard() {
     let f = fixture().await;
     let app = app!(f);

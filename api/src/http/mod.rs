@@ -7,6 +7,7 @@
 mod audit;
 pub mod auth;
 pub mod cors;
+mod event_types;
 mod events;
 mod export;
 mod issues;
@@ -110,6 +111,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/workflows", get().to(workflows::list))
                     .route("/workflows", web::post().to(workflows::publish))
                     .route("/workflows/{id}", get().to(workflows::get))
+                    .route("/event-types", get().to(event_types::list))
+                    .route("/event-types/{type}", get().to(event_types::schema))
                     .route("/issues", web::post().to(issues::raise))
                     .route("/issues", get().to(issues::list))
                     .route("/issues/{id}", get().to(issues::get))

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
     ),
     paths(
         super::workflows::list, super::workflows::get, super::workflows::publish,
+        super::event_types::list, super::event_types::schema,
         super::issues::raise, super::issues::list, super::stats::stats, super::issues::get, super::issues::step, super::issues::events,
         super::meetings::schedule, super::meetings::list, super::meetings::get, super::meetings::step,
         super::meetings::events, super::meetings::suggest, super::meetings::minutes, super::meetings::action_items,

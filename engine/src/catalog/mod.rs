@@ -3,8 +3,10 @@
 //! Schemas are embedded at build time from `schemas/` (see `build.rs`) and compiled once.
 //! Payloads are validated here before any append.
 
+mod bundle;
 mod upcast;
 
+pub use bundle::bundle;
 pub use upcast::{UPCASTERS, Upcaster, upcast, upcast_version};
 
 use crate::text::LocalizedText;
@@ -19,6 +21,13 @@ pub mod embedded {
 }
 
 const COMMON_URI: &str = "https://convene.invalid/schemas/common.json";
+
+impl EventType {
+    /// What the event records, from its schema's `description` (English).
+    pub fn description(&self) -> Option<&str> {
+        self.schema.get("description").and_then(Value::as_str)
+    }
+}
 
 /// One problem with a payload, pointing at the field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +52,8 @@ pub struct EventType {
 pub struct Catalog {
     types: BTreeMap<String, EventType>,
     workflow_validator: jsonschema::Validator,
+    /// `schemas/common.json`: the definitions the event schemas share.
+    common: Value,
 }
 
 /// Why the embedded schemas could not be loaded (a build defect, reported at start).
@@ -83,6 +94,8 @@ impl Catalog {
 
     fn load() -> Result<Catalog, CatalogError> {
         let options = options_with_common()?;
+        let common: Value = serde_json::from_str(embedded::COMMON_SCHEMA)
+            .map_err(|e| CatalogError { name: "common".into(), message: e.to_string() })?;
         let mut types = BTreeMap::new();
         for (name, text) in embedded::EVENT_SCHEMAS {
             let err = |m: String| CatalogError { name: (*name).to_string(), message: m };
@@ -110,7 +123,7 @@ impl Catalog {
             .with_draft(jsonschema::Draft::Draft202012)
             .build(&wf)
             .map_err(|e| CatalogError { name: "workflow".into(), message: e.to_string() })?;
-        Ok(Catalog { types, workflow_validator })
+        Ok(Catalog { types, workflow_validator, common })
     }
 
     pub fn get(&self, event_type: &str) -> Option<&EventType> {
@@ -123,6 +136,11 @@ impl Catalog {
 
     pub fn types(&self) -> impl Iterator<Item = &EventType> {
         self.types.values()
+    }
+
+    /// An event type's JSON Schema as one self-contained document (see [`bundle`]).
+    pub fn bundled_schema(&self, event_type: &str) -> Option<Value> {
+        self.types.get(event_type).map(|t| bundle(&t.schema, &self.common))
     }
 
     /// Validates a payload against its event type's schema.

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 /// `fields` are that person's personal values (its `person_id` names the person) or a bare
 /// personal text (a name without an id: sealed under an id the engine derives). An object whose
 /// `kind` is one of `except_kind` is not a natural person (a body, a company) and stays plain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct PersonalGroup {
     pub at: String,
     pub fields: Vec<String>,

@@ -184,6 +184,16 @@ impl CompiledWorkflow {
         self.states[i].name.clone()
     }
 
+    /// Every event type an issue under this workflow records: the opening event, then each
+    /// type a state or `on_any` reacts to, in name order.
+    pub fn event_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = self.event_names.keys().map(String::as_str).collect();
+        types.push(super::OPENING_EVENT);
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
     /// An event type's name, shared when the workflow names it.
     pub fn event_name(&self, event_type: &str) -> Arc<str> {
         self.event_names.get(event_type).cloned().unwrap_or_else(|| Arc::from(event_type))
