@@ -313,3 +313,54 @@ fn serve_refuses_a_malformed_cors_origin_before_starting() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--cors-origin") && err.contains("http"), "{err}");
 }
+
+#[test]
+fn event_types_list_a_workflows_steps_and_a_steps_fields_and_refuse_unknown_names_with_2() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // One workflow's steps, with the roles that may record each.
+    let o = convene(dir.path(), &["event-types", "--workflow", "community-issue", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&o);
+    assert_eq!(v["workflow"]["id"], "community-issue");
+    let assessed = v["items"].as_array().unwrap().iter().find(|t| t["type"] == "NeedAssessed").unwrap();
+    assert_eq!(assessed["label"]["zh-CN"].as_str().map(|s| !s.is_empty()), Some(true));
+    assert!(assessed["roles"].as_array().unwrap().contains(&json!("social_worker")), "{assessed}");
+
+    // A step's fields, for a convener writing its payload.
+    let o = convene(dir.path(), &["event-types", "MicroPactDrafted"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("起草微公约") && text.contains("pact_id") && text.contains("必填 required"), "{text}");
+
+    // Its schema as a script or a form builder takes it: self-contained.
+    let o = convene(dir.path(), &["event-types", "MicroPactDrafted", "--json"]);
+    let schema = json(&o);
+    assert!(schema["$defs"]["LocalizedText"].is_object() && !schema.to_string().contains("common.json"));
+
+    // Unknown names: exit 2 and a message naming what to run instead.
+    let o = convene(dir.path(), &["event-types", "NoSuchStep"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("convene event-types"));
+    let o = convene(dir.path(), &["event-types", "--workflow", "no-such-workflow"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    // `true` exits without reading, long before `convene` has started, so its first write
+    // meets a closed pipe.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --data '{}' event-types | true; echo \"${{PIPESTATUS[0]}}\"",
+            convene_bin().display(),
+            dir.path().display()
+        ))
+        .output()
+        .expect("run bash");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "141", "the shell's status for SIGPIPE");
+}

@@ -5,6 +5,7 @@ mod audit;
 mod backup;
 mod bench;
 mod demo;
+mod event_types;
 mod export;
 mod issue;
 mod issue_stats;
@@ -65,6 +66,8 @@ pub enum Command {
     /// Raise, show and step issues.
     #[command(subcommand)]
     Issue(issue::IssueCommand),
+    /// The steps there are and what each payload needs (labels, fields, personal data, roles).
+    EventTypes(event_types::EventTypesArgs),
     /// Schedule meetings, record their steps, suggest agendas, print minutes, list action items.
     #[command(subcommand)]
     Meeting(meeting::MeetingCommandArgs),
@@ -161,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(&target, &cli.data, a).await,
         Command::Workflow(c) => workflow::run(&target, c).await,
         Command::Issue(c) => issue::run(&target, c).await,
+        Command::EventTypes(a) => event_types::run(&target, a).await,
         Command::Meeting(c) => meeting::run(&target, c).await,
         Command::Replay(a) => replay::run(&target, a).await,
         Command::Demo(a) => demo::run(&target, a).await,
