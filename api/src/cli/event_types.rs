@@ -59,8 +59,7 @@ pub async fn run(target: &super::StoreTarget, args: EventTypesArgs) -> anyhow::R
         let items: Vec<Value> = rows
             .iter()
             .map(|(t, roles)| {
-                let mut item = json!({"type": t.name, "schema_version": t.schema_version, "label": t.label,
-                    "description": t.description(), "personal": t.personal});
+                let mut item = t.summary();
                 if pinned.is_some() {
                     item["roles"] = json!(roles);
                 }

@@ -19,14 +19,8 @@ pub struct ListQuery {
 }
 
 fn summary(t: &EventType, wf: Option<&CompiledWorkflow>) -> Value {
-    let mut item = json!({
-        "type": t.name,
-        "schema_version": t.schema_version,
-        "label": t.label,
-        "description": t.description(),
-        "personal": t.personal,
-        "schema": format!("/v1/event-types/{}", t.name),
-    });
+    let mut item = t.summary();
+    item["schema"] = json!(format!("/v1/event-types/{}", t.name));
     if let Some(wf) = wf {
         item["roles"] = json!(wf.roles_for(&t.name));
     }

@@ -22,13 +22,6 @@ pub mod embedded {
 
 const COMMON_URI: &str = "https://convene.invalid/schemas/common.json";
 
-impl EventType {
-    /// What the event records, from its schema's `description` (English).
-    pub fn description(&self) -> Option<&str> {
-        self.schema.get("description").and_then(Value::as_str)
-    }
-}
-
 /// One problem with a payload, pointing at the field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -46,6 +39,25 @@ pub struct EventType {
     /// Objects of the payload holding one person's personal data (`x-convene.personal`).
     pub personal: Vec<crate::privacy::PersonalGroup>,
     validator: jsonschema::Validator,
+}
+
+impl EventType {
+    /// What the event records, from its schema's `description` (English).
+    pub fn description(&self) -> Option<&str> {
+        self.schema.get("description").and_then(Value::as_str)
+    }
+
+    /// What a client lists about the type: name, schema version, labels, description, and
+    /// which objects of its payload hold personal data.
+    pub fn summary(&self) -> Value {
+        serde_json::json!({
+            "type": self.name,
+            "schema_version": self.schema_version,
+            "label": self.label,
+            "description": self.description(),
+            "personal": self.personal,
+        })
+    }
 }
 
 /// All event types the engine knows.
