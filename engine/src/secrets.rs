@@ -32,6 +32,23 @@ pub enum SecretsError {
     Malformed(String),
 }
 
+impl SecretsError {
+    /// Did this fail because the disk is full (`secrets.db` could not grow, or the
+    /// PostgreSQL server's disk is full)? Then nothing was stored, and retrying after the
+    /// operator frees space succeeds, as with [`StoreError::StorageFull`](crate::store::StoreError).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            SecretsError::Vault(VaultError::Db(rusqlite::Error::SqliteFailure(f, _))) => {
+                f.code == rusqlite::ErrorCode::DiskFull
+            }
+            SecretsError::Store(crate::store::StoreError::StorageFull(_)) => true,
+            // 53100: PostgreSQL's disk_full, as `describe_pg_error` prints it.
+            SecretsError::Postgres(m) => m.contains("PostgreSQL 53100"),
+            _ => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for SecretsError {
     fn from(e: rusqlite::Error) -> Self {
         SecretsError::Vault(VaultError::Db(e))

@@ -18,6 +18,8 @@
 //!   its secrets and audit key that serves as restored; refusals leave nothing behind;
 //! - `durability`: SIGKILL and SIGTERM of a real server during appends; a server whose file
 //!   system refuses the WAL zero-fill still starts;
+//! - `disk_full`: a server whose disk fills up refuses writes with 507, writes nothing half,
+//!   and takes writes again once space is freed (a small tmpfs; needs root, else skipped);
 //! - `cross_process`: commits by another process on the same data directory reach this
 //!   process's head and live subscribers;
 //! - `cli`: the `convene` binary: output, JSON and exit codes;
@@ -54,6 +56,8 @@ mod backup;
 mod cli;
 #[cfg(test)]
 mod cross_process;
+#[cfg(test)]
+mod disk_full;
 #[cfg(test)]
 mod durability;
 #[cfg(test)]

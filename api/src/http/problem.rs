@@ -42,6 +42,19 @@ impl Problem {
         Problem::new(StatusCode::BAD_REQUEST, "bad-request", "请求格式错误 / Bad request", detail)
     }
 
+    /// 507: the disk (of the log, the secrets, or the database server) is full. The operator
+    /// has to free space; the client only has to retry later, and nothing was written.
+    pub fn storage_full(cause: &str) -> Self {
+        tracing::error!(error = %cause, "the storage is full; writes fail until disk space is freed");
+        Problem::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage-full",
+            "存储空间已满 / Storage full",
+            "服务器存储空间已满，本次操作未写入任何内容；请稍后重试，并请管理员腾出磁盘空间 / the server's storage is \
+             full and nothing of this request was written; retry later (an operator has to free disk space)",
+        )
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "未找到 / Not found", detail)
     }
@@ -238,6 +251,8 @@ impl From<EngineError> for Problem {
                 "服务正在停止 / Server is shutting down",
                 "the event store is closed",
             ),
+            EngineError::Store(StoreError::StorageFull(m)) => Problem::storage_full(&m),
+            EngineError::Keys(k) if k.is_storage_full() => Problem::storage_full(&k.to_string()),
             EngineError::Store(StoreError::IdempotencyMismatch(m)) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

@@ -67,7 +67,7 @@ pub enum Direction {
 }
 
 /// Errors of any backend. Each variant says how a caller handles it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The stream's version is not what the caller expected: re-read, re-decide, retry
     /// (or report 412/409 to a client that sent If-Match).
@@ -88,6 +88,11 @@ pub enum StoreError {
     /// nothing of the failed append was written.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The disk (or the database server's disk) is full. Nothing of the failed append was
+    /// written; the same append succeeds once the operator has freed space, without a
+    /// restart. Kept apart from `Backend` so a client hears "retry later", not "bug".
+    #[error("存储空间已满，腾出磁盘空间后可重试 / the storage is full; retry once disk space is freed: {0}")]
+    StorageFull(String),
     /// TLS to the database could not be set up as the URL's `sslmode` requires (the server
     /// offers no TLS, its certificate does not verify). The message says which and what to
     /// change, in zh-CN and English; retrying does not help until the server or URL changes.

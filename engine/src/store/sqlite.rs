@@ -56,7 +56,13 @@ type Heads = HashMap<String, (u64, [u8; 32]), foldhash::fast::RandomState>;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        match &e {
+            // SQLITE_FULL: a write met ENOSPC (or the database reached its page limit).
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StoreError::StorageFull(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 
@@ -671,9 +677,8 @@ impl Writer {
                 {
                     self.next_position = p as u64 + 1;
                 }
-                let msg = e.to_string();
                 for req in batch {
-                    let _ = req.reply.send(Err(StoreError::Backend(msg.clone())));
+                    let _ = req.reply.send(Err(e.clone()));
                 }
             }
         }

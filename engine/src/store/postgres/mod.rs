@@ -70,7 +70,13 @@ const QUEUE: usize = 16_384;
 /// A PostgreSQL error as the operator needs to read it (the server's message, detail and hint
 /// when there is one, not only "db error").
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(describe_pg_error(&e))
+    match e.as_db_error() {
+        // 53100 disk_full: the server could not extend a file.
+        Some(db) if *db.code() == tokio_postgres::error::SqlState::DISK_FULL => {
+            StoreError::StorageFull(describe_pg_error(&e))
+        }
+        _ => StoreError::Backend(describe_pg_error(&e)),
+    }
 }
 
 pub(crate) fn describe_pg_error(e: &tokio_postgres::Error) -> String {

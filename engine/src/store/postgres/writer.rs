@@ -148,7 +148,7 @@ impl Writer {
                     self.conn = None;
                 }
                 for req in batch {
-                    let _ = req.reply.send(Err(StoreError::Backend(e.to_string())));
+                    let _ = req.reply.send(Err(e.clone()));
                 }
             }
         }
