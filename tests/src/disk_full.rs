@@ -103,6 +103,13 @@ fn given_a_full_disk_writes_are_refused_with_507_and_nothing_half_written_then_t
     assert!(p["type"].as_str().unwrap().ends_with("storage-full"), "{p}");
     assert!(p["title"].as_str().unwrap().contains("存储空间已满"), "{p}");
 
+    // A resident new to the keyring needs a key stored in `secrets.db` first: refused the same
+    // way, not as an internal error.
+    let mut newcomer = raise_body(raised);
+    newcomer["raised_by"]["person_id"] = json!("p-newcomer");
+    let mut r = http.post(&issues).send_json(newcomer).unwrap();
+    assert_eq!(r.status(), 507, "{}", r.body_mut().read_to_string().unwrap_or_default());
+
     // A step on an existing matter is refused the same way and leaves it as it was.
     let list: Value = http.get(&format!("{issues}?limit=1")).call().unwrap().body_mut().read_json().unwrap();
     let id = list["items"][0]["id"].as_str().unwrap().to_string();
