@@ -1,6 +1,7 @@
-//! A full disk under a running server: every write is refused with `507 Insufficient Storage`
-//! (not a 500), nothing of a refused request is written, and once the operator frees space
-//! the same server takes writes again and the log verifies.
+//! A full disk under a running server: `/metrics` shows the space going, every write is
+//! refused with `507 Insufficient Storage` (not a 500), nothing of a refused request is
+//! written, and once the operator frees space the same server takes writes again and the log
+//! verifies.
 //!
 //! The data directory is a small tmpfs, which needs root to mount (CI runs as root); without
 //! it the test says it was skipped and how to run it.
@@ -41,6 +42,15 @@ fn fill(path: &Path) {
     // A last partial chunk may leave a few bytes; fill those too.
     while f.write_all(&[0u8; 512]).is_ok() {}
     let _ = f.sync_all();
+}
+
+/// `convene_store_disk_available_bytes` as `/metrics` shows it now.
+fn available(http: &ureq::Agent, base: &str) -> f64 {
+    let text = http.get(&format!("{base}/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("convene_store_disk_available_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no free-space gauge in {text}"))
 }
 
 fn raise_body(n: usize) -> Value {
@@ -103,6 +113,9 @@ fn given_a_full_disk_writes_are_refused_with_507_and_nothing_half_written_then_t
     assert!(p["type"].as_str().unwrap().ends_with("storage-full"), "{p}");
     assert!(p["title"].as_str().unwrap().contains("存储空间已满"), "{p}");
 
+    // The operator's gauge saw it coming: nothing left on the disk holding the log.
+    assert!(available(&http, &server.base) < 64.0 * 1024.0);
+
     // A resident new to the keyring needs a key stored in `secrets.db` first: refused the same
     // way, not as an internal error.
     let mut newcomer = raise_body(raised);
@@ -121,6 +134,7 @@ fn given_a_full_disk_writes_are_refused_with_507_and_nothing_half_written_then_t
 
     // Then, once space is freed, the same server takes writes again.
     std::fs::remove_file(&filler).unwrap();
+    assert!(available(&http, &server.base) > 1024.0 * 1024.0);
     let r = http.post(&issues).send_json(raise_body(raised)).unwrap();
     assert_eq!(r.status(), 201);
     raised += 1;

@@ -81,6 +81,10 @@ async fn given_requests_and_issues_when_scraped_then_counts_are_by_route_pattern
     assert_eq!(s.get("convene_store_commits_total"), Some(&(commits as f64)));
     assert_eq!(s.get("convene_store_appends_total"), Some(&(appends as f64)));
     assert!(appends >= 3, "the raises and the step were appended");
+    // The disk holding the embedded log: what is left of it, and its size.
+    let available = s.get("convene_store_disk_available_bytes").copied().unwrap_or_else(|| panic!("{text}"));
+    let size = s.get("convene_store_disk_size_bytes").copied().unwrap_or_default();
+    assert!(available > 0.0 && available <= size, "available {available} of {size}");
     assert_eq!(s.get("convene_build_info{version=\"0.1.0\",backend=\"sqlite\"}"), Some(&1.0));
     assert_eq!(s.get("convene_leader"), Some(&0.0), "a server nobody made leader says so");
     if cfg!(target_os = "linux") {

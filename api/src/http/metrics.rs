@@ -76,6 +76,9 @@ pub struct Metrics {
     head: Gauge,
     /// Absent for a store that does not group-commit (KurrentDB): a 0 there would read as idle.
     commits: Option<(Counter, Counter)>,
+    /// Free and total bytes of the disk holding the embedded log (absent for a database
+    /// server's log: its disk is watched where it runs).
+    disk: Option<(Gauge, Gauge)>,
     leader: Gauge,
     leader_terms: Counter,
     audited: Gauge,
@@ -144,6 +147,22 @@ impl Metrics {
                 counter(registry, "store_appends", "这些事务承载的追加数 / appends those transactions carried");
             (commits, appends)
         });
+        let disk = store.local_file().map(|_| {
+            let gauge_bytes = |registry: &mut Registry, name: &str, help: &str| {
+                let g = Gauge::default();
+                registry.register_with_unit(name, help, Unit::Bytes, g.clone());
+                g
+            };
+            let available = gauge_bytes(
+                registry,
+                "store_disk_available",
+                "事件日志所在磁盘的可用空间 / space left for the log on the disk holding it (what an unprivileged \
+                 process may use)",
+            );
+            let size =
+                gauge_bytes(registry, "store_disk_size", "事件日志所在磁盘的容量 / size of the disk holding the log");
+            (available, size)
+        });
         let leader = gauge(
             registry,
             "leader",
@@ -189,6 +208,7 @@ impl Metrics {
             durations,
             head,
             commits,
+            disk,
             leader,
             leader_terms,
             audited,
@@ -225,6 +245,17 @@ impl Metrics {
         if let (Some((c, a)), Some((commits, appends))) = (&self.commits, store.commit_counts()) {
             c.inner().store(commits, Ordering::Relaxed);
             a.inner().store(appends, Ordering::Relaxed);
+        }
+        if let (Some((available, size)), Some(file)) = (&self.disk, store.local_file()) {
+            match disk_space(file) {
+                Ok((free, total)) => {
+                    available.set(free);
+                    size.set(total);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, file = %file.display(), "metrics: cannot read the disk's free space")
+                }
+            }
         }
         self.leader.set(i64::from(*state.leader.borrow()));
         let bg = &state.background;
@@ -265,6 +296,15 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// (available, total) bytes of the file system holding `file`, as `df` shows them: the blocks
+/// an unprivileged process may still use (ext4 keeps ~5 % for root), and the size.
+fn disk_space(file: &std::path::Path) -> std::io::Result<(i64, i64)> {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let st = rustix::fs::statvfs(dir)?;
+    let bytes = |blocks: u64| i64::try_from(blocks.saturating_mul(st.f_frsize)).unwrap_or(i64::MAX);
+    Ok((bytes(st.f_bavail), bytes(st.f_blocks)))
 }
 
 /// Replaces a gauge family's series with `counts`. Cleared first, so a label set nothing has

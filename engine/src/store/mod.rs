@@ -29,6 +29,7 @@ pub use tail::{TAIL_EVENTS, Tail};
 
 use crate::event::{EventPage, NewEvent, PageFields, RecordedEvent};
 use async_trait::async_trait;
+use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -167,6 +168,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Group-commit counters: (durable transactions, appends they carried), for operators and
     /// the benchmark. `None` when the backend does not count them.
     fn commit_counts(&self) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// The file holding the log on this machine (the embedded store's database), whose disk
+    /// `/metrics` watches for free space. `None` for a log on a database server.
+    fn local_file(&self) -> Option<&Path> {
         None
     }
 

@@ -558,6 +558,10 @@ impl EventStore for SqliteStore {
         self.inner.tail.after(after, max)
     }
 
+    fn local_file(&self) -> Option<&Path> {
+        Some(self.path())
+    }
+
     fn commit_counts(&self) -> Option<(u64, u64)> {
         let s = self.stats();
         Some((s.commits.load(Ordering::Relaxed), s.appends.load(Ordering::Relaxed)))
