@@ -146,6 +146,15 @@ fn issue_commands_raise_step_refuse_and_time_travel() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("PlacedOnAgenda") && err.contains("NeedAssessed"), "{err}");
 
+    // A payload its schema refuses: exit 1, each field at fault, and where to read the fields.
+    let o = convene(
+        dir.path(),
+        &["issue", "step", &id, "NeedAssessed", "--actor-id", "s1", "--role", "social_worker", "--payload", "{}"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/assessor") && err.contains("convene event-types NeedAssessed"), "{err}");
+
     let assessed =
         r#"{"assessor": {"name": "李娜"}, "method": "survey", "findings": {"zh-CN": "需要协商"}, "priority": "high"}"#;
     let o = convene(

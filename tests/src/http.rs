@@ -360,7 +360,9 @@ async fn each_allowed_step_has_a_form_schema_that_accepts_and_refuses_what_the_e
     assert!(!form.is_valid(&invalid["data"]));
     let r = test::call_service(&app, post(&format!("/v1/issues/{id}/steps"), &invalid).to_request()).await;
     is_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(json_of(r).await["errors"][0]["pointer"], "/priority");
+    let p = json_of(r).await;
+    assert_eq!(p["errors"][0]["pointer"], "/priority");
+    assert_eq!(p["schema"], "/v1/event-types/NeedAssessed", "the refusal links the form's schema");
     assert!(form.is_valid(&assessed()["data"]));
     let r = test::call_service(&app, post(&format!("/v1/issues/{id}/steps"), &assessed()).to_request()).await;
     assert_eq!(r.status(), StatusCode::CREATED);

@@ -179,10 +179,11 @@ fn refused(e: EngineError) -> anyhow::Result<ExitCode> {
     match e {
         EngineError::Refused(r) => {
             eprintln!("拒绝 / refused: {}", r.message().both());
-            if let convene_engine::issue::Refusal::InvalidPayload { errors, .. } = &r {
+            if let convene_engine::issue::Refusal::InvalidPayload { event_type, errors, .. } = &r {
                 for e in errors {
                     eprintln!("  {}: {}", e.pointer, e.message);
                 }
+                eprintln!("字段说明 / the fields it takes: convene event-types {event_type}");
             }
             if !r.allowed().is_empty() {
                 eprintln!("当前可记录的步骤 / steps allowed now:");

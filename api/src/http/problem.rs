@@ -101,9 +101,11 @@ fn refusal(r: Refusal) -> Problem {
         Refusal::UnknownStep { .. } => {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-step", "未知的步骤 / Unknown step", msg)
         }
-        Refusal::InvalidPayload { errors, .. } => {
+        Refusal::InvalidPayload { event_type, errors, .. } => {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-payload", "内容不符合规范 / Invalid payload", msg)
                 .with("errors", errors)
+                // Where a client finds the fields the step takes, to show them beside the errors.
+                .with("schema", format!("/v1/event-types/{event_type}"))
         }
         Refusal::WrongRole { roles, .. } => {
             Problem::new(StatusCode::FORBIDDEN, "wrong-role", "角色无权记录此步骤 / Role may not record this step", msg)
@@ -290,6 +292,8 @@ pub struct ProblemDoc {
     pub allowed_steps: Option<Vec<Value>>,
     /// On invalid payloads: `{pointer, message}` per problem.
     pub errors: Option<Vec<Value>>,
+    /// On an issue step's invalid payload: where its JSON Schema is (`/v1/event-types/{type}`).
+    pub schema: Option<String>,
     /// On invalid workflows: `{severity, code, path, message}` per problem.
     pub diagnostics: Option<Vec<Value>>,
 }
