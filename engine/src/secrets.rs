@@ -42,8 +42,19 @@ impl SecretsError {
                 f.code == rusqlite::ErrorCode::DiskFull
             }
             SecretsError::Store(crate::store::StoreError::StorageFull(_)) => true,
-            // 53100: PostgreSQL's disk_full, as `describe_pg_error` prints it.
-            SecretsError::Postgres(m) => m.contains("PostgreSQL 53100"),
+            _ => false,
+        }
+    }
+
+    /// Did this fail because the database of the secrets cannot be reached right now (see
+    /// [`StoreError::Unavailable`](crate::store::StoreError::Unavailable))? Then the same
+    /// request succeeds once it answers again.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            SecretsError::Vault(VaultError::Db(rusqlite::Error::SqliteFailure(f, _))) => {
+                matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            SecretsError::Store(e) => e.is_unavailable(),
             _ => false,
         }
     }

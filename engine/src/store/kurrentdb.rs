@@ -50,7 +50,16 @@ const IMPORT_APPEND_BYTES: usize = 512 * 1024;
 const IMPORT_HEAD_READS: usize = 16;
 
 fn backend(e: kurrentdb::Error) -> StoreError {
-    StoreError::Backend(format!("KurrentDB: {e}"))
+    match e {
+        // The node cannot be reached or is not the leader right now (a restart, an election):
+        // passing, as a lost PostgreSQL connection is. Appends carry their event ids, which
+        // KurrentDB deduplicates, so the same append retried is recorded once.
+        kurrentdb::Error::ConnectionClosed
+        | kurrentdb::Error::GrpcConnectionError(_)
+        | kurrentdb::Error::DeadlineExceeded
+        | kurrentdb::Error::NotLeaderException(_) => StoreError::unavailable(format!("KurrentDB: {e}")),
+        _ => StoreError::Backend(format!("KurrentDB: {e}")),
+    }
 }
 
 /// The envelope fields KurrentDB has no place for, as the event's custom metadata.

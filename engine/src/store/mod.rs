@@ -94,11 +94,45 @@ pub enum StoreError {
     /// restart. Kept apart from `Backend` so a client hears "retry later", not "bug".
     #[error("存储空间已满，腾出磁盘空间后可重试 / the storage is full; retry once disk space is freed: {0}")]
     StorageFull(String),
+    /// The database cannot be reached right now: the connection was refused, reset or timed
+    /// out, or the server is starting, stopping or failing over (PostgreSQL), or another
+    /// process has held the embedded log's write lock past the busy timeout. Retryable as it
+    /// is: the same request succeeds once the database answers again, with no operator action.
+    ///
+    /// `outcome_unknown`: the connection broke after an append's COMMIT was sent, so it may
+    /// have been written. Every append carries its event ids and the store is idempotent by
+    /// them, so retrying the same append (over HTTP: the same request with the same
+    /// `Idempotency-Key`) records it exactly once either way.
+    #[error("{}: {message}", unavailable_title(*.outcome_unknown))]
+    Unavailable { message: String, outcome_unknown: bool },
     /// TLS to the database could not be set up as the URL's `sslmode` requires (the server
     /// offers no TLS, its certificate does not verify). The message says which and what to
     /// change, in zh-CN and English; retrying does not help until the server or URL changes.
     #[error("{0}")]
     Tls(String),
+}
+
+fn unavailable_title(outcome_unknown: bool) -> &'static str {
+    if outcome_unknown {
+        "提交时与数据库的连接中断，本次写入可能已保存，用相同的事件编号重试只会记录一次 / the connection to the database \
+         broke while committing: the append may have been written; retrying it with the same event ids records it once"
+    } else {
+        "数据库暂时无法连接，未写入任何内容，可稍后重试 / the database cannot be reached right now; nothing was written, \
+         retry later"
+    }
+}
+
+impl StoreError {
+    /// The database cannot be reached; nothing was written.
+    pub fn unavailable(message: impl Into<String>) -> StoreError {
+        StoreError::Unavailable { message: message.into(), outcome_unknown: false }
+    }
+
+    /// Is this a passing failure of the connection to the database ([`StoreError::Unavailable`]),
+    /// which the same request survives once the database is back?
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }
 
 /// A stored event that cannot be read as stored, named by its position.

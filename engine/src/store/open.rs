@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub struct OpenOptions {
     /// Read-pool connections (PostgreSQL). `None`: the backend's default.
     pub pool_size: Option<usize>,
+    /// How long an append waits for a lost database connection to come back (PostgreSQL).
+    /// `None`: the backend's default.
+    pub outage_wait: Option<std::time::Duration>,
     /// The process runs for long (the server): the embedded store zero-fills its write-ahead
     /// log at open ([`SqliteOptions::preallocate_wal`]). Other backends ignore it.
     pub long_lived: bool,
@@ -84,6 +87,9 @@ pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn
             let mut o = *o;
             if let Some(n) = options.pool_size {
                 o = o.with_pool_size(n);
+            }
+            if let Some(w) = options.outage_wait {
+                o = o.with_outage_wait(w);
             }
             Ok(Arc::new(PostgresStore::open(o).await?))
         }

@@ -61,6 +61,13 @@ impl From<rusqlite::Error> for StoreError {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
                 StoreError::StorageFull(e.to_string())
             }
+            // SQLITE_BUSY / SQLITE_LOCKED past the busy timeout: another process (a CLI command,
+            // a backup) held the database longer than that. Nothing was written; it passes.
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            {
+                StoreError::unavailable(format!("{e} (another process holds the embedded log)"))
+            }
             _ => StoreError::Backend(e.to_string()),
         }
     }

@@ -37,6 +37,7 @@ mod envelope;
 mod import;
 mod insert;
 mod notify;
+mod outage;
 mod reads;
 mod schema;
 mod secrets;
@@ -75,8 +76,34 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
         Some(db) if *db.code() == tokio_postgres::error::SqlState::DISK_FULL => {
             StoreError::StorageFull(describe_pg_error(&e))
         }
+        _ if is_connection_lost(&e) => StoreError::unavailable(describe_pg_error(&e)),
         _ => StoreError::Backend(describe_pg_error(&e)),
     }
+}
+
+/// Did this fail because the connection to the server is gone or the server is not taking
+/// connections (a restart, a failover, a network cut) — a passing condition, not a fault of
+/// the statement?
+pub(crate) fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        // Class 08 connection_exception; 57P01 admin_shutdown (a fast shutdown or a
+        // pg_terminate_backend), 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up,
+        // recovering, a standby being promoted); 53300 too_many_connections.
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    if e.is_closed() {
+        return true;
+    }
+    // Refused, reset, broken pipe, timed out: the socket's own error, somewhere in the chain.
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        src = inner.source();
+    }
+    false
 }
 
 pub(crate) fn describe_pg_error(e: &tokio_postgres::Error) -> String {
@@ -103,6 +130,10 @@ pub(crate) fn describe_pg_error(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// How long an append waits for the database by default: a restart of a local server takes a
+/// second or two, a managed server's failover usually under ten.
+pub const DEFAULT_OUTAGE_WAIT: Duration = Duration::from_secs(10);
+
 /// How to open the PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresOptions {
@@ -115,6 +146,11 @@ pub struct PostgresOptions {
     pub pool_size: usize,
     /// How long a connection attempt may take before the store reports the database unreachable.
     pub connect_timeout: Duration,
+    /// How long a read or an append waits for a lost connection to the database to come back
+    /// (a restart, a fail-over) before it is answered [`StoreError::Unavailable`]. Meanwhile
+    /// reads are tried again and the writer writes its batch again, which is safe because
+    /// every append is idempotent by its event ids (see `outage.rs`); zero answers at once.
+    pub outage_wait: Duration,
     /// TLS: `sslmode` and `sslrootcert` of the URL (default `prefer`, see `tls.rs`).
     pub tls: TlsOptions,
 }
@@ -186,7 +222,14 @@ impl PostgresOptions {
             Some(mode) => TlsOptions::new(mode, sslrootcert)?.explicit(),
             None => TlsOptions::new(SslMode::Prefer, sslrootcert)?,
         };
-        Ok(PostgresOptions { config, schema, pool_size: 16, connect_timeout: Duration::from_secs(10), tls })
+        Ok(PostgresOptions {
+            config,
+            schema,
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(10),
+            outage_wait: DEFAULT_OUTAGE_WAIT,
+            tls,
+        })
     }
 
     /// One connection with the store's settings — TLS, timeouts, search path — for work
@@ -202,6 +245,11 @@ impl PostgresOptions {
 
     pub fn with_pool_size(mut self, n: usize) -> Self {
         self.pool_size = n.max(1);
+        self
+    }
+
+    pub fn with_outage_wait(mut self, wait: Duration) -> Self {
+        self.outage_wait = wait;
         self
     }
 }
@@ -302,11 +350,10 @@ impl Connector {
     fn unreachable(&self, e: &tokio_postgres::Error) -> StoreError {
         match tls::explain(e, &self.tls, &self.target, &self.host) {
             Some(message) => StoreError::Tls(message),
-            None => StoreError::Backend(format!(
-                "cannot connect to PostgreSQL at {}: {}",
-                self.target,
-                describe_pg_error(e)
-            )),
+            None => {
+                let message = format!("cannot connect to PostgreSQL at {}: {}", self.target, describe_pg_error(e));
+                if is_connection_lost(e) { StoreError::unavailable(message) } else { StoreError::Backend(message) }
+            }
         }
     }
 
@@ -314,6 +361,11 @@ impl Connector {
     pub(crate) fn pool_error(&self, e: deadpool_postgres::PoolError) -> StoreError {
         match e {
             deadpool_postgres::PoolError::Backend(e) => self.unreachable(&e),
+            // No connection within the timeout: every one busy, or the server slow to accept.
+            deadpool_postgres::PoolError::Timeout(t) => {
+                StoreError::unavailable(format!("PostgreSQL pool ({}): timed out ({t:?})", self.target))
+            }
+            deadpool_postgres::PoolError::Closed => StoreError::Closed,
             other => StoreError::Backend(format!("PostgreSQL pool ({}): {other}", self.target)),
         }
     }
@@ -462,6 +514,8 @@ struct Inner {
     head: watch::Receiver<u64>,
     counts: Arc<CommitCounts>,
     channel: String,
+    /// How long reads and appends wait out a lost connection (`PostgresOptions::outage_wait`).
+    outage_wait: Duration,
 }
 
 impl Drop for Inner {
@@ -497,7 +551,13 @@ impl PostgresStore {
         let head_tx = Arc::new(head_tx);
         let counts = Arc::new(CommitCounts::default());
         let (tx, rx) = mpsc::channel(QUEUE);
-        let w = writer::Writer::new(connector.clone(), head_tx.clone(), counts.clone(), channel.clone());
+        let w = writer::Writer::new(
+            connector.clone(),
+            head_tx.clone(),
+            counts.clone(),
+            channel.clone(),
+            options.outage_wait,
+        );
         let writer = tokio::spawn(w.run(rx));
         let listener = tokio::spawn(notify::listen(connector.clone(), channel.clone(), Arc::downgrade(&head_tx)));
         tracing::info!(target = %connector.target, position, pool = options.pool_size, "postgres event store open");
@@ -512,13 +572,24 @@ impl PostgresStore {
                 head,
                 counts,
                 channel,
+                outage_wait: options.outage_wait,
             }),
         })
     }
 
     /// The rows `(after, until]` (at most `limit`) in `layout`; `None` if a packed row had no
-    /// envelope.
+    /// envelope. Read again from the start if the connection is lost part-way.
     async fn copy_page(
+        &self,
+        after: i64,
+        until: i64,
+        limit: i64,
+        layout: Layout,
+    ) -> Result<Option<EventPage>, StoreError> {
+        outage::ride_out(self.inner.outage_wait, "page read", || self.copy_page_once(after, until, limit, layout)).await
+    }
+
+    async fn copy_page_once(
         &self,
         after: i64,
         until: i64,
@@ -534,7 +605,7 @@ impl PostgresStore {
              ORDER BY position LIMIT {limit}) TO STDOUT (FORMAT binary)",
             layout.select()
         );
-        let client = self.client().await?;
+        let client = self.client_once().await?;
         let stream = client.copy_out(sql.as_str()).await.map_err(pg_error)?;
         futures_util::pin_mut!(stream);
         // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
@@ -554,18 +625,28 @@ impl PostgresStore {
         &self.inner.connector.target
     }
 
+    /// A pooled connection, waiting out an outage (nothing is sent before it is had).
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        outage::ride_out(self.inner.outage_wait, "connection", || self.client_once()).await
+    }
+
+    /// A pooled connection or the reason there is none, for work that rides out outages as a whole.
+    async fn client_once(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.inner.pool.get().await.map_err(|e| self.inner.connector.pool_error(e))
     }
 
+    /// A read, tried again on a new connection if the one it ran on was lost.
     async fn query(
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        let client = self.client().await?;
-        let st = client.prepare_cached(sql).await.map_err(pg_error)?;
-        client.query(&st, params).await.map_err(pg_error)
+        outage::ride_out(self.inner.outage_wait, "read", || async {
+            let client = self.client_once().await?;
+            let st = client.prepare_cached(sql).await.map_err(pg_error)?;
+            client.query(&st, params).await.map_err(pg_error)
+        })
+        .await
     }
 }
 

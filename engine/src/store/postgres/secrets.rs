@@ -13,13 +13,21 @@
 //! an archive or a base backup keeps them as long as it is retained) and the blocks the old
 //! file occupied on disk until the file system reuses them.
 
-use super::{Connector, PostgresOptions, describe_pg_error, prepare_schema};
+use super::outage::Backoff;
+use super::{Connector, PostgresOptions, describe_pg_error, pg_error, prepare_schema};
 use crate::secrets::{Secrets, SecretsError, TokenRow};
+use crate::store::StoreError;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 
 fn pg(e: tokio_postgres::Error) -> SecretsError {
-    SecretsError::Postgres(describe_pg_error(&e))
+    // A lost connection or a full disk keeps its kind, so the API answers 503 or 507 (retry)
+    // rather than 500; anything else is described as PostgreSQL said it.
+    let described = describe_pg_error(&e);
+    match pg_error(e) {
+        e @ (StoreError::Unavailable { .. } | StoreError::StorageFull(_)) => SecretsError::Store(e),
+        _ => SecretsError::Postgres(described),
+    }
 }
 
 /// The secrets of a PostgreSQL log. Cheap to clone (a small pool of its own).
@@ -27,6 +35,7 @@ fn pg(e: tokio_postgres::Error) -> SecretsError {
 pub struct PgSecrets {
     pool: Pool,
     connector: Connector,
+    outage_wait: std::time::Duration,
 }
 
 impl PgSecrets {
@@ -35,11 +44,39 @@ impl PgSecrets {
     pub async fn open(options: &PostgresOptions) -> Result<PgSecrets, SecretsError> {
         let connector: Connector = prepare_schema(options).await?;
         let pool = connector.pool(2, options.connect_timeout)?;
-        Ok(PgSecrets { pool, connector })
+        Ok(PgSecrets { pool, connector, outage_wait: options.outage_wait })
     }
 
+    /// A pooled connection, waiting out an outage as the store does.
     async fn client(&self) -> Result<deadpool_postgres::Client, SecretsError> {
-        self.pool.get().await.map_err(|e| SecretsError::Store(self.connector.pool_error(e)))
+        super::outage::ride_out(self.outage_wait, "secrets connection", || self.client_once())
+            .await
+            .map_err(SecretsError::Store)
+    }
+
+    async fn client_once(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.pool.get().await.map_err(|e| self.connector.pool_error(e))
+    }
+
+    /// Runs `op` on a connection, again on a new one if the connection is lost, for up to
+    /// the outage wait. Only for work whose second run answers as the first would have
+    /// (reads, and `key_or_insert`); a token inserted or revoked twice would answer "taken".
+    async fn retrying<T, F, Fut>(&self, what: &str, op: F) -> Result<T, SecretsError>
+    where
+        F: Fn(deadpool_postgres::Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, SecretsError>>,
+    {
+        let mut backoff = Backoff::new(self.outage_wait);
+        loop {
+            let attempt = match self.client_once().await {
+                Ok(c) => op(c).await,
+                Err(e) => Err(SecretsError::Store(e)),
+            };
+            match attempt {
+                Err(SecretsError::Store(e)) if backoff.again(&e, what).await => continue,
+                other => return other,
+            }
+        }
     }
 }
 
@@ -67,31 +104,39 @@ impl Secrets for PgSecrets {
     }
 
     async fn key_or_insert(&self, person: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, SecretsError> {
-        let c = self.client().await?;
-        // One statement: the insert when absent, else the stored key (a racing insert by
-        // another instance is seen by the SELECT after the conflict).
-        c.execute(
-            "INSERT INTO convene_person_keys (person_id, key) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING",
-            &[&person, &fresh.as_slice()],
-        )
+        // Safe to run twice: the second insert finds the first one's key and returns it.
+        self.retrying("person key", |c| async move {
+            // One statement: the insert when absent, else the stored key (a racing insert by
+            // another instance is seen by the SELECT after the conflict).
+            c.execute(
+                "INSERT INTO convene_person_keys (person_id, key) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING",
+                &[&person, &fresh.as_slice()],
+            )
+            .await
+            .map_err(pg)?;
+            let row = c
+                .query_opt("SELECT key FROM convene_person_keys WHERE person_id = $1", &[&person])
+                .await
+                .map_err(pg)?;
+            // An erasure between the two statements: the key made now is gone too.
+            row.map(|r| r.get(0))
+                .ok_or_else(|| SecretsError::Postgres(format!("the key of {person} was erased just now")))
+        })
         .await
-        .map_err(pg)?;
-        let row =
-            c.query_opt("SELECT key FROM convene_person_keys WHERE person_id = $1", &[&person]).await.map_err(pg)?;
-        // An erasure between the two statements: the key made now is gone too.
-        row.map(|r| r.get(0)).ok_or_else(|| SecretsError::Postgres(format!("the key of {person} was erased just now")))
     }
 
     async fn keys(&self, persons: &[String]) -> Result<Vec<(String, Vec<u8>)>, SecretsError> {
         if persons.is_empty() {
             return Ok(vec![]);
         }
-        let c = self.client().await?;
-        let rows = c
-            .query("SELECT person_id, key FROM convene_person_keys WHERE person_id = ANY($1)", &[&persons])
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        self.retrying("person keys", |c| async move {
+            let rows = c
+                .query("SELECT person_id, key FROM convene_person_keys WHERE person_id = ANY($1)", &[&persons])
+                .await
+                .map_err(pg)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+        .await
     }
 
     async fn erase_key(&self, person: &str) -> Result<bool, SecretsError> {
@@ -105,10 +150,12 @@ impl Secrets for PgSecrets {
     }
 
     async fn all_keys(&self) -> Result<Vec<(String, Vec<u8>)>, SecretsError> {
-        let c = self.client().await?;
-        let rows =
-            c.query("SELECT person_id, key FROM convene_person_keys ORDER BY person_id", &[]).await.map_err(pg)?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        self.retrying("person keys", |c| async move {
+            let rows =
+                c.query("SELECT person_id, key FROM convene_person_keys ORDER BY person_id", &[]).await.map_err(pg)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+        .await
     }
 
     async fn insert_token(&self, t: &TokenRow) -> Result<bool, SecretsError> {
@@ -134,14 +181,17 @@ impl Secrets for PgSecrets {
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRow>, SecretsError> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT id, hash, role, scope, name, created_at, revoked_at FROM convene_tokens ORDER BY created_at, id",
-                &[],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(token_row).collect())
+        self.retrying("tokens", |c| async move {
+            let rows = c
+                .query(
+                    "SELECT id, hash, role, scope, name, created_at, revoked_at FROM convene_tokens \
+                     ORDER BY created_at, id",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(rows.iter().map(token_row).collect())
+        })
+        .await
     }
 }

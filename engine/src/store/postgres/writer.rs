@@ -9,8 +9,16 @@
 //!
 //! A failed check (expected version, idempotency) refuses only that append; a failed statement
 //! or commit refuses the whole batch and writes nothing.
+//!
+//! A batch that fails because the connection is gone (a restart, a failover, a network cut) is
+//! written again on a new connection, for up to the store's `outage_wait`. That is safe even
+//! when the connection broke after COMMIT was sent and the batch did land: every batch starts
+//! by looking up its event ids, so the second attempt finds them and answers each append with
+//! its original outcome — written once, acknowledged once. Only when the wait runs out is the
+//! batch answered [`StoreError::Unavailable`], saying whether a COMMIT may have landed.
 
 use super::insert::{INSERT, Row, insert_rows};
+use super::outage::Backoff;
 use super::{CommitCounts, Connector, pg_error};
 use crate::event::{GENESIS_HASH, NewEvent, chain_hash_bytes, event_hash_input, hex};
 use crate::store::{AppendOutcome, ExpectedVersion, StoreError};
@@ -18,6 +26,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
@@ -80,6 +89,8 @@ pub(super) struct Writer {
     /// log's position (no other process wrote since).
     heads: HashMap<String, Head>,
     known_position: u64,
+    /// How long a batch is retried after its connection was lost.
+    outage_wait: Duration,
 }
 
 /// The effect of one batch, applied to the caches only after the commit.
@@ -95,8 +106,18 @@ impl Writer {
         head_tx: Arc<watch::Sender<u64>>,
         counts: Arc<CommitCounts>,
         channel: String,
+        outage_wait: Duration,
     ) -> Writer {
-        Writer { connector, head_tx, counts, channel, conn: None, heads: HashMap::new(), known_position: 0 }
+        Writer {
+            connector,
+            head_tx,
+            counts,
+            channel,
+            conn: None,
+            heads: HashMap::new(),
+            known_position: 0,
+            outage_wait,
+        }
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
@@ -120,7 +141,32 @@ impl Writer {
     }
 
     async fn commit_batch(&mut self, batch: Vec<Request>) {
-        match self.write_batch(&batch).await {
+        let mut backoff = Backoff::new(self.outage_wait);
+        // Did any attempt lose its connection after sending COMMIT?
+        let mut commit_unknown = false;
+        let result = loop {
+            match self.write_batch(&batch).await {
+                Err(e @ StoreError::Unavailable { .. }) => {
+                    commit_unknown |= matches!(e, StoreError::Unavailable { outcome_unknown: true, .. });
+                    // The connection is gone or useless, and what it cached may be stale.
+                    self.conn = None;
+                    self.heads.clear();
+                    if !backoff.again(&e, "group commit").await {
+                        let StoreError::Unavailable { message, .. } = e else { unreachable!("matched above") };
+                        break Err(StoreError::Unavailable { message, outcome_unknown: commit_unknown });
+                    }
+                }
+                other => break other,
+            }
+        };
+        if backoff.retries() > 0 && result.is_ok() {
+            tracing::info!(
+                appends = batch.len(),
+                waited_ms = backoff.elapsed().as_millis() as u64,
+                "postgres connection back; the batch is written"
+            );
+        }
+        match result {
             Ok(c) => {
                 if self.heads.len() + c.overlay.len() > MAX_CACHED_HEADS {
                     self.heads.clear();
@@ -141,7 +187,11 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, appends = batch.len(), "group commit failed; nothing of the batch was written");
+                if let StoreError::Unavailable { outcome_unknown: true, .. } = e {
+                    tracing::error!(error = %e, appends = batch.len(), "group commit failed; the batch may have been written (a retry with the same ids records it once)");
+                } else {
+                    tracing::error!(error = %e, appends = batch.len(), "group commit failed; nothing of the batch was written");
+                }
                 self.heads.clear();
                 // A broken connection is replaced on the next batch.
                 if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
@@ -213,7 +263,11 @@ impl Writer {
             let last = (position - 1) as i64;
             tx.query_one(&conn.advance, &[&last, &recorded_at, &self.channel]).await.map_err(pg_error)?;
         }
-        tx.commit().await.map_err(pg_error)?;
+        tx.commit().await.map_err(|e| match pg_error(e) {
+            // COMMIT was sent: whether it landed is not known.
+            StoreError::Unavailable { message, .. } => StoreError::Unavailable { message, outcome_unknown: true },
+            other => other,
+        })?;
         Ok(Committed { outcomes, overlay, position: position - 1 })
     }
 }

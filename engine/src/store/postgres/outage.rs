@@ -1,0 +1,142 @@
+//! Riding out a database outage: a restart, a fail-over or a network cut lasts seconds, and
+//! the work that met it is tried again on a new connection rather than failed at once.
+//!
+//! Retried is only what is safe to do twice: reads, getting a connection (nothing was sent),
+//! and the writer's batches (idempotent by event id; see `writer.rs`). When the outage
+//! outlasts the wait, the last [`StoreError::Unavailable`] is returned and the caller
+//! answers "retry later" (503 over HTTP, exit status 75 on the CLI).
+
+use crate::store::StoreError;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// First pause before trying again; doubled each time up to [`MAX_PAUSE`]. Short enough that
+/// a connection killed by `pg_terminate_backend` costs one round of reconnecting, long enough
+/// not to hammer a server that is starting up.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// How long is left to wait out an outage that began at `started`.
+pub(crate) struct Backoff {
+    started: Instant,
+    wait: Duration,
+    pause: Duration,
+    retries: u32,
+}
+
+impl Backoff {
+    pub(crate) fn new(wait: Duration) -> Backoff {
+        Backoff { started: Instant::now(), wait, pause: FIRST_PAUSE, retries: 0 }
+    }
+
+    /// After a failure: if `error` is an outage and the wait allows one more try, sleeps and
+    /// returns true; otherwise returns false at once (give up with this error).
+    pub(crate) async fn again(&mut self, error: &StoreError, what: &str) -> bool {
+        let StoreError::Unavailable { message, outcome_unknown } = error else { return false };
+        if self.started.elapsed() + self.pause > self.wait {
+            return false;
+        }
+        tracing::warn!(
+            error = %message,
+            what,
+            retry_in_ms = self.pause.as_millis() as u64,
+            commit_may_have_landed = *outcome_unknown,
+            "postgres connection lost; trying again on a new connection"
+        );
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MAX_PAUSE);
+        self.retries += 1;
+        true
+    }
+
+    /// How many times [`Backoff::again`] said to try again.
+    pub(crate) fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Runs `op` until it succeeds, fails with anything but an outage, or the outage outlasts
+/// `wait`. `op` must be safe to run more than once (a read, or getting a connection).
+pub(crate) async fn ride_out<T, F, Fut>(wait: Duration, what: &str, mut op: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut backoff = Backoff::new(wait);
+    loop {
+        match op().await {
+            Err(e) if backoff.again(&e, what).await => continue,
+            other => {
+                if backoff.retries() > 0 && other.is_ok() {
+                    tracing::info!(what, waited_ms = backoff.elapsed().as_millis() as u64, "postgres connection back");
+                }
+                return other;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    // Real time, kept short: the pauses are 50, 100, 200, … ms.
+
+    #[tokio::test]
+    async fn an_outage_shorter_than_the_wait_is_ridden_out() {
+        let calls = AtomicU32::new(0);
+        let r = ride_out(Duration::from_secs(10), "read", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(StoreError::unavailable("refused")) } else { Ok(7) }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_outage_longer_than_the_wait_is_reported_within_the_wait() {
+        let calls = AtomicU32::new(0);
+        let wait = Duration::from_millis(400);
+        let started = Instant::now();
+        let r: Result<(), _> = ride_out(wait, "read", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::unavailable("refused"))
+        })
+        .await;
+        assert!(r.unwrap_err().is_unavailable());
+        // 50 + 100 + 200 ms fit in 400 ms and the next pause (400 ms) would not: at most four
+        // tries, fewer only if the machine is so slow that a pause overran a lot.
+        let n = calls.load(Ordering::SeqCst);
+        assert!((2..=4).contains(&n), "{n} tries");
+        assert!(started.elapsed() <= wait + Duration::from_millis(300), "gave up within the wait");
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = ride_out(Duration::from_secs(10), "read", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Backend("syntax error".into()))
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Backend(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn no_wait_means_no_retry() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = ride_out(Duration::ZERO, "read", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::unavailable("refused"))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
