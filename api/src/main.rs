@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("错误 / error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(convene_api::cli::exit_status(&e))
         }
     }
 }

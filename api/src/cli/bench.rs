@@ -74,7 +74,7 @@ pub async fn run(database_url: Option<&str>, pool_size: usize, args: BenchArgs) 
         other => {
             let store: Arc<dyn EventStore> = convene_engine::store::open_parsed(
                 other.clone(),
-                &OpenOptions { pool_size: Some(pool_size), long_lived: true },
+                &OpenOptions { pool_size: Some(pool_size), long_lived: true, ..OpenOptions::default() },
             )
             .await?;
             (convene_engine::bench::run_on(store, args.events, &dir, &progress).await?, other.describe())

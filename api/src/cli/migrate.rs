@@ -43,7 +43,7 @@ fn secrets_dir(url: &StoreUrl, data: &std::path::Path) -> std::path::PathBuf {
 }
 
 pub async fn run(pool_size: usize, data: &std::path::Path, args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let options = OpenOptions { pool_size: Some(pool_size), long_lived: false };
+    let options = OpenOptions { pool_size: Some(pool_size), ..OpenOptions::default() };
     let from_url = StoreUrl::parse(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let to_url = StoreUrl::parse(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     let (from_desc, to_desc) = (from_url.describe(), to_url.describe());

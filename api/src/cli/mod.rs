@@ -1,5 +1,6 @@
 //! The subcommands of `convene`, one file each. Exit codes: 0 success, 1 the input was
-//! refused (invalid workflow, refused step, broken chain), 2 the command could not run.
+//! refused (invalid workflow, refused step, broken chain), 2 the command could not run,
+//! 75 (`EX_TEMPFAIL`) the database could not be reached: the same command may succeed later.
 
 mod audit;
 mod backup;
@@ -49,6 +50,11 @@ pub struct Cli {
     /// besides). Mind the server's max_connections across all instances.
     #[arg(long, global = true, env = "CONVENE_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
+    /// PostgreSQL: seconds a read or an append waits for a lost database connection to come
+    /// back (a restart, a fail-over) before it is answered 503 "retry later" (exit status 75
+    /// on the CLI). Retrying meanwhile is safe: every append is idempotent by its event ids.
+    #[arg(long, global = true, env = "CONVENE_DB_OUTAGE_WAIT", default_value_t = 10.0, value_parser = outage_seconds)]
+    pub db_outage_wait: f64,
     /// Log format: pretty for people, json for machines.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -109,13 +115,22 @@ pub struct StoreTarget {
 
 impl StoreTarget {
     pub fn from_cli(cli: &Cli) -> anyhow::Result<StoreTarget> {
-        let url = match &cli.database_url {
+        let mut url = match &cli.database_url {
             Some(u) => StoreUrl::parse(u).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
             None => StoreUrl::Sqlite(cli.data.clone()),
         };
+        let outage_wait = std::time::Duration::from_secs_f64(cli.db_outage_wait);
+        if let StoreUrl::Postgres(o) = &mut url {
+            // The secrets beside the log are opened from the URL alone: they wait as long.
+            o.outage_wait = outage_wait;
+        }
         Ok(StoreTarget {
             url,
-            options: OpenOptions { pool_size: Some(cli.db_pool_size), long_lived: false },
+            options: OpenOptions {
+                pool_size: Some(cli.db_pool_size),
+                outage_wait: Some(outage_wait),
+                long_lived: false,
+            },
             data: cli.data.clone(),
         })
     }
@@ -158,6 +173,21 @@ pub async fn open_engine_with(
     Ok(Arc::new(engine))
 }
 
+/// The exit status of a command that failed with `e`: 75 (`EX_TEMPFAIL` of sysexits.h) when
+/// the database could not be reached, so a script or a systemd unit can tell "retry later"
+/// from "this will never work"; 2 otherwise.
+pub fn exit_status(e: &anyhow::Error) -> u8 {
+    use convene_engine::EngineError;
+    use convene_engine::store::StoreError;
+    let unavailable = e.chain().any(|cause| {
+        cause.downcast_ref::<StoreError>().is_some_and(StoreError::is_unavailable)
+            || matches!(cause.downcast_ref::<EngineError>(), Some(EngineError::Store(s)) if s.is_unavailable())
+            || matches!(cause.downcast_ref::<EngineError>(), Some(EngineError::Keys(k)) if k.is_unavailable())
+            || cause.downcast_ref::<convene_engine::secrets::SecretsError>().is_some_and(|k| k.is_unavailable())
+    });
+    if unavailable { 75 } else { 2 }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let target = StoreTarget::from_cli(&cli)?;
     match cli.command {
@@ -179,6 +209,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `--db-outage-wait`: seconds, zero or more, at most an hour.
+fn outage_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("应为 0 到 3600 之间的秒数 / expected seconds between 0 and 3600, got {s:?}")),
+    }
+}
+
 /// A time as people in the communities read it: China Standard Time (UTC+8). Stored UTC.
 pub(crate) fn cst(t: chrono::DateTime<chrono::Utc>) -> String {
     let tz = convene_engine::text::china_standard_time();
@@ -194,4 +232,26 @@ pub(crate) fn pad(s: &str, width: usize) -> String {
 /// Prints JSON or human text.
 pub(crate) fn print_json(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit_status;
+    use anyhow::Context;
+    use convene_engine::EngineError;
+    use convene_engine::store::StoreError;
+
+    #[test]
+    fn an_unreachable_database_exits_75_so_scripts_can_retry() {
+        let e: anyhow::Result<()> = Err(StoreError::unavailable("connection refused")).context("cannot open the store");
+        assert_eq!(exit_status(&e.unwrap_err()), 75);
+        let e = anyhow::Error::new(EngineError::Store(StoreError::unavailable("reset")));
+        assert_eq!(exit_status(&e), 75);
+    }
+
+    #[test]
+    fn other_failures_exit_2() {
+        assert_eq!(exit_status(&anyhow::anyhow!("no such file")), 2);
+        assert_eq!(exit_status(&anyhow::Error::new(StoreError::Backend("syntax error".into()))), 2);
+    }
 }

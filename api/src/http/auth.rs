@@ -219,6 +219,9 @@ pub async fn gate(
         (Some(t), Some(store)) => match store.resolve(&t).await {
             Ok(Some(p)) => Caller::Token(p),
             Ok(None) => return refuse(req, unauthorized("令牌无效或已吊销 / the token is unknown or revoked")),
+            Err(convene_engine::auth::tokens::TokenError::Secrets(e)) if e.is_unavailable() => {
+                return refuse(req, Problem::store_unavailable(false, &e.to_string()));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "token store unavailable");
                 return refuse(

@@ -60,8 +60,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 },
             }))
         }
-        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "未就绪 / Not ready", e.to_string())
-            .error_response(),
+        // A load balancer takes this instance out of rotation until the database answers again.
+        Err(e) => {
+            let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "未就绪 / Not ready", e.to_string());
+            if e.is_unavailable() {
+                p = p.with("retry_after", 2);
+            }
+            p.error_response()
+        }
     }
 }
 

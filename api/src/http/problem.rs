@@ -55,6 +55,27 @@ impl Problem {
         )
     }
 
+    /// 503: the database cannot be reached right now (restarting, failing over, the network
+    /// to it down) and the writer's own retries ran out. Honest about what happened: when the
+    /// connection broke during a COMMIT the append may have been written, and the client's
+    /// way out is the same either way: send the same request with the same `Idempotency-Key`,
+    /// which records it exactly once.
+    pub fn store_unavailable(outcome_unknown: bool, cause: &str) -> Self {
+        tracing::warn!(error = %cause, outcome_unknown, "the database is unavailable; answered 503");
+        let detail = if outcome_unknown {
+            "与数据库的连接在提交时中断，本次写入可能已保存；请稍后用相同的 Idempotency-Key 重发同一请求，只会记录一次 / \
+             the connection to the database broke while committing, so this may have been written; retry the same \
+             request with the same Idempotency-Key later and it is recorded exactly once"
+        } else {
+            "数据库暂时无法连接，本次操作未写入任何内容；请稍后重试（写入请带 Idempotency-Key） / the database cannot be \
+             reached right now and nothing of this request was written; retry later (send writes with an \
+             Idempotency-Key)"
+        };
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "存储暂不可用 / Storage unavailable", detail)
+            .with("outcome_unknown", outcome_unknown)
+            .with("retry_after", STORE_RETRY_AFTER_SECS)
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "未找到 / Not found", detail)
     }
@@ -63,6 +84,11 @@ impl Problem {
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "内容不符合规范 / Invalid content", detail)
     }
 }
+
+/// Seconds a client is told to wait before retrying after a 503 `store-unavailable`: a
+/// PostgreSQL restart or a fail-over takes a few seconds, and the writer has already waited
+/// `--db-outage-wait` before answering.
+const STORE_RETRY_AFTER_SECS: u64 = 2;
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,6 +115,10 @@ impl ResponseError for Problem {
                 .and_then(Value::as_array)
                 .map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
             r.insert_header((actix_web::http::header::ALLOW, allow.join(", ")));
+        }
+        if let Some(secs) = self.extra.get("retry_after").and_then(Value::as_u64) {
+            // RFC 9110 §10.2.3: when a 503 is worth retrying.
+            r.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
         r.content_type("application/problem+json").json(self)
     }
@@ -255,6 +285,10 @@ impl From<EngineError> for Problem {
             ),
             EngineError::Store(StoreError::StorageFull(m)) => Problem::storage_full(&m),
             EngineError::Keys(k) if k.is_storage_full() => Problem::storage_full(&k.to_string()),
+            EngineError::Store(StoreError::Unavailable { message, outcome_unknown }) => {
+                Problem::store_unavailable(outcome_unknown, &message)
+            }
+            EngineError::Keys(k) if k.is_unavailable() => Problem::store_unavailable(false, &k.to_string()),
             EngineError::Store(StoreError::IdempotencyMismatch(m)) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
@@ -296,4 +330,40 @@ pub struct ProblemDoc {
     pub schema: Option<String>,
     /// On invalid workflows: `{severity, code, path, message}` per problem.
     pub diagnostics: Option<Vec<Value>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unavailable(outcome_unknown: bool) -> EngineError {
+        EngineError::Store(StoreError::Unavailable { message: "connection refused".into(), outcome_unknown })
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_503_that_says_when_to_retry() {
+        let p = Problem::from(unavailable(false));
+        assert_eq!(p.status, 503);
+        assert!(p.kind.ends_with("/store-unavailable"));
+        assert_eq!(p.extra["outcome_unknown"], false);
+        assert!(p.detail.contains("未写入任何内容") && p.detail.contains("nothing of this request was written"));
+        assert!(!p.detail.contains("connection refused"), "internal details stay in the log");
+        let r = p.error_response();
+        assert_eq!(r.headers().get(actix_web::http::header::RETRY_AFTER).unwrap(), "2");
+    }
+
+    #[test]
+    fn a_commit_cut_off_midway_is_a_503_that_does_not_claim_nothing_was_written() {
+        let p = Problem::from(unavailable(true));
+        assert_eq!(p.status, 503);
+        assert_eq!(p.extra["outcome_unknown"], true);
+        assert!(p.detail.contains("可能已保存") && p.detail.contains("may have been written"));
+        assert!(p.detail.contains("Idempotency-Key"));
+    }
+
+    #[test]
+    fn other_problems_carry_no_retry_after() {
+        let r = Problem::not_found("x").error_response();
+        assert!(r.headers().get(actix_web::http::header::RETRY_AFTER).is_none());
+    }
 }
