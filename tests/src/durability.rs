@@ -66,11 +66,12 @@ pub(crate) fn start_serve_by(mut command: Command, data: &Path, port: u16, env: 
         .arg("--data")
         .arg(data)
         .args(["serve", "--insecure-dev", "--bind", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .env("CONVENE_RATE_LIMIT", "1000000")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // CONVENE_TEST_SERVER_LOG=1 shows the servers' logs (with --nocapture and RUST_LOG).
+        .stderr(if std::env::var_os("CONVENE_TEST_SERVER_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
         .spawn()
         .expect("start convene serve");
     let base = format!("http://127.0.0.1:{port}");

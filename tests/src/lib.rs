@@ -39,6 +39,9 @@
 //!   anywhere (API, exports, bytes of every file, stored rows), chains verify, states replay;
 //! - `pg`: where the PostgreSQL test database is (`CONVENE_TEST_DATABASE_URL`) and the skip rule;
 //! - `postgres_cluster`: two `convene serve` on one PostgreSQL log, leader killed;
+//! - `pg_outage`: `convene serve` through a proxy that cuts the database connection: short
+//!   outages waited out, a lost COMMIT reply answered once, long ones answered 503 and
+//!   recorded once on retry (`tcp_proxy`: the breakable proxy);
 //! - `migrate`: copying a log between stores, interrupted and resumed;
 //! - `pg_pages`: PostgreSQL pages of the log read while writers append;
 //! - `pg_tls`: TLS to PostgreSQL (`sslmode`, `sslrootcert`): every connection encrypted under
@@ -79,6 +82,8 @@ mod migrate;
 #[cfg(test)]
 mod pg;
 #[cfg(test)]
+mod pg_outage;
+#[cfg(test)]
 mod pg_pages;
 #[cfg(test)]
 mod pg_tls;
@@ -90,6 +95,8 @@ mod privacy_specs;
 mod store_conformance;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod tcp_proxy;
 #[cfg(test)]
 mod time_travel_specs;
 #[cfg(test)]

@@ -1,0 +1,261 @@
+//! A real `convene serve` on PostgreSQL through a proxy that breaks the database connection,
+//! as a restart, a fail-over or a network cut would:
+//! - an outage shorter than `--db-outage-wait`: every request is answered 201 (reads and the
+//!   writer wait it out on new connections), none is answered 5xx;
+//! - a COMMIT that lands but whose reply is lost: the writer writes the batch again, finds its
+//!   event ids stored, and answers 201 once — the step is stored once;
+//! - an outage longer than the wait: 503 problem+json `store-unavailable` with `Retry-After`,
+//!   `/readyz` 503, and once the database is back the same request with the same
+//!   `Idempotency-Key` is recorded exactly once;
+//! - afterwards the log read directly: positions gap-free, every event stored once, every
+//!   stream's chain intact, every acknowledged event present.
+//!
+//! Skipped (with a note) unless `CONVENE_TEST_DATABASE_URL` is set; see `pg.rs`.
+
+use crate::durability::{Server, agent, free_port, start_serve};
+use crate::pg;
+use crate::tcp_proxy::TcpProxy;
+use convene_engine::event::verify_chain;
+use convene_engine::store::read_stream_all;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Seconds the server waits out a lost connection here: long enough for the short outage,
+/// short enough that the long one is answered 503 well within the client's 5 s timeout.
+const OUTAGE_WAIT: &str = "3";
+
+/// The database's address, and the test URL pointed at the proxy on `port` instead (without
+/// TLS, so the proxy can see the COMMITs).
+fn through_proxy(url: &str, port: u16) -> (SocketAddr, String) {
+    let config: tokio_postgres::Config = url.parse().expect("CONVENE_TEST_DATABASE_URL parses");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let db_port = config.get_ports().first().copied().unwrap_or(5432);
+    let upstream = (host.as_str(), db_port).to_socket_addrs().expect("resolve the database host").next().unwrap();
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
+    let db = config.get_dbname().unwrap_or(user);
+    (upstream, format!("postgres://{user}{password}@127.0.0.1:{port}/{db}?sslmode=disable"))
+}
+
+fn raise_body(title: &str) -> Value {
+    json!({
+        "workflow_id": "community-issue",
+        "actor": {"id": "r-1", "role": "resident"},
+        "community": "wuhan/wuchang/zhongnan-street/dongting-community",
+        "title": {"zh-CN": title},
+        "category": "other",
+        "households_affected": 3,
+        "raised_by": {"name": "居民"}
+    })
+}
+
+fn agenda_body(i: usize) -> Value {
+    json!({"type": "PlacedOnAgenda", "actor": {"id": "c", "role": "convener"},
+        "data": {"meeting_id": format!("m{i}"), "meeting_kind": "joint_meeting"}})
+}
+
+fn assess_body() -> Value {
+    json!({"type": "NeedAssessed", "actor": {"id": "sw", "role": "social_worker"}, "data": {
+        "assessor": {"name": "李娜"}, "method": "survey", "findings": {"zh-CN": "需要协商"}, "priority": "medium"}})
+}
+
+/// One POST with an Idempotency-Key: status, headers of interest and body.
+fn post(base: &str, path: &str, key: &str, body: &Value) -> (u16, Option<String>, Value) {
+    match agent().post(&format!("{base}{path}")).header("Idempotency-Key", key).send_json(body) {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let mut body = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+            if status >= 400 {
+                body["_content_type"] = json!(content_type);
+            }
+            (status, retry_after, body)
+        }
+        Err(e) => panic!("POST {path}: no answer ({e})"),
+    }
+}
+
+/// Issue id → version → event id of every acknowledged event.
+type Acked = Arc<Mutex<BTreeMap<String, BTreeMap<u64, String>>>>;
+
+fn ack(acked: &Acked, body: &Value) {
+    let id = body["issue"]["id"].as_str().unwrap().to_string();
+    let version = body["event"]["version"].as_u64().unwrap();
+    let event = body["event"]["id"].as_str().unwrap().to_string();
+    let mut acked = acked.lock().unwrap();
+    let prior = acked.entry(id).or_default().insert(version, event.clone());
+    assert!(prior.is_none_or(|p| p == event), "one version acknowledged as two events");
+}
+
+/// A client raising an issue and placing it on agendas until `stop`; returns every status
+/// other than 201 it was answered.
+fn client(c: usize, base: String, acked: Acked, stop: Arc<AtomicBool>) -> Vec<(u16, Value)> {
+    let mut odd = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let (status, _, body) =
+            post(&base, "/v1/issues", &format!("c{c}-{n}"), &raise_body(&format!("客户端 {c} 议题 {n}")));
+        if status != 201 {
+            odd.push((status, body));
+            break;
+        }
+        ack(&acked, &body);
+        let id = body["issue"]["id"].as_str().unwrap().to_string();
+        for i in 0..6 {
+            let step = if i == 0 { assess_body() } else { agenda_body(i) };
+            let (status, _, body) = post(&base, &format!("/v1/issues/{id}/steps"), &format!("c{c}-{n}-{i}"), &step);
+            if status != 201 {
+                odd.push((status, body));
+                return odd;
+            }
+            ack(&acked, &body);
+        }
+        n += 1;
+    }
+    odd
+}
+
+fn readyz_status(base: &str) -> u16 {
+    agent().get(&format!("{base}/readyz")).call().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+fn start(url: &str, schema: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = pg::url_with_schema(url, schema);
+    let server = start_serve(
+        dir.path(),
+        free_port(),
+        &[
+            ("CONVENE_DATABASE_URL", &database_url),
+            ("CONVENE_DB_POOL_SIZE", "4"),
+            ("CONVENE_DB_OUTAGE_WAIT", OUTAGE_WAIT),
+        ],
+    );
+    // The data directory holds only the checkpoint key; the server keeps its files open.
+    std::mem::forget(dir);
+    server
+}
+
+#[test]
+fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_doubled() {
+    let Some(url) = pg::url() else { return };
+    let proxy = TcpProxy::start(through_proxy(&url, 0).0);
+    let (_, proxied) = through_proxy(&url, proxy.port);
+    let schema = pg::unique_schema("outage");
+    let server = start(&proxied, &schema);
+    let base = server.base.clone();
+    let acked: Acked = Arc::default();
+
+    // A short outage under load: every connection cut, new ones refused for one second.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (base, acked, stop) = (base.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || client(c, base, acked, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let before = acked.lock().unwrap().values().map(BTreeMap::len).sum::<usize>();
+    proxy.refuse(true);
+    proxy.cut_all();
+    std::thread::sleep(Duration::from_secs(1));
+    proxy.refuse(false);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let odd: Vec<_> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert!(odd.is_empty(), "a 1 s outage is waited out, every request answered 201: {odd:?}");
+    let after = acked.lock().unwrap().values().map(BTreeMap::len).sum::<usize>();
+    assert!(before > 0 && after > before, "appends went on before ({before}) and after ({after}) the outage");
+
+    // A COMMIT lands but its reply is lost, three times: each step is answered 201 and stored once.
+    let (status, _, body) = post(&base, "/v1/issues", "lost-reply", &raise_body("提交回复丢失 / lost COMMIT reply"));
+    assert_eq!(status, 201, "{body}");
+    ack(&acked, &body);
+    let id = body["issue"]["id"].as_str().unwrap().to_string();
+    let (status, _, body) = post(&base, &format!("/v1/issues/{id}/steps"), "lost-reply-0", &assess_body());
+    assert_eq!(status, 201, "{body}");
+    ack(&acked, &body);
+    for i in 1..=3 {
+        proxy.lose_next_commit_reply();
+        let (status, _, body) =
+            post(&base, &format!("/v1/issues/{id}/steps"), &format!("lost-reply-{i}"), &agenda_body(i));
+        assert_eq!(status, 201, "a COMMIT whose reply was lost is answered once it is known to have landed: {body}");
+        assert_eq!(body["event"]["version"], i as u64 + 1, "{body}");
+        ack(&acked, &body);
+        assert_eq!(proxy.lost_commits(), i, "the proxy swallowed the reply of COMMIT {i}");
+    }
+
+    // An outage longer than the wait: 503 store-unavailable with Retry-After, not ready.
+    proxy.refuse(true);
+    proxy.cut_all();
+    let started = Instant::now();
+    let (status, retry_after, body) =
+        post(&base, "/v1/issues", "during-outage", &raise_body("停机期间 / during the outage"));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["_content_type"], "application/problem+json");
+    assert!(body["type"].as_str().unwrap().ends_with("/store-unavailable"), "{body}");
+    assert!(body["title"].as_str().unwrap().contains("存储暂不可用"), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("2"), "a 503 says when to retry");
+    assert!(started.elapsed() >= Duration::from_secs(2), "the server waited the outage out first");
+    let (status, _, body) = post(&base, &format!("/v1/issues/{id}/steps"), "during-outage-step", &agenda_body(9));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(readyz_status(&base), 503, "not ready while the database is away");
+
+    // Back: the same requests with the same keys are recorded, once.
+    proxy.refuse(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while readyz_status(&base) != 200 {
+        assert!(Instant::now() < deadline, "ready again once the database is back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..2 {
+        let (status, _, body) = post(&base, "/v1/issues", "during-outage", &raise_body("停机期间 / during the outage"));
+        assert_eq!(status, 201, "{body}");
+        ack(&acked, &body);
+        let (status, _, body) = post(&base, &format!("/v1/issues/{id}/steps"), "during-outage-step", &agenda_body(9));
+        assert_eq!(status, 201, "{body}");
+        ack(&acked, &body);
+    }
+    drop(server);
+
+    // The log, read directly.
+    let acked = acked.lock().unwrap().clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = pg::open(&url, &schema).await;
+        let mut after = 0;
+        let mut ids = HashSet::new();
+        let mut raised = 0;
+        loop {
+            let page = store.read_all(after, 5000).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                assert_eq!(e.position, after + 1, "global positions are gap-free");
+                assert!(ids.insert(e.id), "event {} stored twice", e.id);
+                raised += usize::from(e.event_type == "IssueRaised");
+                after = e.position;
+            }
+        }
+        assert_eq!(raised, acked.len(), "every raised issue was acknowledged once: none raised twice");
+        for (id, versions) in &acked {
+            let events = read_stream_all(store.as_ref(), &format!("issue-{id}")).await.unwrap();
+            verify_chain(&events).unwrap_or_else(|e| panic!("chain of {id}: {e}"));
+            for (v, event_id) in versions {
+                let e = events.get(*v as usize).unwrap_or_else(|| panic!("acknowledged {id} v{v} lost"));
+                assert_eq!(&e.id.to_string(), event_id, "{id} v{v} is another event");
+            }
+            assert_eq!(events.len(), versions.len(), "{id}: every stored event is an acknowledged one");
+        }
+        store.close().await;
+    });
+}
