@@ -7,6 +7,8 @@
 //! - an outage longer than the wait: 503 problem+json `store-unavailable` with `Retry-After`,
 //!   `/readyz` 503, and once the database is back the same request with the same
 //!   `Idempotency-Key` is recorded exactly once;
+//! - the database gone right after a COMMIT landed: 503 that says it may have been written
+//!   (`outcome_unknown`), and the keyed resend is answered as the original, stored once;
 //! - afterwards the log read directly: positions gap-free, every event stored once, every
 //!   stream's chain intact, every acknowledged event present.
 //!
@@ -224,6 +226,30 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
         assert_eq!(status, 201, "{body}");
         ack(&acked, &body);
     }
+
+    // The database goes away right after a COMMIT landed, before its reply: the writer cannot
+    // find out, so the 503 says it may have been written; the keyed resend finds it and
+    // answers as the original (Idempotent-Replayed), and it is stored once.
+    proxy.lose_next_commit_reply_then_refuse();
+    let (status, _, body) = post(&base, &format!("/v1/issues/{id}/steps"), "landed-unheard", &agenda_body(10));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["outcome_unknown"], true, "a COMMIT cut off is not reported as nothing written: {body}");
+    assert!(body["detail"].as_str().unwrap().contains("may have been written"), "{body}");
+    proxy.refuse(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while readyz_status(&base) != 200 {
+        assert!(Instant::now() < deadline, "ready again once the database is back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = agent()
+        .post(&format!("{base}/v1/issues/{id}/steps"))
+        .header("Idempotency-Key", "landed-unheard")
+        .send_json(agenda_body(10))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(r.headers().get("Idempotent-Replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    let body: Value = r.into_body().read_json().unwrap();
+    ack(&acked, &body);
     drop(server);
 
     // The log, read directly.

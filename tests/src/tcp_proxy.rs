@@ -19,6 +19,8 @@ struct Shared {
     refusing: AtomicBool,
     /// The next connection to send a COMMIT loses the reply and the connection.
     lose_next_commit: AtomicBool,
+    /// ... and from then on new connections are refused (the server went down right after).
+    refuse_after_lost_commit: AtomicBool,
     /// COMMITs whose reply is lost so far (counted as the COMMIT is passed on).
     lost_commits: AtomicUsize,
     /// Both ends of every live connection, to cut them all.
@@ -40,6 +42,7 @@ impl TcpProxy {
             upstream,
             refusing: AtomicBool::new(false),
             lose_next_commit: AtomicBool::new(false),
+            refuse_after_lost_commit: AtomicBool::new(false),
             lost_commits: AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
         });
@@ -79,6 +82,15 @@ impl TcpProxy {
     /// The next COMMIT is delivered to the server, then its connection is cut before the
     /// reply reaches the client.
     pub(crate) fn lose_next_commit_reply(&self) {
+        self.shared.refuse_after_lost_commit.store(false, Ordering::SeqCst);
+        self.shared.lose_next_commit.store(true, Ordering::SeqCst);
+    }
+
+    /// As [`TcpProxy::lose_next_commit_reply`], and new connections are refused from that
+    /// moment until [`TcpProxy::refuse`]`(false)`: the database went away right after the
+    /// commit, so the client cannot find out whether it landed.
+    pub(crate) fn lose_next_commit_reply_then_refuse(&self) {
+        self.shared.refuse_after_lost_commit.store(true, Ordering::SeqCst);
         self.shared.lose_next_commit.store(true, Ordering::SeqCst);
     }
 
@@ -108,6 +120,9 @@ fn pipe(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) {
             if lose {
                 m.store(true, Ordering::SeqCst);
                 sh.lost_commits.fetch_add(1, Ordering::SeqCst);
+                if sh.refuse_after_lost_commit.load(Ordering::SeqCst) {
+                    sh.refusing.store(true, Ordering::SeqCst);
+                }
             }
             if to.write_all(chunk).is_err() {
                 break;
