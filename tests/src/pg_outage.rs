@@ -250,6 +250,17 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
     assert_eq!(r.headers().get("Idempotent-Replayed").and_then(|v| v.to_str().ok()), Some("true"));
     let body: Value = r.into_body().read_json().unwrap();
     ack(&acked, &body);
+
+    // What the operator sees: the outages ridden out and the requests given up.
+    let metrics = agent().get(&format!("{base}/metrics")).call().unwrap().into_body().read_to_string().unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} not on /metrics"))
+    };
+    assert!(value("convene_store_connection_retries_total") > 0.0, "the short outage was ridden out by retrying");
+    assert!(value("convene_store_unavailable_total") >= 3.0, "the 503s above were counted");
     drop(server);
 
     // The log, read directly.

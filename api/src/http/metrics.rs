@@ -79,6 +79,8 @@ pub struct Metrics {
     /// Free and total bytes of the disk holding the embedded log (absent for a database
     /// server's log: its disk is watched where it runs).
     disk: Option<(Gauge, Gauge)>,
+    /// A store out of reach: tries made again on a new connection, operations given up (503).
+    outages: (Counter, Counter),
     leader: Gauge,
     leader_terms: Counter,
     audited: Gauge,
@@ -163,6 +165,20 @@ impl Metrics {
                 gauge_bytes(registry, "store_disk_size", "事件日志所在磁盘的容量 / size of the disk holding the log");
             (available, size)
         });
+        let outages = (
+            counter(
+                registry,
+                "store_connection_retries",
+                "与数据库的连接中断后重试的次数 / reads, connections and group commits tried again on a new \
+                 connection after the database connection was lost (PostgreSQL)",
+            ),
+            counter(
+                registry,
+                "store_unavailable",
+                "存储无法访问而放弃的操作（答复 503）/ operations given up because the store stayed out of reach \
+                 (PostgreSQL past --db-outage-wait, the embedded log locked by another process): answered 503",
+            ),
+        );
         let leader = gauge(
             registry,
             "leader",
@@ -208,6 +224,7 @@ impl Metrics {
             durations,
             head,
             commits,
+            outages,
             disk,
             leader,
             leader_terms,
@@ -246,6 +263,9 @@ impl Metrics {
             c.inner().store(commits, Ordering::Relaxed);
             a.inner().store(appends, Ordering::Relaxed);
         }
+        let outages = store.outage_counts();
+        self.outages.0.inner().store(outages.retried, Ordering::Relaxed);
+        self.outages.1.inner().store(outages.gave_up, Ordering::Relaxed);
         if let (Some((available, size)), Some(file)) = (&self.disk, store.local_file()) {
             match disk_space(file) {
                 Ok((free, total)) => {

@@ -57,7 +57,10 @@ fn backend(e: kurrentdb::Error) -> StoreError {
         kurrentdb::Error::ConnectionClosed
         | kurrentdb::Error::GrpcConnectionError(_)
         | kurrentdb::Error::DeadlineExceeded
-        | kurrentdb::Error::NotLeaderException(_) => StoreError::unavailable(format!("KurrentDB: {e}")),
+        | kurrentdb::Error::NotLeaderException(_) => {
+            super::outages::gave_up();
+            StoreError::unavailable(format!("KurrentDB: {e}"))
+        }
         _ => StoreError::Backend(format!("KurrentDB: {e}")),
     }
 }

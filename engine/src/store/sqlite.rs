@@ -66,6 +66,7 @@ impl From<rusqlite::Error> for StoreError {
             rusqlite::Error::SqliteFailure(f, _)
                 if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
             {
+                super::outages::gave_up();
                 StoreError::unavailable(format!("{e} (another process holds the embedded log)"))
             }
             _ => StoreError::Backend(e.to_string()),

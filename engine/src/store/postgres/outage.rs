@@ -6,7 +6,7 @@
 //! outlasts the wait, the last [`StoreError::Unavailable`] is returned and the caller
 //! answers "retry later" (503 over HTTP, exit status 75 on the CLI).
 
-use crate::store::StoreError;
+use crate::store::{StoreError, outages};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -34,8 +34,10 @@ impl Backoff {
     pub(crate) async fn again(&mut self, error: &StoreError, what: &str) -> bool {
         let StoreError::Unavailable { message, outcome_unknown } = error else { return false };
         if self.started.elapsed() + self.pause > self.wait {
+            outages::gave_up();
             return false;
         }
+        outages::retried();
         tracing::warn!(
             error = %message,
             what,
@@ -126,6 +128,17 @@ mod tests {
         .await;
         assert!(matches!(r, Err(StoreError::Backend(_))));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_and_give_ups_are_counted() {
+        let before = outages::counts();
+        let _: Result<(), _> =
+            ride_out(Duration::from_millis(100), "read", || async { Err(StoreError::unavailable("refused")) }).await;
+        let after = outages::counts();
+        // Other tests may count too (the counters are process-wide): at least ours.
+        assert!(after.retried > before.retried);
+        assert!(after.gave_up > before.gave_up);
     }
 
     #[tokio::test]
