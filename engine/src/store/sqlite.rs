@@ -953,3 +953,32 @@ fn plan_and_insert(
         already_present: false,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_locked_by_another_process_past_the_busy_timeout_is_unavailable_not_a_fault() {
+        // Real lock contention: a second connection asks for the write lock while the first
+        // holds it, with no busy timeout to wait out.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let before = super::super::outages::counts().gave_up;
+        let e = StoreError::from(other.execute_batch("BEGIN IMMEDIATE").unwrap_err());
+        assert!(e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains("another process holds the embedded log"), "{e}");
+        assert!(super::super::outages::counts().gave_up > before, "counted for /metrics");
+    }
+
+    #[test]
+    fn a_full_disk_stays_storage_full() {
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert!(matches!(StoreError::from(e), StoreError::StorageFull(_)));
+    }
+}
