@@ -276,7 +276,8 @@ impl From<EngineError> for Problem {
                 "contention",
                 "并发冲突过多，请重试 / Too much contention, retry",
                 "too many concurrent writers on this issue",
-            ),
+            )
+            .with("retry_after", 1),
             EngineError::Store(StoreError::Closed) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting-down",
@@ -330,6 +331,11 @@ pub struct ProblemDoc {
     pub schema: Option<String>,
     /// On invalid workflows: `{severity, code, path, message}` per problem.
     pub diagnostics: Option<Vec<Value>>,
+    /// On a 503 worth retrying: seconds to wait, as the `Retry-After` header says.
+    pub retry_after: Option<u64>,
+    /// On a 503 `store-unavailable`: true when the connection broke during the COMMIT, so the
+    /// write may have landed (resend with the same `Idempotency-Key`: recorded once either way).
+    pub outcome_unknown: Option<bool>,
 }
 
 #[cfg(test)]
