@@ -9,6 +9,9 @@
 //!   `Idempotency-Key` is recorded exactly once;
 //! - the database gone right after a COMMIT landed: 503 that says it may have been written
 //!   (`outcome_unknown`), and the keyed resend is answered as the original, stored once;
+//! - a database that answers nothing and closes nothing (a partition): 503 within the
+//!   answer timeout and the wait rather than a hang, and once it answers again the keyed
+//!   resend is recorded once;
 //! - afterwards the log read directly: positions gap-free, every event stored once, every
 //!   stream's chain intact, every acknowledged event present.
 //!
@@ -129,18 +132,12 @@ fn readyz_status(base: &str) -> u16 {
     agent().get(&format!("{base}/readyz")).call().map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
-fn start(url: &str, schema: &str) -> Server {
+fn start(url: &str, schema: &str, env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let database_url = pg::url_with_schema(url, schema);
-    let server = start_serve(
-        dir.path(),
-        free_port(),
-        &[
-            ("CONVENE_DATABASE_URL", &database_url),
-            ("CONVENE_DB_POOL_SIZE", "4"),
-            ("CONVENE_DB_OUTAGE_WAIT", OUTAGE_WAIT),
-        ],
-    );
+    let mut all = vec![("CONVENE_DATABASE_URL", database_url.as_str()), ("CONVENE_DB_POOL_SIZE", "4")];
+    all.extend_from_slice(env);
+    let server = start_serve(dir.path(), free_port(), &all);
     // The data directory holds only the checkpoint key; the server keeps its files open.
     std::mem::forget(dir);
     server
@@ -152,7 +149,7 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
     let proxy = TcpProxy::start(through_proxy(&url, 0).0);
     let (_, proxied) = through_proxy(&url, proxy.port);
     let schema = pg::unique_schema("outage");
-    let server = start(&proxied, &schema);
+    let server = start(&proxied, &schema, &[("CONVENE_DB_OUTAGE_WAIT", OUTAGE_WAIT)]);
     let base = server.base.clone();
     let acked: Acked = Arc::default();
 
@@ -213,11 +210,7 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
 
     // Back: the same requests with the same keys are recorded, once.
     proxy.refuse(false);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while readyz_status(&base) != 200 {
-        assert!(Instant::now() < deadline, "ready again once the database is back");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_ready(&base);
     for _ in 0..2 {
         let (status, _, body) = post(&base, "/v1/issues", "during-outage", &raise_body("停机期间 / during the outage"));
         assert_eq!(status, 201, "{body}");
@@ -236,11 +229,7 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
     assert_eq!(body["outcome_unknown"], true, "a COMMIT cut off is not reported as nothing written: {body}");
     assert!(body["detail"].as_str().unwrap().contains("may have been written"), "{body}");
     proxy.refuse(false);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while readyz_status(&base) != 200 {
-        assert!(Instant::now() < deadline, "ready again once the database is back");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_ready(&base);
     let r = agent()
         .post(&format!("{base}/v1/issues/{id}/steps"))
         .header("Idempotency-Key", "landed-unheard")
@@ -263,11 +252,16 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
     assert!(value("convene_store_unavailable_total") >= 3.0, "the 503s above were counted");
     drop(server);
 
-    // The log, read directly.
+    verify_log(&url, &schema, &acked);
+}
+
+/// The log read directly: positions gap-free, no event stored twice, no issue raised twice,
+/// every acknowledged event present and every stored one acknowledged, chains intact.
+fn verify_log(url: &str, schema: &str, acked: &Acked) {
     let acked = acked.lock().unwrap().clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let store = pg::open(&url, &schema).await;
+        let store = pg::open(url, schema).await;
         let mut after = 0;
         let mut ids = HashSet::new();
         let mut raised = 0;
@@ -295,4 +289,59 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
         }
         store.close().await;
     });
+}
+
+fn wait_ready(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while readyz_status(base) != 200 {
+        assert!(Instant::now() < deadline, "ready again once the database is back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_silent_database_is_given_up_on_within_the_answer_timeout_and_nothing_is_lost_or_doubled() {
+    let Some(url) = pg::url() else { return };
+    let proxy = TcpProxy::start(through_proxy(&url, 0).0);
+    let (_, proxied) = through_proxy(&url, proxy.port);
+    let schema = pg::unique_schema("silent");
+    let server = start(&proxied, &schema, &[("CONVENE_DB_OUTAGE_WAIT", "2"), ("CONVENE_DB_ANSWER_TIMEOUT", "1")]);
+    let base = server.base.clone();
+    let acked: Acked = Arc::default();
+    let (status, _, body) = post(&base, "/v1/issues", "s-raise", &raise_body("沉默的数据库 / a silent database"));
+    assert_eq!(status, 201, "{body}");
+    ack(&acked, &body);
+    let id = body["issue"]["id"].as_str().unwrap().to_string();
+    let steps = format!("/v1/issues/{id}/steps");
+    let (status, _, body) = post(&base, &steps, "s-0", &assess_body());
+    assert_eq!(status, 201, "{body}");
+    ack(&acked, &body);
+
+    // Partitioned: nothing answers and nothing is closed. Without an answer timeout the
+    // request would hang until the OS gave up on the connection (minutes).
+    proxy.freeze(true);
+    let started = Instant::now();
+    let (status, retry_after, body) = post(&base, &steps, "s-1", &agenda_body(1));
+    assert_eq!(status, 503, "{body}");
+    assert!(body["type"].as_str().unwrap().ends_with("/store-unavailable"), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("2"));
+    assert!(started.elapsed() < Duration::from_secs(5), "given up within the wait, not hung");
+    assert_eq!(readyz_status(&base), 503, "not ready while the database is silent");
+
+    // Healed: whatever was held is delivered (a held COMMIT may land now); the keyed resend
+    // is recorded once either way.
+    proxy.freeze(false);
+    wait_ready(&base);
+    for _ in 0..2 {
+        let (status, _, body) = post(&base, &steps, "s-1", &agenda_body(1));
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["event"]["version"], 2, "{body}");
+        ack(&acked, &body);
+    }
+    let (status, _, body) = post(&base, &steps, "s-2", &agenda_body(2));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["event"]["version"], 3, "{body}");
+    ack(&acked, &body);
+    drop(server);
+    verify_log(&url, &schema, &acked);
 }

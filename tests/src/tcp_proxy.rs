@@ -17,6 +17,9 @@ struct Shared {
     upstream: SocketAddr,
     /// New connections are closed at once while set.
     refusing: AtomicBool,
+    /// Nothing is relayed either way while set, and nothing is closed: a network partition
+    /// (packets dropped silently) as both ends see it.
+    frozen: AtomicBool,
     /// The next connection to send a COMMIT loses the reply and the connection.
     lose_next_commit: AtomicBool,
     /// ... and from then on new connections are refused (the server went down right after).
@@ -41,6 +44,7 @@ impl TcpProxy {
         let shared = Arc::new(Shared {
             upstream,
             refusing: AtomicBool::new(false),
+            frozen: AtomicBool::new(false),
             lose_next_commit: AtomicBool::new(false),
             refuse_after_lost_commit: AtomicBool::new(false),
             lost_commits: AtomicUsize::new(0),
@@ -72,6 +76,12 @@ impl TcpProxy {
             let _ = a.shutdown(Shutdown::Both);
             let _ = b.shutdown(Shutdown::Both);
         }
+    }
+
+    /// While `on`, nothing passes either way on any connection, old or new, and none is
+    /// closed: the database is silent, as behind a partition.
+    pub(crate) fn freeze(&self, on: bool) {
+        self.shared.frozen.store(on, Ordering::SeqCst);
     }
 
     /// While `on`, new connections are closed as soon as they are accepted.
@@ -114,6 +124,7 @@ fn pipe(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) {
         let (mut from, mut to) = (client, server);
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n @ 1..) = from.read(&mut buf) {
+            hold_while_frozen(&sh);
             let chunk = &buf[..n];
             let lose = chunk.windows(COMMIT.len()).any(|w| w == COMMIT)
                 && sh.lose_next_commit.compare_exchange(true, false, Ordering::SeqCst, Ordering::SeqCst).is_ok();
@@ -137,10 +148,12 @@ fn pipe(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) {
         let _ = from.shutdown(Shutdown::Both);
         let _ = to.shutdown(Shutdown::Both);
     });
+    let sh = shared.clone();
     std::thread::spawn(move || {
         let (mut from, mut to) = (s2, c2);
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n @ 1..) = from.read(&mut buf) {
+            hold_while_frozen(&sh);
             if mute.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
                 break;
             }
@@ -148,4 +161,11 @@ fn pipe(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) {
         let _ = from.shutdown(Shutdown::Both);
         let _ = to.shutdown(Shutdown::Both);
     });
+}
+
+/// Holds what was read until the proxy thaws.
+fn hold_while_frozen(shared: &Shared) {
+    while shared.frozen.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -55,6 +55,12 @@ pub struct Cli {
     /// on the CLI). Retrying meanwhile is safe: every append is idempotent by its event ids.
     #[arg(long, global = true, env = "CONVENE_DB_OUTAGE_WAIT", default_value_t = 10.0, value_parser = outage_seconds)]
     pub db_outage_wait: f64,
+    /// PostgreSQL: seconds a read or a group commit waits for the database to answer before
+    /// its connection is taken for lost and the work tried again (a database gone without
+    /// closing its connections: a network partition, a fail-over). Also the connections'
+    /// TCP user timeout unless the URL sets `tcp_user_timeout`.
+    #[arg(long, global = true, env = "CONVENE_DB_ANSWER_TIMEOUT", default_value_t = 30.0, value_parser = answer_seconds)]
+    pub db_answer_timeout: f64,
     /// Log format: pretty for people, json for machines.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -120,15 +126,18 @@ impl StoreTarget {
             None => StoreUrl::Sqlite(cli.data.clone()),
         };
         let outage_wait = std::time::Duration::from_secs_f64(cli.db_outage_wait);
+        let answer_timeout = std::time::Duration::from_secs_f64(cli.db_answer_timeout);
         if let StoreUrl::Postgres(o) = &mut url {
             // The secrets beside the log are opened from the URL alone: they wait as long.
             o.outage_wait = outage_wait;
+            o.answer_timeout = answer_timeout;
         }
         Ok(StoreTarget {
             url,
             options: OpenOptions {
                 pool_size: Some(cli.db_pool_size),
                 outage_wait: Some(outage_wait),
+                answer_timeout: Some(answer_timeout),
                 long_lived: false,
             },
             data: cli.data.clone(),
@@ -214,6 +223,14 @@ fn outage_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
         _ => Err(format!("应为 0 到 3600 之间的秒数 / expected seconds between 0 and 3600, got {s:?}")),
+    }
+}
+
+/// `--db-answer-timeout`: seconds, at least 0.1, at most an hour.
+fn answer_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.1..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("应为 0.1 到 3600 之间的秒数 / expected seconds between 0.1 and 3600, got {s:?}")),
     }
 }
 

@@ -18,6 +18,9 @@ pub struct OpenOptions {
     /// How long an append waits for a lost database connection to come back (PostgreSQL).
     /// `None`: the backend's default.
     pub outage_wait: Option<std::time::Duration>,
+    /// How long a read or a group commit waits for the database's answer before taking its
+    /// connection for lost (PostgreSQL). `None`: the backend's default.
+    pub answer_timeout: Option<std::time::Duration>,
     /// The process runs for long (the server): the embedded store zero-fills its write-ahead
     /// log at open ([`SqliteOptions::preallocate_wal`]). Other backends ignore it.
     pub long_lived: bool,
@@ -90,6 +93,9 @@ pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn
             }
             if let Some(w) = options.outage_wait {
                 o = o.with_outage_wait(w);
+            }
+            if let Some(t) = options.answer_timeout {
+                o = o.with_answer_timeout(t);
             }
             Ok(Arc::new(PostgresStore::open(o).await?))
         }

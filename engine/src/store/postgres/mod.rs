@@ -134,6 +134,12 @@ pub(crate) fn describe_pg_error(e: &tokio_postgres::Error) -> String {
 /// second or two, a managed server's failover usually under ten.
 pub const DEFAULT_OUTAGE_WAIT: Duration = Duration::from_secs(10);
 
+/// How long one round of work (a read, a group commit) may wait for the database's answer
+/// before its connection is taken for lost: a database that vanished without closing the
+/// connection (a network partition, a fail-over whose old primary is gone) answers nothing.
+/// Far above any healthy batch (milliseconds), well below the OS's TCP timeouts (minutes).
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to open the PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresOptions {
@@ -151,6 +157,10 @@ pub struct PostgresOptions {
     /// reads are tried again and the writer writes its batch again, which is safe because
     /// every append is idempotent by its event ids (see `outage.rs`); zero answers at once.
     pub outage_wait: Duration,
+    /// How long a read or a group commit waits for the database to answer before its
+    /// connection is taken for lost (and the work tried again within `outage_wait`). Also the
+    /// connections' `tcp_user_timeout`, unless the URL sets one.
+    pub answer_timeout: Duration,
     /// TLS: `sslmode` and `sslrootcert` of the URL (default `prefer`, see `tls.rs`).
     pub tls: TlsOptions,
 }
@@ -228,6 +238,7 @@ impl PostgresOptions {
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
             outage_wait: DEFAULT_OUTAGE_WAIT,
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
             tls,
         })
     }
@@ -250,6 +261,11 @@ impl PostgresOptions {
 
     pub fn with_outage_wait(mut self, wait: Duration) -> Self {
         self.outage_wait = wait;
+        self
+    }
+
+    pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout.max(Duration::from_millis(100));
         self
     }
 }
@@ -314,6 +330,17 @@ impl Connector {
     fn new(options: &PostgresOptions) -> Connector {
         let mut config = options.config.clone();
         config.connect_timeout(options.connect_timeout);
+        // A server that vanished without closing the connection is noticed in seconds, not
+        // after the OS's defaults (two idle hours; minutes of retransmission). The URL's own
+        // `keepalives_idle` / `tcp_user_timeout` win (tokio-postgres's default idle is 2 h).
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_secs(15));
+            config.keepalives_interval(Duration::from_secs(5));
+            config.keepalives_retries(3);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(options.answer_timeout);
+        }
         if config.get_application_name().is_none() {
             config.application_name("convene");
         }
@@ -514,8 +541,8 @@ struct Inner {
     head: watch::Receiver<u64>,
     counts: Arc<CommitCounts>,
     channel: String,
-    /// How long reads and appends wait out a lost connection (`PostgresOptions::outage_wait`).
-    outage_wait: Duration,
+    /// How long reads wait out a lost connection, and for an answer.
+    patience: outage::Patience,
 }
 
 impl Drop for Inner {
@@ -556,7 +583,7 @@ impl PostgresStore {
             head_tx.clone(),
             counts.clone(),
             channel.clone(),
-            options.outage_wait,
+            outage::Patience::of(&options),
         );
         let writer = tokio::spawn(w.run(rx));
         let listener = tokio::spawn(notify::listen(connector.clone(), channel.clone(), Arc::downgrade(&head_tx)));
@@ -572,7 +599,7 @@ impl PostgresStore {
                 head,
                 counts,
                 channel,
-                outage_wait: options.outage_wait,
+                patience: outage::Patience::of(&options),
             }),
         })
     }
@@ -586,7 +613,7 @@ impl PostgresStore {
         limit: i64,
         layout: Layout,
     ) -> Result<Option<EventPage>, StoreError> {
-        outage::ride_out(self.inner.outage_wait, "page read", || self.copy_page_once(after, until, limit, layout)).await
+        outage::ride_out(self.inner.patience, "page read", || self.copy_page_once(after, until, limit, layout)).await
     }
 
     async fn copy_page_once(
@@ -627,7 +654,7 @@ impl PostgresStore {
 
     /// A pooled connection, waiting out an outage (nothing is sent before it is had).
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        outage::ride_out(self.inner.outage_wait, "connection", || self.client_once()).await
+        outage::ride_out(self.inner.patience, "connection", || self.client_once()).await
     }
 
     /// A pooled connection or the reason there is none, for work that rides out outages as a whole.
@@ -641,7 +668,7 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        outage::ride_out(self.inner.outage_wait, "read", || async {
+        outage::ride_out(self.inner.patience, "read", || async {
             let client = self.client_once().await?;
             let st = client.prepare_cached(sql).await.map_err(pg_error)?;
             client.query(&st, params).await.map_err(pg_error)

@@ -16,6 +16,40 @@ use std::time::{Duration, Instant};
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
+/// How long work waits on the database: for a lost connection to come back
+/// (`outage_wait`), and for an answer on a connection before taking it for lost
+/// (`answer_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patience {
+    pub outage_wait: Duration,
+    pub answer_timeout: Duration,
+}
+
+impl Patience {
+    pub(crate) fn of(options: &super::PostgresOptions) -> Patience {
+        Patience { outage_wait: options.outage_wait, answer_timeout: options.answer_timeout }
+    }
+
+    /// `work`, or [`StoreError::Unavailable`] if the database has not answered within the
+    /// answer timeout. `outcome_unknown` says whether the work may have written something by then.
+    pub(crate) async fn answer<T, E: From<StoreError>>(
+        &self,
+        work: impl Future<Output = Result<T, E>>,
+        outcome_unknown: impl FnOnce() -> bool,
+    ) -> Result<T, E> {
+        match tokio::time::timeout(self.answer_timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(E::from(StoreError::Unavailable {
+                message: format!(
+                    "PostgreSQL 在 {:?} 内没有应答 / PostgreSQL gave no answer within {:?}",
+                    self.answer_timeout, self.answer_timeout
+                ),
+                outcome_unknown: outcome_unknown(),
+            })),
+        }
+    }
+}
+
 /// How long is left to wait out an outage that began at `started`.
 pub(crate) struct Backoff {
     started: Instant,
@@ -62,15 +96,16 @@ impl Backoff {
 }
 
 /// Runs `op` until it succeeds, fails with anything but an outage, or the outage outlasts
-/// `wait`. `op` must be safe to run more than once (a read, or getting a connection).
-pub(crate) async fn ride_out<T, F, Fut>(wait: Duration, what: &str, mut op: F) -> Result<T, StoreError>
+/// the wait; a run the database does not answer within the answer timeout counts as an
+/// outage. `op` must be safe to run more than once (a read, or getting a connection).
+pub(crate) async fn ride_out<T, F, Fut>(patience: Patience, what: &str, mut op: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
-    let mut backoff = Backoff::new(wait);
+    let mut backoff = Backoff::new(patience.outage_wait);
     loop {
-        match op().await {
+        match patience.answer(op(), || false).await {
             Err(e) if backoff.again(&e, what).await => continue,
             other => {
                 if backoff.retries() > 0 && other.is_ok() {
@@ -89,10 +124,14 @@ mod tests {
 
     // Real time, kept short: the pauses are 50, 100, 200, … ms.
 
+    fn waiting(outage_wait: Duration) -> Patience {
+        Patience { outage_wait, answer_timeout: Duration::from_secs(5) }
+    }
+
     #[tokio::test]
     async fn an_outage_shorter_than_the_wait_is_ridden_out() {
         let calls = AtomicU32::new(0);
-        let r = ride_out(Duration::from_secs(10), "read", || async {
+        let r = ride_out(waiting(Duration::from_secs(10)), "read", || async {
             if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(StoreError::unavailable("refused")) } else { Ok(7) }
         })
         .await;
@@ -105,7 +144,7 @@ mod tests {
         let calls = AtomicU32::new(0);
         let wait = Duration::from_millis(400);
         let started = Instant::now();
-        let r: Result<(), _> = ride_out(wait, "read", || async {
+        let r: Result<(), _> = ride_out(waiting(wait), "read", || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(StoreError::unavailable("refused"))
         })
@@ -121,7 +160,7 @@ mod tests {
     #[tokio::test]
     async fn other_errors_are_not_retried() {
         let calls = AtomicU32::new(0);
-        let r: Result<(), _> = ride_out(Duration::from_secs(10), "read", || async {
+        let r: Result<(), _> = ride_out(waiting(Duration::from_secs(10)), "read", || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(StoreError::Backend("syntax error".into()))
         })
@@ -134,7 +173,8 @@ mod tests {
     async fn retries_and_give_ups_are_counted() {
         let before = outages::counts();
         let _: Result<(), _> =
-            ride_out(Duration::from_millis(100), "read", || async { Err(StoreError::unavailable("refused")) }).await;
+            ride_out(waiting(Duration::from_millis(100)), "read", || async { Err(StoreError::unavailable("refused")) })
+                .await;
         let after = outages::counts();
         // Other tests may count too (the counters are process-wide): at least ours.
         assert!(after.retried > before.retried);
@@ -142,9 +182,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_that_does_not_answer_counts_as_an_outage() {
+        let calls = AtomicU32::new(0);
+        let patience = Patience { outage_wait: Duration::from_millis(500), answer_timeout: Duration::from_millis(100) };
+        let r = ride_out(patience, "read", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The first connection hangs (a partition): no error, no answer.
+                std::future::pending::<()>().await;
+            }
+            Ok(5)
+        })
+        .await;
+        assert_eq!(r.unwrap(), 5, "tried again on a new connection after the answer timeout");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn no_wait_means_no_retry() {
         let calls = AtomicU32::new(0);
-        let r: Result<(), _> = ride_out(Duration::ZERO, "read", || async {
+        let r: Result<(), _> = ride_out(waiting(Duration::ZERO), "read", || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(StoreError::unavailable("refused"))
         })

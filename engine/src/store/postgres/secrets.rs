@@ -13,7 +13,7 @@
 //! an archive or a base backup keeps them as long as it is retained) and the blocks the old
 //! file occupied on disk until the file system reuses them.
 
-use super::outage::Backoff;
+use super::outage::{Backoff, Patience};
 use super::{Connector, PostgresOptions, describe_pg_error, pg_error, prepare_schema};
 use crate::secrets::{Secrets, SecretsError, TokenRow};
 use crate::store::StoreError;
@@ -35,7 +35,7 @@ fn pg(e: tokio_postgres::Error) -> SecretsError {
 pub struct PgSecrets {
     pool: Pool,
     connector: Connector,
-    outage_wait: std::time::Duration,
+    patience: Patience,
 }
 
 impl PgSecrets {
@@ -44,12 +44,12 @@ impl PgSecrets {
     pub async fn open(options: &PostgresOptions) -> Result<PgSecrets, SecretsError> {
         let connector: Connector = prepare_schema(options).await?;
         let pool = connector.pool(2, options.connect_timeout)?;
-        Ok(PgSecrets { pool, connector, outage_wait: options.outage_wait })
+        Ok(PgSecrets { pool, connector, patience: Patience::of(options) })
     }
 
     /// A pooled connection, waiting out an outage as the store does.
     async fn client(&self) -> Result<deadpool_postgres::Client, SecretsError> {
-        super::outage::ride_out(self.outage_wait, "secrets connection", || self.client_once())
+        super::outage::ride_out(self.patience, "secrets connection", || self.client_once())
             .await
             .map_err(SecretsError::Store)
     }
@@ -66,12 +66,20 @@ impl PgSecrets {
         F: Fn(deadpool_postgres::Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, SecretsError>>,
     {
-        let mut backoff = Backoff::new(self.outage_wait);
+        let mut backoff = Backoff::new(self.patience.outage_wait);
         loop {
-            let attempt = match self.client_once().await {
-                Ok(c) => op(c).await,
-                Err(e) => Err(SecretsError::Store(e)),
-            };
+            let attempt = self
+                .patience
+                .answer(
+                    async {
+                        match self.client_once().await {
+                            Ok(c) => op(c).await,
+                            Err(e) => Err(SecretsError::Store(e)),
+                        }
+                    },
+                    || false,
+                )
+                .await;
             match attempt {
                 Err(SecretsError::Store(e)) if backoff.again(&e, what).await => continue,
                 other => return other,

@@ -18,7 +18,7 @@
 //! batch answered [`StoreError::Unavailable`], saying whether a COMMIT may have landed.
 
 use super::insert::{INSERT, Row, insert_rows};
-use super::outage::Backoff;
+use super::outage::{Backoff, Patience};
 use super::{CommitCounts, Connector, pg_error};
 use crate::event::{GENESIS_HASH, NewEvent, chain_hash_bytes, event_hash_input, hex};
 use crate::store::{AppendOutcome, ExpectedVersion, StoreError};
@@ -26,7 +26,6 @@ use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
@@ -64,6 +63,12 @@ struct Conn {
 impl Conn {
     async fn open(connector: &Connector) -> Result<Conn, StoreError> {
         let client = connector.connect("writer").await?;
+        // The writer's transaction holds the log row's lock, which every instance's writer
+        // needs. If this process vanishes mid-transaction without the connection closing (a
+        // partition), the server ends the session after this long, not after its TCP
+        // timeouts: the other instances' appends wait seconds, not hours. A healthy batch is
+        // never idle inside its transaction for more than a round trip.
+        client.batch_execute("SET idle_in_transaction_session_timeout = '15s'").await.map_err(pg_error)?;
         let (lock, ids, heads, insert, advance) = tokio::try_join!(
             client.prepare(LOCK),
             client.prepare(IDS),
@@ -89,8 +94,11 @@ pub(super) struct Writer {
     /// log's position (no other process wrote since).
     heads: HashMap<String, Head>,
     known_position: u64,
-    /// How long a batch is retried after its connection was lost.
-    outage_wait: Duration,
+    /// How long a batch is retried after its connection was lost, and how long one attempt
+    /// waits for the database to answer.
+    patience: Patience,
+    /// Set just before COMMIT is sent: an attempt cut off after this may have landed.
+    commit_sent: bool,
 }
 
 /// The effect of one batch, applied to the caches only after the commit.
@@ -106,7 +114,7 @@ impl Writer {
         head_tx: Arc<watch::Sender<u64>>,
         counts: Arc<CommitCounts>,
         channel: String,
-        outage_wait: Duration,
+        patience: Patience,
     ) -> Writer {
         Writer {
             connector,
@@ -116,7 +124,8 @@ impl Writer {
             conn: None,
             heads: HashMap::new(),
             known_position: 0,
-            outage_wait,
+            patience,
+            commit_sent: false,
         }
     }
 
@@ -141,11 +150,21 @@ impl Writer {
     }
 
     async fn commit_batch(&mut self, batch: Vec<Request>) {
-        let mut backoff = Backoff::new(self.outage_wait);
+        let mut backoff = Backoff::new(self.patience.outage_wait);
         // Did any attempt lose its connection after sending COMMIT?
         let mut commit_unknown = false;
         let result = loop {
-            match self.write_batch(&batch).await {
+            let patience = self.patience;
+            self.commit_sent = false;
+            let attempt = patience.answer(self.write_batch(&batch), || false).await;
+            // An attempt the database did not answer may have been cut off after its COMMIT.
+            let attempt = match attempt {
+                Err(StoreError::Unavailable { message, outcome_unknown }) => {
+                    Err(StoreError::Unavailable { message, outcome_unknown: outcome_unknown || self.commit_sent })
+                }
+                other => other,
+            };
+            match attempt {
                 Err(e @ StoreError::Unavailable { .. }) => {
                     commit_unknown |= matches!(e, StoreError::Unavailable { outcome_unknown: true, .. });
                     // The connection is gone or useless, and what it cached may be stale.
@@ -263,6 +282,7 @@ impl Writer {
             let last = (position - 1) as i64;
             tx.query_one(&conn.advance, &[&last, &recorded_at, &self.channel]).await.map_err(pg_error)?;
         }
+        self.commit_sent = true;
         tx.commit().await.map_err(|e| match pg_error(e) {
             // COMMIT was sent: whether it landed is not known.
             StoreError::Unavailable { message, .. } => StoreError::Unavailable { message, outcome_unknown: true },
