@@ -8,6 +8,7 @@
 //! target's log ends. Exit 0 when the copy is identical to the source and every chain verifies,
 //! 1 when the check finds a difference or the target holds another log, 2 when a store fails.
 
+use anyhow::Context;
 use clap::Args;
 use convene_engine::migrate::{MigrateError, compare_logs, copy_log};
 use convene_engine::store::{OpenOptions, StoreUrl, open_parsed};
@@ -42,23 +43,36 @@ fn secrets_dir(url: &StoreUrl, data: &std::path::Path) -> std::path::PathBuf {
     }
 }
 
-pub async fn run(pool_size: usize, data: &std::path::Path, args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let options = OpenOptions { pool_size: Some(pool_size), ..OpenOptions::default() };
-    let from_url = StoreUrl::parse(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let to_url = StoreUrl::parse(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+pub async fn run(options: &OpenOptions, data: &std::path::Path, args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    // The global --db-* flags hold for both ends: the pool size, and how long an outage of
+    // either database is waited out.
+    let options = OpenOptions { long_lived: false, ..options.clone() };
+    let with_patience = |mut url: StoreUrl| {
+        if let StoreUrl::Postgres(o) = &mut url {
+            if let Some(w) = options.outage_wait {
+                o.outage_wait = w;
+            }
+            if let Some(t) = options.answer_timeout {
+                o.answer_timeout = t;
+            }
+        }
+        url
+    };
+    let from_url = with_patience(StoreUrl::parse(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?);
+    let to_url = with_patience(StoreUrl::parse(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?);
     let (from_desc, to_desc) = (from_url.describe(), to_url.describe());
     let from_secrets = convene_engine::secrets::open(&from_url, &secrets_dir(&from_url, data))
         .await
-        .map_err(|e| anyhow::anyhow!("无法打开源密钥库 / cannot open the source's secrets: {e}"))?;
+        .context("无法打开源密钥库 / cannot open the source's secrets")?;
     let to_secrets = convene_engine::secrets::open(&to_url, &secrets_dir(&to_url, data))
         .await
-        .map_err(|e| anyhow::anyhow!("无法打开目标密钥库 / cannot open the target's secrets: {e}"))?;
+        .context("无法打开目标密钥库 / cannot open the target's secrets")?;
     let from = open_parsed(from_url, &options)
         .await
-        .map_err(|e| anyhow::anyhow!("无法打开源 / cannot open the source {from_desc}: {e}"))?;
+        .with_context(|| format!("无法打开源 / cannot open the source {from_desc}"))?;
     let to = open_parsed(to_url, &options)
         .await
-        .map_err(|e| anyhow::anyhow!("无法打开目标 / cannot open the target {to_desc}: {e}"))?;
+        .with_context(|| format!("无法打开目标 / cannot open the target {to_desc}"))?;
     tracing::info!(from = %from_desc, to = %to_desc, "migrating the event log");
 
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(*from.head().borrow()) };

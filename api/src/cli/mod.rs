@@ -208,7 +208,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(a) => replay::run(&target, a).await,
         Command::Demo(a) => demo::run(&target, a).await,
         Command::Bench(a) => bench::run(cli.database_url.as_deref(), cli.db_pool_size, a).await,
-        Command::Migrate(a) => migrate::run(cli.db_pool_size, &cli.data, a).await,
+        Command::Migrate(a) => migrate::run(&target.options, &cli.data, a).await,
         Command::Backup(a) => backup::run(&target, a).await,
         Command::Audit(c) => audit::run(&target, &cli.data, c).await,
         Command::Token(c) => token::run(&target, c).await,
