@@ -17,16 +17,14 @@
 //!
 //! Skipped (with a note) unless `CONVENE_TEST_DATABASE_URL` is set; see `pg.rs`.
 
-use crate::durability::{Server, agent, free_port, start_serve};
+use crate::durability::{Acked, Server, agent, free_port, start_serve};
 use crate::pg;
 use crate::tcp_proxy::TcpProxy;
-use convene_engine::event::verify_chain;
-use convene_engine::store::read_stream_all;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Seconds the server waits out a lost connection here: long enough for the short outage,
@@ -88,9 +86,6 @@ fn post(base: &str, path: &str, key: &str, body: &Value) -> (u16, Option<String>
     }
 }
 
-/// Issue id → version → event id of every acknowledged event.
-type Acked = Arc<Mutex<BTreeMap<String, BTreeMap<u64, String>>>>;
-
 fn ack(acked: &Acked, body: &Value) {
     let id = body["issue"]["id"].as_str().unwrap().to_string();
     let version = body["event"]["version"].as_u64().unwrap();
@@ -132,24 +127,35 @@ fn readyz_status(base: &str) -> u16 {
     agent().get(&format!("{base}/readyz")).call().map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
-fn start(url: &str, schema: &str, env: &[(&str, &str)]) -> Server {
+/// A `convene serve` on a fresh schema, its database connections through a breakable proxy.
+struct Rig {
+    url: String,
+    schema: String,
+    proxy: TcpProxy,
+    server: Server,
+}
+
+/// The rig, or `None` when the PostgreSQL tests are skipped; `env` for the server.
+fn rig(tag: &str, env: &[(&str, &str)]) -> Option<Rig> {
+    let url = pg::url()?;
+    let proxy = TcpProxy::start(through_proxy(&url, 0).0);
+    let (_, proxied) = through_proxy(&url, proxy.port);
+    let schema = pg::unique_schema(tag);
     let dir = tempfile::tempdir().unwrap();
-    let database_url = pg::url_with_schema(url, schema);
+    let database_url = pg::url_with_schema(&proxied, &schema);
     let mut all = vec![("CONVENE_DATABASE_URL", database_url.as_str()), ("CONVENE_DB_POOL_SIZE", "4")];
     all.extend_from_slice(env);
     let server = start_serve(dir.path(), free_port(), &all);
     // The data directory holds only the checkpoint key; the server keeps its files open.
     std::mem::forget(dir);
-    server
+    Some(Rig { url, schema, proxy, server })
 }
 
 #[test]
 fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_doubled() {
-    let Some(url) = pg::url() else { return };
-    let proxy = TcpProxy::start(through_proxy(&url, 0).0);
-    let (_, proxied) = through_proxy(&url, proxy.port);
-    let schema = pg::unique_schema("outage");
-    let server = start(&proxied, &schema, &[("CONVENE_DB_OUTAGE_WAIT", OUTAGE_WAIT)]);
+    let Some(Rig { url, schema, proxy, server }) = rig("outage", &[("CONVENE_DB_OUTAGE_WAIT", OUTAGE_WAIT)]) else {
+        return;
+    };
     let base = server.base.clone();
     let acked: Acked = Arc::default();
 
@@ -252,43 +258,12 @@ fn a_database_outage_is_ridden_out_or_answered_503_and_nothing_is_lost_or_double
     assert!(value("convene_store_unavailable_total") >= 3.0, "the 503s above were counted");
     drop(server);
 
-    verify_log(&url, &schema, &acked);
-}
-
-/// The log read directly: positions gap-free, no event stored twice, no issue raised twice,
-/// every acknowledged event present and every stored one acknowledged, chains intact.
-fn verify_log(url: &str, schema: &str, acked: &Acked) {
-    let acked = acked.lock().unwrap().clone();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = pg::open(url, schema).await;
-        let mut after = 0;
-        let mut ids = HashSet::new();
-        let mut raised = 0;
-        loop {
-            let page = store.read_all(after, 5000).await.unwrap();
-            if page.is_empty() {
-                break;
-            }
-            for e in &page {
-                assert_eq!(e.position, after + 1, "global positions are gap-free");
-                assert!(ids.insert(e.id), "event {} stored twice", e.id);
-                raised += usize::from(e.event_type == "IssueRaised");
-                after = e.position;
-            }
-        }
-        assert_eq!(raised, acked.len(), "every raised issue was acknowledged once: none raised twice");
-        for (id, versions) in &acked {
-            let events = read_stream_all(store.as_ref(), &format!("issue-{id}")).await.unwrap();
-            verify_chain(&events).unwrap_or_else(|e| panic!("chain of {id}: {e}"));
-            for (v, event_id) in versions {
-                let e = events.get(*v as usize).unwrap_or_else(|| panic!("acknowledged {id} v{v} lost"));
-                assert_eq!(&e.id.to_string(), event_id, "{id} v{v} is another event");
-            }
-            assert_eq!(events.len(), versions.len(), "{id}: every stored event is an acknowledged one");
-        }
-        store.close().await;
-    });
+    let acked = acked.lock().unwrap();
+    assert_eq!(
+        pg::verify_log(&url, &schema, &acked),
+        acked.len(),
+        "every raised issue was acknowledged: none raised twice"
+    );
 }
 
 fn wait_ready(base: &str) {
@@ -301,11 +276,8 @@ fn wait_ready(base: &str) {
 
 #[test]
 fn a_silent_database_is_given_up_on_within_the_answer_timeout_and_nothing_is_lost_or_doubled() {
-    let Some(url) = pg::url() else { return };
-    let proxy = TcpProxy::start(through_proxy(&url, 0).0);
-    let (_, proxied) = through_proxy(&url, proxy.port);
-    let schema = pg::unique_schema("silent");
-    let server = start(&proxied, &schema, &[("CONVENE_DB_OUTAGE_WAIT", "2"), ("CONVENE_DB_ANSWER_TIMEOUT", "1")]);
+    let env = [("CONVENE_DB_OUTAGE_WAIT", "2"), ("CONVENE_DB_ANSWER_TIMEOUT", "1")];
+    let Some(Rig { url, schema, proxy, server }) = rig("silent", &env) else { return };
     let base = server.base.clone();
     let acked: Acked = Arc::default();
     let (status, _, body) = post(&base, "/v1/issues", "s-raise", &raise_body("沉默的数据库 / a silent database"));
@@ -343,5 +315,10 @@ fn a_silent_database_is_given_up_on_within_the_answer_timeout_and_nothing_is_los
     assert_eq!(body["event"]["version"], 3, "{body}");
     ack(&acked, &body);
     drop(server);
-    verify_log(&url, &schema, &acked);
+    let acked = acked.lock().unwrap();
+    assert_eq!(
+        pg::verify_log(&url, &schema, &acked),
+        acked.len(),
+        "every raised issue was acknowledged: none raised twice"
+    );
 }

@@ -17,10 +17,8 @@
 
 use crate::durability::{Server, agent, free_port, start_serve};
 use crate::pg;
-use convene_engine::event::verify_chain;
-use convene_engine::store::read_stream_all;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -210,36 +208,7 @@ fn two_instances_share_one_log_and_the_survivor_takes_the_lease_when_the_leader_
     assert_eq!(readyz(&bases[survivor]).unwrap()["background"]["broken_chains"], 0);
 
     // The log itself, read directly.
-    let acked = acked.lock().unwrap().clone();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = pg::open(&url, &schema).await;
-        let mut after = 0;
-        let mut ids = HashSet::new();
-        loop {
-            let page = store.read_all(after, 5000).await.unwrap();
-            if page.is_empty() {
-                break;
-            }
-            for e in &page {
-                assert_eq!(e.position, after + 1, "global positions are gap-free");
-                assert!(ids.insert(e.id), "event {} stored twice", e.id);
-                after = e.position;
-            }
-        }
-        for (id, versions) in &acked {
-            let events = read_stream_all(store.as_ref(), &format!("issue-{id}")).await.unwrap();
-            verify_chain(&events).unwrap_or_else(|e| panic!("chain of {id}: {e}"));
-            for (v, event_id) in versions {
-                let e = events.get(*v as usize).unwrap_or_else(|| panic!("acknowledged {id} v{v} lost"));
-                assert_eq!(&e.id.to_string(), event_id, "{id} v{v} is another event");
-            }
-            // No doubled step: a request cut off by the kill was resent with its key to the
-            // survivor and answered as the original, so every stored event was acknowledged.
-            assert_eq!(events.len(), versions.len(), "{id}: every stored event is an acknowledged one");
-        }
-        store.close().await;
-    });
+    pg::verify_log(&url, &schema, &acked.lock().unwrap());
     drop(servers);
 }
 

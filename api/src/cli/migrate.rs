@@ -47,19 +47,8 @@ pub async fn run(options: &OpenOptions, data: &std::path::Path, args: MigrateArg
     // The global --db-* flags hold for both ends: the pool size, and how long an outage of
     // either database is waited out.
     let options = OpenOptions { long_lived: false, ..options.clone() };
-    let with_patience = |mut url: StoreUrl| {
-        if let StoreUrl::Postgres(o) = &mut url {
-            if let Some(w) = options.outage_wait {
-                o.outage_wait = w;
-            }
-            if let Some(t) = options.answer_timeout {
-                o.answer_timeout = t;
-            }
-        }
-        url
-    };
-    let from_url = with_patience(StoreUrl::parse(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?);
-    let to_url = with_patience(StoreUrl::parse(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?);
+    let from_url = StoreUrl::parse(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?.with_patience_of(&options);
+    let to_url = StoreUrl::parse(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?.with_patience_of(&options);
     let (from_desc, to_desc) = (from_url.describe(), to_url.describe());
     let from_secrets = convene_engine::secrets::open(&from_url, &secrets_dir(&from_url, data))
         .await

@@ -53,13 +53,13 @@ pub struct Cli {
     /// PostgreSQL: seconds a read or an append waits for a lost database connection to come
     /// back (a restart, a fail-over) before it is answered 503 "retry later" (exit status 75
     /// on the CLI). Retrying meanwhile is safe: every append is idempotent by its event ids.
-    #[arg(long, global = true, env = "CONVENE_DB_OUTAGE_WAIT", default_value_t = 10.0, value_parser = outage_seconds)]
+    #[arg(long, global = true, env = "CONVENE_DB_OUTAGE_WAIT", default_value_t = 10.0, value_parser = seconds_in(0.0, 3600.0))]
     pub db_outage_wait: f64,
     /// PostgreSQL: seconds a read or a group commit waits for the database to answer before
     /// its connection is taken for lost and the work tried again (a database gone without
     /// closing its connections: a network partition, a fail-over). Also the connections'
     /// TCP user timeout unless the URL sets `tcp_user_timeout`.
-    #[arg(long, global = true, env = "CONVENE_DB_ANSWER_TIMEOUT", default_value_t = 30.0, value_parser = answer_seconds)]
+    #[arg(long, global = true, env = "CONVENE_DB_ANSWER_TIMEOUT", default_value_t = 30.0, value_parser = seconds_in(0.1, 3600.0))]
     pub db_answer_timeout: f64,
     /// Log format: pretty for people, json for machines.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
@@ -121,27 +121,18 @@ pub struct StoreTarget {
 
 impl StoreTarget {
     pub fn from_cli(cli: &Cli) -> anyhow::Result<StoreTarget> {
-        let mut url = match &cli.database_url {
+        let url = match &cli.database_url {
             Some(u) => StoreUrl::parse(u).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
             None => StoreUrl::Sqlite(cli.data.clone()),
         };
-        let outage_wait = std::time::Duration::from_secs_f64(cli.db_outage_wait);
-        let answer_timeout = std::time::Duration::from_secs_f64(cli.db_answer_timeout);
-        if let StoreUrl::Postgres(o) = &mut url {
-            // The secrets beside the log are opened from the URL alone: they wait as long.
-            o.outage_wait = outage_wait;
-            o.answer_timeout = answer_timeout;
-        }
-        Ok(StoreTarget {
-            url,
-            options: OpenOptions {
-                pool_size: Some(cli.db_pool_size),
-                outage_wait: Some(outage_wait),
-                answer_timeout: Some(answer_timeout),
-                long_lived: false,
-            },
-            data: cli.data.clone(),
-        })
+        let options = OpenOptions {
+            pool_size: Some(cli.db_pool_size),
+            outage_wait: Some(std::time::Duration::from_secs_f64(cli.db_outage_wait)),
+            answer_timeout: Some(std::time::Duration::from_secs_f64(cli.db_answer_timeout)),
+            long_lived: false,
+        };
+        // The secrets beside the log are opened from the URL alone: they wait as long.
+        Ok(StoreTarget { url: url.with_patience_of(&options), options, data: cli.data.clone() })
     }
 
     /// Opens the store, saying which one could not be opened.
@@ -218,19 +209,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `--db-outage-wait`: seconds, zero or more, at most an hour.
-fn outage_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
-        _ => Err(format!("应为 0 到 3600 之间的秒数 / expected seconds between 0 and 3600, got {s:?}")),
-    }
-}
-
-/// `--db-answer-timeout`: seconds, at least 0.1, at most an hour.
-fn answer_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.1..=3600.0).contains(&v) => Ok(v),
-        _ => Err(format!("应为 0.1 到 3600 之间的秒数 / expected seconds between 0.1 and 3600, got {s:?}")),
+/// A parser of seconds in `min..=max` for a `--db-*` flag.
+fn seconds_in(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.parse::<f64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(format!("应为 {min} 到 {max} 之间的秒数 / expected seconds between {min} and {max}, got {s:?}")),
     }
 }
 

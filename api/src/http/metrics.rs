@@ -263,7 +263,7 @@ impl Metrics {
             c.inner().store(commits, Ordering::Relaxed);
             a.inner().store(appends, Ordering::Relaxed);
         }
-        let outages = store.outage_counts();
+        let outages = convene_engine::store::outage_counts();
         self.outages.0.inner().store(outages.retried, Ordering::Relaxed);
         self.outages.1.inner().store(outages.gave_up, Ordering::Relaxed);
         if let (Some((available, size)), Some(file)) = (&self.disk, store.local_file()) {

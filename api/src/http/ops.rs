@@ -64,7 +64,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => {
             let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "未就绪 / Not ready", e.to_string());
             if e.is_unavailable() {
-                p = p.with("retry_after", 2);
+                p = p.with("retry_after", super::problem::STORE_RETRY_AFTER_SECS);
             }
             p.error_response()
         }

@@ -88,7 +88,7 @@ impl Problem {
 /// Seconds a client is told to wait before retrying after a 503 `store-unavailable`: a
 /// PostgreSQL restart or a fail-over takes a few seconds, and the writer has already waited
 /// `--db-outage-wait` before answering.
-const STORE_RETRY_AFTER_SECS: u64 = 2;
+pub(crate) const STORE_RETRY_AFTER_SECS: u64 = 2;
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -23,7 +23,7 @@ mod subscription;
 mod tail;
 
 pub use open::{OpenOptions, StoreUrl, open, open_parsed};
-pub use outages::OutageCounts;
+pub use outages::{OutageCounts, counts as outage_counts};
 pub use postgres::{PgSecrets, PostgresOptions, PostgresStore, RootCerts, SslMode, TlsOptions, Verification};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::Subscription;
@@ -205,12 +205,6 @@ pub trait EventStore: Send + Sync + 'static {
     /// the benchmark. `None` when the backend does not count them.
     fn commit_counts(&self) -> Option<(u64, u64)> {
         None
-    }
-
-    /// How this process has fared with a store out of reach, for operators (`/metrics`): the
-    /// same process-wide figures whichever backend asks ([`outages`]).
-    fn outage_counts(&self) -> OutageCounts {
-        outages::counts()
     }
 
     /// The file holding the log on this machine (the embedded store's database), whose disk

@@ -37,6 +37,20 @@ pub enum StoreUrl {
 }
 
 impl StoreUrl {
+    /// The URL with the outage wait and answer timeout of `options` (PostgreSQL; the others
+    /// ignore them), for what opens from the URL alone as well as the store: its secrets.
+    pub fn with_patience_of(self, options: &OpenOptions) -> StoreUrl {
+        let StoreUrl::Postgres(o) = self else { return self };
+        let mut o = *o;
+        if let Some(w) = options.outage_wait {
+            o = o.with_outage_wait(w);
+        }
+        if let Some(t) = options.answer_timeout {
+            o = o.with_answer_timeout(t);
+        }
+        StoreUrl::Postgres(Box::new(o))
+    }
+
     pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
@@ -81,7 +95,7 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn EventStore
 
 /// [`open`] for a URL parsed already.
 pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn EventStore>, StoreError> {
-    match url {
+    match url.with_patience_of(options) {
         StoreUrl::Sqlite(dir) => {
             let sqlite = SqliteOptions { preallocate_wal: options.long_lived, ..SqliteOptions::in_dir(&dir) };
             Ok(Arc::new(SqliteStore::open(sqlite)?))
@@ -90,12 +104,6 @@ pub async fn open_parsed(url: StoreUrl, options: &OpenOptions) -> Result<Arc<dyn
             let mut o = *o;
             if let Some(n) = options.pool_size {
                 o = o.with_pool_size(n);
-            }
-            if let Some(w) = options.outage_wait {
-                o = o.with_outage_wait(w);
-            }
-            if let Some(t) = options.answer_timeout {
-                o = o.with_answer_timeout(t);
             }
             Ok(Arc::new(PostgresStore::open(o).await?))
         }

@@ -22,7 +22,8 @@ pub struct OutageCounts {
     pub gave_up: u64,
 }
 
-pub(crate) fn counts() -> OutageCounts {
+/// How this process has fared with a store out of reach so far (`store::outage_counts`).
+pub fn counts() -> OutageCounts {
     OutageCounts { retried: RETRIED.load(Ordering::Relaxed), gave_up: GAVE_UP.load(Ordering::Relaxed) }
 }
 

@@ -578,13 +578,8 @@ impl PostgresStore {
         let head_tx = Arc::new(head_tx);
         let counts = Arc::new(CommitCounts::default());
         let (tx, rx) = mpsc::channel(QUEUE);
-        let w = writer::Writer::new(
-            connector.clone(),
-            head_tx.clone(),
-            counts.clone(),
-            channel.clone(),
-            outage::Patience::of(&options),
-        );
+        let patience = outage::Patience::of(&options);
+        let w = writer::Writer::new(connector.clone(), head_tx.clone(), counts.clone(), channel.clone(), patience);
         let writer = tokio::spawn(w.run(rx));
         let listener = tokio::spawn(notify::listen(connector.clone(), channel.clone(), Arc::downgrade(&head_tx)));
         tracing::info!(target = %connector.target, position, pool = options.pool_size, "postgres event store open");
@@ -599,7 +594,7 @@ impl PostgresStore {
                 head,
                 counts,
                 channel,
-                patience: outage::Patience::of(&options),
+                patience,
             }),
         })
     }

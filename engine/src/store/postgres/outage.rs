@@ -31,21 +31,36 @@ impl Patience {
     }
 
     /// `work`, or [`StoreError::Unavailable`] if the database has not answered within the
-    /// answer timeout. `outcome_unknown` says whether the work may have written something by then.
+    /// answer timeout (whether the work wrote something by then is for its caller to say).
     pub(crate) async fn answer<T, E: From<StoreError>>(
         &self,
         work: impl Future<Output = Result<T, E>>,
-        outcome_unknown: impl FnOnce() -> bool,
     ) -> Result<T, E> {
-        match tokio::time::timeout(self.answer_timeout, work).await {
-            Ok(r) => r,
-            Err(_) => Err(E::from(StoreError::Unavailable {
-                message: format!(
-                    "PostgreSQL 在 {:?} 内没有应答 / PostgreSQL gave no answer within {:?}",
-                    self.answer_timeout, self.answer_timeout
-                ),
-                outcome_unknown: outcome_unknown(),
-            })),
+        tokio::time::timeout(self.answer_timeout, work).await.unwrap_or_else(|_| {
+            Err(E::from(StoreError::unavailable(format!(
+                "PostgreSQL 在 {:?} 内没有应答 / PostgreSQL gave no answer within {:?}",
+                self.answer_timeout, self.answer_timeout
+            ))))
+        })
+    }
+}
+
+/// An error that may be a lost connection: the store's, or one wrapping it (the secrets').
+pub(crate) trait MaybeOutage: From<StoreError> {
+    fn outage(&self) -> Option<&StoreError>;
+}
+
+impl MaybeOutage for StoreError {
+    fn outage(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
+impl MaybeOutage for crate::secrets::SecretsError {
+    fn outage(&self) -> Option<&StoreError> {
+        match self {
+            crate::secrets::SecretsError::Store(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -85,35 +100,32 @@ impl Backoff {
         true
     }
 
-    /// How many times [`Backoff::again`] said to try again.
-    pub(crate) fn retries(&self) -> u32 {
-        self.retries
-    }
-
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.started.elapsed()
+    /// After the work succeeded: says so if it had to try again.
+    pub(crate) fn recovered(&self, what: &str) {
+        if self.retries > 0 {
+            tracing::info!(what, waited_ms = self.started.elapsed().as_millis() as u64, "postgres connection back");
+        }
     }
 }
 
 /// Runs `op` until it succeeds, fails with anything but an outage, or the outage outlasts
 /// the wait; a run the database does not answer within the answer timeout counts as an
 /// outage. `op` must be safe to run more than once (a read, or getting a connection).
-pub(crate) async fn ride_out<T, F, Fut>(patience: Patience, what: &str, mut op: F) -> Result<T, StoreError>
+pub(crate) async fn ride_out<T, E, F, Fut>(patience: Patience, what: &str, mut op: F) -> Result<T, E>
 where
+    E: MaybeOutage,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StoreError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut backoff = Backoff::new(patience.outage_wait);
     loop {
-        match patience.answer(op(), || false).await {
-            Err(e) if backoff.again(&e, what).await => continue,
-            other => {
-                if backoff.retries() > 0 && other.is_ok() {
-                    tracing::info!(what, waited_ms = backoff.elapsed().as_millis() as u64, "postgres connection back");
-                }
-                return other;
-            }
+        let result = patience.answer(op()).await;
+        match result.as_ref().err().and_then(MaybeOutage::outage) {
+            Some(outage) if backoff.again(outage, what).await => continue,
+            _ if result.is_ok() => backoff.recovered(what),
+            _ => {}
         }
+        return result;
     }
 }
 
@@ -172,7 +184,7 @@ mod tests {
     #[tokio::test]
     async fn retries_and_give_ups_are_counted() {
         let before = outages::counts();
-        let _: Result<(), _> =
+        let _: Result<(), StoreError> =
             ride_out(waiting(Duration::from_millis(100)), "read", || async { Err(StoreError::unavailable("refused")) })
                 .await;
         let after = outages::counts();
@@ -185,7 +197,7 @@ mod tests {
     async fn a_database_that_does_not_answer_counts_as_an_outage() {
         let calls = AtomicU32::new(0);
         let patience = Patience { outage_wait: Duration::from_millis(500), answer_timeout: Duration::from_millis(100) };
-        let r = ride_out(patience, "read", || async {
+        let r: Result<i32, StoreError> = ride_out(patience, "read", || async {
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 // The first connection hangs (a partition): no error, no answer.
                 std::future::pending::<()>().await;

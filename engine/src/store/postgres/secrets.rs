@@ -13,7 +13,7 @@
 //! an archive or a base backup keeps them as long as it is retained) and the blocks the old
 //! file occupied on disk until the file system reuses them.
 
-use super::outage::{Backoff, Patience};
+use super::outage::{Patience, ride_out};
 use super::{Connector, PostgresOptions, describe_pg_error, pg_error, prepare_schema};
 use crate::secrets::{Secrets, SecretsError, TokenRow};
 use crate::store::StoreError;
@@ -49,13 +49,11 @@ impl PgSecrets {
 
     /// A pooled connection, waiting out an outage as the store does.
     async fn client(&self) -> Result<deadpool_postgres::Client, SecretsError> {
-        super::outage::ride_out(self.patience, "secrets connection", || self.client_once())
-            .await
-            .map_err(SecretsError::Store)
+        ride_out(self.patience, "secrets connection", || self.client_once()).await
     }
 
-    async fn client_once(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool.get().await.map_err(|e| self.connector.pool_error(e))
+    async fn client_once(&self) -> Result<deadpool_postgres::Client, SecretsError> {
+        self.pool.get().await.map_err(|e| SecretsError::Store(self.connector.pool_error(e)))
     }
 
     /// Runs `op` on a connection, again on a new one if the connection is lost, for up to
@@ -66,25 +64,7 @@ impl PgSecrets {
         F: Fn(deadpool_postgres::Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, SecretsError>>,
     {
-        let mut backoff = Backoff::new(self.patience.outage_wait);
-        loop {
-            let attempt = self
-                .patience
-                .answer(
-                    async {
-                        match self.client_once().await {
-                            Ok(c) => op(c).await,
-                            Err(e) => Err(SecretsError::Store(e)),
-                        }
-                    },
-                    || false,
-                )
-                .await;
-            match attempt {
-                Err(SecretsError::Store(e)) if backoff.again(&e, what).await => continue,
-                other => return other,
-            }
-        }
+        ride_out(self.patience, what, || async { op(self.client_once().await?).await }).await
     }
 }
 

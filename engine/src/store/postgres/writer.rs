@@ -156,34 +156,23 @@ impl Writer {
         let result = loop {
             let patience = self.patience;
             self.commit_sent = false;
-            let attempt = patience.answer(self.write_batch(&batch), || false).await;
-            // An attempt the database did not answer may have been cut off after its COMMIT.
-            let attempt = match attempt {
-                Err(StoreError::Unavailable { message, outcome_unknown }) => {
-                    Err(StoreError::Unavailable { message, outcome_unknown: outcome_unknown || self.commit_sent })
-                }
-                other => other,
-            };
-            match attempt {
-                Err(e @ StoreError::Unavailable { .. }) => {
-                    commit_unknown |= matches!(e, StoreError::Unavailable { outcome_unknown: true, .. });
+            match patience.answer(self.write_batch(&batch)).await {
+                Err(StoreError::Unavailable { message, .. }) => {
+                    // Cut off (or unanswered) after COMMIT was sent: it may have landed.
+                    commit_unknown |= self.commit_sent;
                     // The connection is gone or useless, and what it cached may be stale.
                     self.conn = None;
                     self.heads.clear();
+                    let e = StoreError::Unavailable { message, outcome_unknown: commit_unknown };
                     if !backoff.again(&e, "group commit").await {
-                        let StoreError::Unavailable { message, .. } = e else { unreachable!("matched above") };
-                        break Err(StoreError::Unavailable { message, outcome_unknown: commit_unknown });
+                        break Err(e);
                     }
                 }
                 other => break other,
             }
         };
-        if backoff.retries() > 0 && result.is_ok() {
-            tracing::info!(
-                appends = batch.len(),
-                waited_ms = backoff.elapsed().as_millis() as u64,
-                "postgres connection back; the batch is written"
-            );
+        if result.is_ok() {
+            backoff.recovered("group commit");
         }
         match result {
             Ok(c) => {
@@ -282,12 +271,9 @@ impl Writer {
             let last = (position - 1) as i64;
             tx.query_one(&conn.advance, &[&last, &recorded_at, &self.channel]).await.map_err(pg_error)?;
         }
+        // From here, a lost connection leaves unknown whether the batch landed.
         self.commit_sent = true;
-        tx.commit().await.map_err(|e| match pg_error(e) {
-            // COMMIT was sent: whether it landed is not known.
-            StoreError::Unavailable { message, .. } => StoreError::Unavailable { message, outcome_unknown: true },
-            other => other,
-        })?;
+        tx.commit().await.map_err(pg_error)?;
         Ok(Committed { outcomes, overlay, position: position - 1 })
     }
 }
