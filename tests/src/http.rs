@@ -661,6 +661,24 @@ async fn read_sse(body: impl MessageBody + Unpin, n: usize) -> Vec<(u64, String)
 }
 
 #[actix_web::test]
+async fn a_live_feed_first_tells_the_client_how_long_to_wait_before_reconnecting() {
+    let f = fixture().await;
+    let app = app!(f);
+    let r = test::call_service(&app, test::TestRequest::get().uri("/v1/events/live").to_request()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut body = std::pin::pin!(r.into_body());
+    let first = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        futures_util::future::poll_fn(|cx| body.as_mut().poll_next(cx)),
+    )
+    .await
+    .expect("the feed starts at once")
+    .expect("the feed is open")
+    .unwrap();
+    assert_eq!(&first[..], b"retry: 2000\n\n", "the same pause a 503's Retry-After asks for");
+}
+
+#[actix_web::test]
 async fn live_events_catch_up_from_last_event_id_then_follow() {
     let f = fixture().await;
     let app = app!(f);

@@ -115,13 +115,17 @@ async fn a_live_client_is_counted_while_its_stream_is_open() {
     let live = test::call_service(&app, test::TestRequest::get().uri("/v1/events/live").to_request()).await;
     assert_eq!(live.status(), StatusCode::OK);
     let mut body = live.into_body();
-    // The stream sends the raised event (catch-up from the start).
-    let first =
-        futures_util::future::poll_fn(|cx| actix_web::body::MessageBody::poll_next(std::pin::Pin::new(&mut body), cx))
-            .await
-            .expect("an event")
-            .unwrap();
-    assert!(String::from_utf8_lossy(&first).contains("IssueRaised"));
+    // The stream sends its reconnect pause, then the raised event (catch-up from the start).
+    let mut sent = String::new();
+    while !sent.contains("IssueRaised") {
+        let chunk = futures_util::future::poll_fn(|cx| {
+            actix_web::body::MessageBody::poll_next(std::pin::Pin::new(&mut body), cx)
+        })
+        .await
+        .expect("an event")
+        .unwrap();
+        sent.push_str(&String::from_utf8_lossy(&chunk));
+    }
     let s = samples(&scrape(&app).await);
     assert_eq!(s.get("convene_live_clients"), Some(&1.0));
     assert!(s["convene_live_events_sent_total"] >= 1.0);

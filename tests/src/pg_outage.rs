@@ -12,6 +12,9 @@
 //! - a database that answers nothing and closes nothing (a partition): 503 within the
 //!   answer timeout and the wait rather than a hang, and once it answers again the keyed
 //!   resend is recorded once;
+//! - a live feed (`/v1/events/live`) opened while the database is away stays open, says so in
+//!   an SSE comment, and once the database is back delivers the log from where it was asked,
+//!   with no gap and no repeat;
 //! - afterwards the log read directly: positions gap-free, every event stored once, every
 //!   stream's chain intact, every acknowledged event present.
 //!
@@ -321,4 +324,70 @@ fn a_silent_database_is_given_up_on_within_the_answer_timeout_and_nothing_is_los
         acked.len(),
         "every raised issue was acknowledged: none raised twice"
     );
+}
+
+#[test]
+fn a_live_feed_waits_out_a_database_outage_and_resumes_with_no_gap_and_no_repeat() {
+    use std::io::BufRead;
+    let Some(Rig { proxy, server, .. }) = rig("live", &[("CONVENE_DB_OUTAGE_WAIT", "1")]) else { return };
+    let base = server.base.clone();
+    let (status, _, body) = post(&base, "/v1/issues", "l-raise", &raise_body("实时推送 / the live feed"));
+    assert_eq!(status, 201, "{body}");
+    let id = body["issue"]["id"].as_str().unwrap().to_string();
+    let steps = format!("/v1/issues/{id}/steps");
+    let (status, _, body) = post(&base, &steps, "l-0", &assess_body());
+    assert_eq!(status, 201, "{body}");
+
+    // The database goes away; a dashboard opens the feed from the start of the log.
+    proxy.refuse(true);
+    proxy.cut_all();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let url = format!("{base}/v1/events/live?after=0");
+    let reader = std::thread::spawn(move || {
+        let sse: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(40))).build().into();
+        let r = sse.get(&url).call().expect("the live feed answers while the database is away");
+        assert_eq!(r.status().as_u16(), 200);
+        for line in std::io::BufReader::new(r.into_body().into_reader()).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = |within: Duration| lines.recv_timeout(within).expect("the live feed is still open");
+    assert_eq!(
+        next_line(Duration::from_secs(5)),
+        "retry: 2000",
+        "the feed first says how long to wait before reconnecting"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = next_line(deadline.saturating_duration_since(Instant::now()));
+        assert!(!line.starts_with("id: "), "nothing can be delivered while the database is away: {line}");
+        if line.starts_with(':') && line.contains("storage unavailable") {
+            break;
+        }
+    }
+    // Past several outage waits: the feed is still open and still waiting.
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Back: a step recorded after the outage; the feed delivers the whole log up to it.
+    proxy.refuse(false);
+    wait_ready(&base);
+    let (status, _, body) = post(&base, &steps, "l-1", &agenda_body(1));
+    assert_eq!(status, 201, "{body}");
+    let last = body["event"]["position"].as_u64().expect("the step's global position");
+    let mut ids = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ids.last() != Some(&last) {
+        let line = next_line(deadline.saturating_duration_since(Instant::now()));
+        if let Some(id) = line.strip_prefix("id: ") {
+            ids.push(id.parse::<u64>().unwrap());
+        }
+    }
+    assert_eq!(ids, (1..=last).collect::<Vec<_>>(), "every position once, in order, from the start");
+    drop(lines);
+    drop(server);
+    let _ = reader.join();
 }

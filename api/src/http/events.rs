@@ -3,12 +3,15 @@
 use super::AppState;
 use super::auth::Caller;
 use super::metrics::LiveClient;
-use super::problem::Problem;
+use super::problem::{Problem, STORE_RETRY_AFTER_SECS};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
+use convene_engine::Engine;
+use convene_engine::RecordedEvent;
 use convene_engine::store::Subscription;
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
@@ -86,55 +89,123 @@ pub async fn live(
             .ok_or_else(|| Problem::bad_request("Last-Event-ID 须为全局位置 / must be a global position"))?,
         None => q.after.unwrap_or(0),
     };
-    let sub = state.engine.subscribe(after);
-    let shutdown = state.shutdown.clone();
-    let reveal = q.reveal.unwrap_or(false);
-    let engine = state.engine.clone();
-    // Counted in `convene_live_clients` for as long as the body (which owns it) lives.
-    let client = state.metrics.live_client();
-    let stream = futures_util::stream::unfold(
-        (sub, shutdown, engine, client),
-        move |(mut sub, mut shutdown, engine, client): (
-            Subscription,
-            _,
-            std::sync::Arc<convene_engine::Engine>,
-            LiveClient,
-        )| async move {
-            if *shutdown.borrow() {
-                return None;
-            }
-            // Subscription::next is cancel-safe (it only advances after handing out an event),
-            // so racing it against the keep-alive timer and shutdown loses nothing.
-            tokio::select! {
-                _ = shutdown.changed() => None,
-                next = sub.next_shared() => match next {
-                    Ok(e) => {
-                        let data = if reveal {
-                            match engine.revealed_event(&e).await {
-                                Ok(v) => v.to_string(),
-                                // The keyring failed: end the stream (the client reconnects
-                                // from Last-Event-ID) rather than send a payload unrevealed.
-                                Err(err) => {
-                                    tracing::error!(error = %err, "cannot reveal an event for the live feed");
-                                    return None;
-                                }
-                            }
-                        } else {
-                            serde_json::to_string(&e).unwrap_or_default()
-                        };
-                        let msg = format!("id: {}\nevent: {}\ndata: {}\n\n", e.position, e.event_type, data);
-                        client.sent();
-                        Some((Ok::<_, actix_web::Error>(Bytes::from(msg)), (sub, shutdown, engine, client)))
-                    }
-                    Err(_) => None,
-                },
-                _ = tokio::time::sleep(Duration::from_secs(15)) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (sub, shutdown, engine, client))),
-            }
-        },
-    );
+    let feed = Feed {
+        sub: state.engine.subscribe(after),
+        shutdown: state.shutdown.clone(),
+        engine: state.engine.clone(),
+        reveal: q.reveal.unwrap_or(false),
+        // Counted in `convene_live_clients` for as long as the body (which owns it) lives.
+        client: state.metrics.live_client(),
+        unrevealed: None,
+        started: false,
+        backoff: Duration::ZERO,
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let chunk = feed.next_chunk().await?;
+        Some((Ok::<_, actix_web::Error>(chunk), feed))
+    });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+/// How long an SSE client waits before reconnecting after the stream ends (the `retry:` field
+/// sent first): the same pause a 503 asks for.
+const RECONNECT_MS: u64 = STORE_RETRY_AFTER_SECS * 1000;
+/// A comment sent when nothing else was for this long, so proxies keep the stream open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The longest pause between tries while the database is away.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One client's live feed: its subscription and what it is waiting to send.
+struct Feed {
+    sub: Subscription,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    engine: Arc<Engine>,
+    reveal: bool,
+    client: LiveClient,
+    /// An event taken from the subscription whose personal values could not be revealed yet
+    /// (the keyring's database was away): sent before anything after it.
+    unrevealed: Option<Arc<RecordedEvent>>,
+    started: bool,
+    /// The pause before the next try while the database is away (zero while it answers).
+    backoff: Duration,
+}
+
+impl Feed {
+    /// The next bytes of the stream; `None` ends it (shutdown, or an error no wait mends).
+    ///
+    /// A database outage does not end the stream: the subscription keeps its position, so
+    /// the feed tells the client in an SSE comment and tries again, with a growing pause, until
+    /// the database is back. Ending it instead would send every dashboard of a city back to
+    /// reconnect at once, each with a catch-up read, just as the database returns.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if !self.started {
+            self.started = true;
+            return Some(Bytes::from(format!("retry: {RECONNECT_MS}\n\n")));
+        }
+        if *self.shutdown.borrow() {
+            return None;
+        }
+        if !self.backoff.is_zero() {
+            // Paused after an outage; shutdown still ends the stream at once.
+            tokio::select! {
+                _ = self.shutdown.changed() => return None,
+                _ = tokio::time::sleep(self.backoff) => {}
+            }
+        }
+        let event = match self.unrevealed.take() {
+            Some(e) => e,
+            // Subscription::next is cancel-safe (it only advances after handing out an
+            // event), so racing it against the keep-alive timer and shutdown loses nothing.
+            None => tokio::select! {
+                _ = self.shutdown.changed() => return None,
+                next = self.sub.next_shared() => match next {
+                    Ok(e) => e,
+                    Err(e) if e.is_unavailable() => return Some(self.outage(&e)),
+                    Err(e) => {
+                        tracing::error!(error = %e, position = self.sub.position(), "the live feed ends: the log cannot be read");
+                        return None;
+                    }
+                },
+                _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+            },
+        };
+        let data = if self.reveal {
+            match self.engine.revealed_event(&event).await {
+                Ok(v) => v.to_string(),
+                Err(e) if e.is_unavailable() => {
+                    self.unrevealed = Some(event);
+                    return Some(self.outage(&e));
+                }
+                // The keyring failed for good: end the stream (the client reconnects from
+                // Last-Event-ID) rather than send a payload unrevealed.
+                Err(e) => {
+                    tracing::error!(error = %e, position = event.position, "the live feed ends: an event cannot be revealed");
+                    return None;
+                }
+            }
+        } else {
+            serde_json::to_string(&event).unwrap_or_default()
+        };
+        if !self.backoff.is_zero() {
+            tracing::info!(position = event.position, "the live feed goes on: the database is back");
+            self.backoff = Duration::ZERO;
+        }
+        self.client.sent();
+        Some(Bytes::from(format!("id: {}\nevent: {}\ndata: {}\n\n", event.position, event.event_type, data)))
+    }
+
+    /// Notes an outage, lengthens the pause before the next try, and says so to the client.
+    fn outage(&mut self, e: &dyn std::fmt::Display) -> Bytes {
+        if self.backoff.is_zero() {
+            tracing::warn!(error = %e, position = self.sub.position(), "the live feed waits: the database cannot be reached");
+        }
+        self.backoff = (self.backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+        Bytes::from_static(
+            ": 存储暂不可用，恢复后继续 / storage unavailable, the feed resumes when it is back\n\n".as_bytes(),
+        )
+    }
 }

@@ -59,3 +59,15 @@ pub enum EngineError {
     #[error("internal state poisoned by an earlier panic")]
     Poisoned,
 }
+
+impl EngineError {
+    /// Is this a passing loss of the database (the log's or the keyring's), which the same
+    /// request survives once the database is back?
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            EngineError::Store(e) => e.is_unavailable(),
+            EngineError::Keys(k) => k.is_unavailable(),
+            _ => false,
+        }
+    }
+}
