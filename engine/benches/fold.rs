@@ -9,7 +9,7 @@ use convene_engine::event::{
     EventPage, GENESIS_HASH, Payload, RecordedEvent, canonical_json, chain_hash, event_hash_input,
 };
 use convene_engine::issue::{Step, decide, replay};
-use convene_engine::projection::IssueIndex;
+use convene_engine::projection::{IssueFilter, IssueIndex};
 use convene_engine::workflow::CompiledWorkflow;
 use convene_engine::{Actor, NewEvent};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -95,5 +95,24 @@ fn fold(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, fold);
+/// What a community's dashboard asks of a city-sized index: its own figures and the first
+/// page of its matters, among 15,000 issues in 15 communities.
+fn dashboard(c: &mut Criterion) {
+    let (events, _) = log(15_000);
+    let catalog = Catalog::shipped();
+    let mut idx = IssueIndex::new();
+    for e in EventPage::from_recorded(&events).iter() {
+        idx.apply(&e, catalog);
+    }
+    let now = Utc::now();
+    let community = IssueFilter { community: Some("wuhan/wuchang/zhongnan-street/c007".into()), ..Default::default() };
+    let street = IssueFilter { community: Some("wuhan/wuchang/zhongnan-street".into()), ..Default::default() };
+    let mut g = c.benchmark_group("dashboard_15k_issues");
+    g.bench_function("stats_one_community", |b| b.iter(|| idx.stats(&community, now).issues.total));
+    g.bench_function("stats_whole_street", |b| b.iter(|| idx.stats(&street, now).issues.total));
+    g.bench_function("list_one_community_first_page", |b| b.iter(|| idx.list(&community, None, 50).items.len()));
+    g.finish();
+}
+
+criterion_group!(benches, fold, dashboard);
 criterion_main!(benches);

@@ -665,3 +665,84 @@ async fn dashboard_figures_add_up_what_the_matters_of_a_community_tree_produced(
     let parking = IssueFilter { category: Some("parking".into()), ..street };
     assert_eq!(engine.issue_stats(&parking, raised_at).await.expect("stats").0.issues, Default::default());
 }
+
+#[tokio::test]
+async fn a_community_tree_lists_and_counts_its_own_matters_and_none_of_a_neighbour_with_a_like_code() {
+    // Given matters in a community (c1), in one whose code extends it (c10), at the street
+    // above both, in a sibling street whose code extends the street's (a-street-2), and in
+    // another district; then a second matter in c1. Before them, twenty matters elsewhere in
+    // the city, so a street's tree is a small part of the log (found through the community
+    // index) while the city's is all of it (found by walking every matter).
+    let (_dir, engine) = fresh_engine().await;
+    let mut elsewhere = Vec::new();
+    for k in 0..20 {
+        let code = format!("wuhan/hongshan/f-street/c{k}");
+        let mut cmd = raise_community_issue();
+        cmd.data["community"] = json!(code);
+        cmd.actor = actor_in("resident", &code);
+        elsewhere.push(engine.raise(cmd).await.expect("raise").issue.id);
+    }
+    elsewhere.reverse();
+    let codes = [
+        "wuhan/wuchang/a-street/c1",
+        "wuhan/wuchang/a-street/c10",
+        "wuhan/wuchang/a-street",
+        "wuhan/wuchang/a-street-2/c1",
+        "wuhan/hankou/b-street/c1",
+        "wuhan/wuchang/a-street/c1",
+    ];
+    let mut ids = Vec::new();
+    for code in codes {
+        let mut cmd = raise_community_issue();
+        cmd.data["community"] = json!(code);
+        cmd.actor = actor_in("resident", code);
+        ids.push(engine.raise(cmd).await.expect("raise").issue.id);
+    }
+    let within = |scope: &str| IssueFilter { community: Some(scope.into()), ..Default::default() };
+    let listed = |page: convene_engine::projection::Page<convene_engine::issue::IssueState>| {
+        page.items.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    let ids_at = |k: &[usize]| k.iter().map(|&i| ids[i].clone()).collect::<Vec<_>>();
+
+    // When lists are asked for a scope: then exactly the tree's matters, newest first.
+    for (scope, expected) in [
+        ("wuhan/wuchang/a-street", ids_at(&[5, 2, 1, 0])),
+        ("wuhan/wuchang/a-street/", ids_at(&[5, 2, 1, 0])),
+        ("wuhan/wuchang/a-street/c1", ids_at(&[5, 0])),
+        ("wuhan/wuchang/a-street/c", vec![]),
+        ("wuhan/wuchang", ids_at(&[5, 3, 2, 1, 0])),
+        ("wuhan", [ids_at(&[5, 4, 3, 2, 1, 0]), elsewhere.clone()].concat()),
+        ("wuhan/hongshan/f-street/c7", vec![elsewhere[12].clone()]),
+    ] {
+        let page = engine.list_issues(&within(scope), None, 50).await.expect("list");
+        assert_eq!(listed(page), expected, "{scope}");
+        let (stats, _) = engine.issue_stats(&within(scope), chrono::Utc::now()).await.expect("stats");
+        assert_eq!(stats.issues.total, expected.len() as u64, "{scope}");
+    }
+
+    // A street's list one at a time: a matter raised between pages does not shift them.
+    let street = within("wuhan/wuchang/a-street");
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = engine.list_issues(&street, cursor, 1).await.expect("list");
+        cursor = page.next_cursor.as_ref().map(|c| c.parse().unwrap());
+        pages.extend(listed(page));
+        if pages.len() == 1 {
+            let mut cmd = raise_community_issue();
+            cmd.data["community"] = json!("wuhan/wuchang/a-street/c10");
+            cmd.actor = actor_in("resident", "wuhan/wuchang/a-street/c10");
+            engine.raise(cmd).await.expect("raise");
+        }
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, ids_at(&[5, 2, 1, 0]));
+
+    // A whole-log replay (its partial indexes merged) answers the same.
+    let r = convene_engine::service::replay_log(engine.store().clone(), None, false, &|_| {}).await.expect("replay");
+    let page = r.index.list(&within("wuhan/wuchang/a-street/c1"), None, 50);
+    assert_eq!(listed(page), ids_at(&[5, 0]));
+    assert_eq!(r.index.stats(&street, chrono::Utc::now()).issues.total, 5);
+}

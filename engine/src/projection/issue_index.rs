@@ -7,7 +7,8 @@ use crate::issue::{self, IssueState};
 use crate::vocab::community_within;
 use crate::workflow::CompiledWorkflow;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 /// Filters of an issue list.
@@ -66,6 +67,10 @@ pub struct IssueIndex {
     issues: HashMap<String, Box<(IssueState, Arc<CompiledWorkflow>)>, foldhash::quality::RandomState>,
     /// Position of each issue's IssueRaised → issue id (list order).
     order: BTreeMap<u64, String>,
+    /// Community code → the IssueRaised positions of its issues. A community's list and
+    /// figures then touch its own issues only: a city holds hundreds of thousands, a
+    /// community's dashboard wants its few hundred (the code of an issue never changes).
+    communities: BTreeMap<String, BTreeSet<u64>>,
     problems: Vec<IndexProblem>,
     actors: issue::Actors,
 }
@@ -111,6 +116,14 @@ impl IssueIndex {
             match issue::start_opened(&wf, e, opening, &mut self.actors) {
                 Ok(s) => {
                     self.order.insert(e.position, id.to_string());
+                    match self.communities.get_mut(s.community.as_str()) {
+                        Some(raised) => {
+                            raised.insert(e.position);
+                        }
+                        None => {
+                            self.communities.insert(s.community.clone(), BTreeSet::from([e.position]));
+                        }
+                    }
                     self.issues.insert(id.to_string(), Box::new((s, wf)));
                 }
                 Err(err) => self.problem(e, err.to_string()),
@@ -144,6 +157,9 @@ impl IssueIndex {
         self.issues.reserve(other.issues.len());
         self.issues.extend(other.issues);
         self.order.extend(other.order);
+        for (community, mut raised) in other.communities {
+            self.communities.entry(community).or_default().append(&mut raised);
+        }
         self.problems.extend(other.problems);
         self.problems.sort_by_key(|p| p.position);
     }
@@ -182,9 +198,7 @@ impl IssueIndex {
         let mut items = Vec::new();
         let mut last = None;
         let mut more = false;
-        for (pos, id) in self.order.range(..upper).rev() {
-            let Some(e) = self.issues.get(id) else { continue };
-            let s = &e.0;
+        for (pos, s) in self.candidates(filter.community.as_deref(), upper) {
             if !filter.matches(s) {
                 continue;
             }
@@ -193,13 +207,58 @@ impl IssueIndex {
                 break;
             }
             items.push(s.clone());
-            last = Some(*pos);
+            last = Some(pos);
         }
         Page { items, next_cursor: if more { last.map(|p| p.to_string()) } else { None } }
     }
 
+    /// The issues raised before position `upper`, newest first, with the position each was
+    /// raised at: those of a narrow `community` tree only, or every issue (the caller filters).
+    fn candidates<'a>(
+        &'a self,
+        community: Option<&str>,
+        upper: u64,
+    ) -> Box<dyn Iterator<Item = (u64, &'a IssueState)> + 'a> {
+        let issue = move |pos: u64, id: &String| self.issues.get(id).map(|e| (pos, &e.0));
+        match self.narrow(community) {
+            None => Box::new(self.order.range(..upper).rev().filter_map(move |(pos, id)| issue(*pos, id))),
+            Some(scope) => {
+                let mut raised: Vec<u64> =
+                    self.communities_within(scope).flat_map(|r| r.range(..upper).copied()).collect();
+                raised.sort_unstable_by(|a, b| b.cmp(a));
+                Box::new(raised.into_iter().filter_map(move |pos| issue(pos, self.order.get(&pos)?)))
+            }
+        }
+    }
+
+    /// The community scope (without a trailing slash) when its tree holds under a quarter of
+    /// the issues. A broader tree is cheaper to find by walking every issue, newest first (a
+    /// list stops at its page), than by gathering and sorting the tree's positions.
+    fn narrow<'c>(&self, community: Option<&'c str>) -> Option<&'c str> {
+        let scope = community.map(|c| c.trim_end_matches('/')).filter(|c| !c.is_empty())?;
+        let held: usize = self.communities_within(scope).map(BTreeSet::len).sum();
+        (held * 4 < self.issues.len()).then_some(scope)
+    }
+
+    /// The raised positions of every community at or below `scope` (a code without a trailing
+    /// slash). The codes starting with `scope` sort together from `scope` on; of those, only
+    /// `scope` itself and codes continuing with `/` are below it (`…/c1` is not above `…/c10`).
+    fn communities_within<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a BTreeSet<u64>> + 'a {
+        self.communities
+            .range::<str, _>((Bound::Included(scope), Bound::Unbounded))
+            .take_while(move |(code, _)| code.starts_with(scope))
+            .filter(move |(code, _)| community_within(code, scope))
+            .map(|(_, raised)| raised)
+    }
+
     /// Dashboard figures of the issues `filter` keeps, judging "overdue" at `now`.
     pub fn stats(&self, filter: &IssueFilter, now: DateTime<Utc>) -> super::Stats {
-        super::stats(self.issues.values().map(|e| &e.0).filter(|s| filter.matches(s)), now)
+        match self.narrow(filter.community.as_deref()) {
+            Some(_) => super::stats(
+                self.candidates(filter.community.as_deref(), u64::MAX).map(|(_, s)| s).filter(|s| filter.matches(s)),
+                now,
+            ),
+            None => super::stats(self.issues.values().map(|e| &e.0).filter(|s| filter.matches(s)), now),
+        }
     }
 }
