@@ -18,6 +18,12 @@ use serde_json::{Value, json};
 /// The events of `issues` bench lifecycles, as a store would return them, after the
 /// workflow-published event (position 1).
 fn log(issues: u64) -> (Vec<RecordedEvent>, Value) {
+    log_in(issues, None)
+}
+
+/// [`log`], the issues spread over `communities` communities of a city's tree (13 districts,
+/// 90 streets) when given, else over the bench lifecycle's 15.
+fn log_in(issues: u64, communities: Option<u64>) -> (Vec<RecordedEvent>, Value) {
     let doc: Value = convene_engine::catalog::embedded::SHIPPED_WORKFLOWS
         .iter()
         .find(|(n, _)| *n == "community-issue")
@@ -56,7 +62,11 @@ fn log(issues: u64) -> (Vec<RecordedEvent>, Value) {
     for n in 0..issues {
         let stream = format!("issue-{n:08}");
         let mut prev = GENESIS_HASH.to_string();
-        for (v, (t, d, a)) in convene_engine::bench::lifecycle(n).into_iter().enumerate() {
+        for (v, (t, mut d, a)) in convene_engine::bench::lifecycle(n).into_iter().enumerate() {
+            if let (0, Some(k)) = (v, communities) {
+                let c = n % k;
+                d["community"] = json!(city_community(c));
+            }
             let e = record(&stream, v as u64, &prev, NewEvent::new(t, &d, a));
             prev = e.hash.clone();
             out.push(e);
@@ -95,22 +105,36 @@ fn fold(c: &mut Criterion) {
     });
 }
 
-/// What a community's dashboard asks of a city-sized index: its own figures and the first
-/// page of its matters, among 15,000 issues in 15 communities.
+/// The code of community `c` of a city: 16 communities to a street, streets spread over 13
+/// districts (1,430 communities make 90 streets).
+fn city_community(c: u64) -> String {
+    let street = c / 16;
+    format!("wuhan/d{:02}/s{street:02}/c{c:04}", street % 13)
+}
+
+/// What a community's and a street's dashboards ask of a city's index: their own figures and
+/// the first page of their matters, among 30,000 issues in Wuhan's 1,430 communities.
 fn dashboard(c: &mut Criterion) {
-    let (events, _) = log(15_000);
+    let (events, _) = log_in(30_000, Some(1_430));
     let catalog = Catalog::shipped();
     let mut idx = IssueIndex::new();
     for e in EventPage::from_recorded(&events).iter() {
         idx.apply(&e, catalog);
     }
     let now = Utc::now();
-    let community = IssueFilter { community: Some("wuhan/wuchang/zhongnan-street/c007".into()), ..Default::default() };
-    let street = IssueFilter { community: Some("wuhan/wuchang/zhongnan-street".into()), ..Default::default() };
-    let mut g = c.benchmark_group("dashboard_15k_issues");
-    g.bench_function("stats_one_community", |b| b.iter(|| idx.stats(&community, now).issues.total));
-    g.bench_function("stats_whole_street", |b| b.iter(|| idx.stats(&street, now).issues.total));
+    let within = |scope: String| IssueFilter { community: Some(scope), ..Default::default() };
+    let community = within(city_community(700));
+    let street = within(city_community(700).rsplit_once('/').unwrap().0.to_string());
+    let city = within("wuhan".into());
+    // Each scope holds what a real one would (no figure of an empty scope is measured).
+    let total = |f: &IssueFilter| idx.stats(f, now).issues.total;
+    assert_eq!((total(&community), total(&street), total(&city)), (21, 336, 30_000));
+    let mut g = c.benchmark_group("dashboard_30k_issues_1430_communities");
+    g.bench_function("stats_one_community", |b| b.iter(|| total(&community)));
+    g.bench_function("stats_one_street", |b| b.iter(|| total(&street)));
+    g.bench_function("stats_whole_city", |b| b.iter(|| total(&city)));
     g.bench_function("list_one_community_first_page", |b| b.iter(|| idx.list(&community, None, 50).items.len()));
+    g.bench_function("list_whole_city_first_page", |b| b.iter(|| idx.list(&city, None, 50).items.len()));
     g.finish();
 }
 
