@@ -133,6 +133,7 @@ fn dashboard(c: &mut Criterion) {
     g.bench_function("stats_one_community", |b| b.iter(|| total(&community)));
     g.bench_function("stats_one_street", |b| b.iter(|| total(&street)));
     g.bench_function("stats_whole_city", |b| b.iter(|| total(&city)));
+    g.bench_function("state_counts_whole_city", |b| b.iter(|| idx.state_counts(now).1));
     g.bench_function("list_one_community_first_page", |b| b.iter(|| idx.list(&community, None, 50).items.len()));
     g.bench_function("list_whole_city_first_page", |b| b.iter(|| idx.list(&city, None, 50).items.len()));
     g.finish();

@@ -664,6 +664,13 @@ async fn dashboard_figures_add_up_what_the_matters_of_a_community_tree_produced(
     assert_eq!(engine.issue_stats(&since, raised_at).await.expect("stats").0.issues.total, 1);
     let parking = IssueFilter { category: Some("parking".into()), ..street };
     assert_eq!(engine.issue_stats(&parking, raised_at).await.expect("stats").0.issues, Default::default());
+
+    // What /metrics shows, counted alone: the same matters by state, and the same overdue ones.
+    for at in [raised_at + chrono::Duration::days(1), raised_at + chrono::Duration::days(8)] {
+        let (all, _) = engine.issue_stats(&IssueFilter::default(), at).await.expect("stats");
+        let (by_state, overdue) = engine.issue_state_counts(at).await.expect("state counts");
+        assert_eq!((by_state, overdue), (all.by_state, all.issues.overdue));
+    }
 }
 
 #[tokio::test]

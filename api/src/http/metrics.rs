@@ -284,14 +284,13 @@ impl Metrics {
         self.broken_chains.set(bg.broken_chains.load(Ordering::Relaxed) as i64);
         let now = chrono::Utc::now();
         // The same figures `/v1/stats` gives, over every issue and meeting.
-        match state.engine.issue_stats(&Default::default(), now).await {
-            Ok((stats, _)) => {
-                let by_state = stats
-                    .by_state
+        match state.engine.issue_state_counts(now).await {
+            Ok((by_state, overdue)) => {
+                let by_state = by_state
                     .into_iter()
                     .map(|c| (StateLabels { workflow: c.workflow, state: c.state }, c.count as i64));
                 refill(&self.issues, by_state.collect());
-                self.overdue.set(stats.issues.overdue as i64);
+                self.overdue.set(overdue as i64);
             }
             // The last counts stay; the store's trouble shows on /readyz and in the log.
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count issues by state"),

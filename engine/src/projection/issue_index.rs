@@ -251,6 +251,12 @@ impl IssueIndex {
             .map(|(_, raised)| raised)
     }
 
+    /// Issues by workflow and state, and how many are overdue at `now`: [`super::state_counts`]
+    /// over every issue.
+    pub fn state_counts(&self, now: DateTime<Utc>) -> (Vec<super::StateCount>, u64) {
+        super::state_counts(self.issues.values().map(|e| &e.0), now)
+    }
+
     /// Dashboard figures of the issues `filter` keeps, judging "overdue" at `now`.
     pub fn stats(&self, filter: &IssueFilter, now: DateTime<Utc>) -> super::Stats {
         match self.narrow(filter.community.as_deref()) {

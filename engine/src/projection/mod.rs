@@ -8,5 +8,6 @@ mod stats;
 pub use chains::ChainTracker;
 pub use issue_index::{IndexProblem, IssueFilter, IssueIndex, Page};
 pub use stats::{
-    CategoryCount, CommunityCount, Evaluations, IssueTotals, MicroTotals, Resolutions, Spread, StateCount, Stats, stats,
+    CategoryCount, CommunityCount, Evaluations, IssueTotals, MicroTotals, Resolutions, Spread, StateCount, Stats,
+    state_counts, stats,
 };

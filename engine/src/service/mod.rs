@@ -412,6 +412,15 @@ impl Engine {
         self.with_index(|i| (i.stats(filter, now), i.position())).await
     }
 
+    /// Every issue by workflow and state, and how many are overdue at `now`: what `/metrics`
+    /// shows.
+    pub async fn issue_state_counts(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<crate::projection::StateCount>, u64), EngineError> {
+        self.with_index(|i| i.state_counts(now)).await
+    }
+
     /// Catch-up-then-live subscription to the whole log.
     pub fn subscribe(&self, after: u64) -> Subscription {
         self.store.subscribe(after)
