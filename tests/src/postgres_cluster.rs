@@ -251,13 +251,17 @@ async fn readers_never_find_an_event_below_a_position_they_have_seen_with_two_wr
             let mut after = 0u64;
             let mut pages = 0;
             while after < total {
+                // Read whether the writers were done *before* the read: an empty page then
+                // means nothing more is coming (its snapshot was taken after every commit),
+                // whereas a read begun before the last commits may well come back empty.
+                let finished = done.load(Ordering::SeqCst);
                 let page = store.read_all(after, 50).await.expect("read");
                 for e in &page {
                     assert_eq!(e.position, after + 1, "a reader at {after} found {} next", e.position);
                     after = e.position;
                 }
                 pages += 1;
-                if page.is_empty() && done.load(Ordering::Relaxed) {
+                if page.is_empty() && finished {
                     break;
                 }
             }
@@ -279,7 +283,7 @@ async fn readers_never_find_an_event_below_a_position_they_have_seen_with_two_wr
     for w in writers {
         w.await.expect("writer");
     }
-    done.store(true, Ordering::Relaxed);
+    done.store(true, Ordering::SeqCst);
     let (read, pages) = reader.await.expect("reader");
     assert_eq!(read, total, "the reader saw the whole log ({pages} pages)");
     for s in subs {

@@ -116,6 +116,7 @@ impl IssueIndex {
             match issue::start_opened(&wf, e, opening, &mut self.actors) {
                 Ok(s) => {
                     self.order.insert(e.position, id.to_string());
+                    // The code is copied once per community, not once per issue.
                     match self.communities.get_mut(s.community.as_str()) {
                         Some(raised) => {
                             raised.insert(e.position);
@@ -198,7 +199,7 @@ impl IssueIndex {
         let mut items = Vec::new();
         let mut last = None;
         let mut more = false;
-        for (pos, s) in self.candidates(filter.community.as_deref(), upper) {
+        for (pos, s) in self.candidates(self.narrow(filter.community.as_deref()), upper) {
             if !filter.matches(s) {
                 continue;
             }
@@ -213,14 +214,15 @@ impl IssueIndex {
     }
 
     /// The issues raised before position `upper`, newest first, with the position each was
-    /// raised at: those of a narrow `community` tree only, or every issue (the caller filters).
+    /// raised at: those of a [`Self::narrow`] scope's tree only, or every issue (the caller
+    /// filters either way).
     fn candidates<'a>(
         &'a self,
-        community: Option<&str>,
+        narrow: Option<&str>,
         upper: u64,
     ) -> Box<dyn Iterator<Item = (u64, &'a IssueState)> + 'a> {
         let issue = move |pos: u64, id: &String| self.issues.get(id).map(|e| (pos, &e.0));
-        match self.narrow(community) {
+        match narrow {
             None => Box::new(self.order.range(..upper).rev().filter_map(move |(pos, id)| issue(*pos, id))),
             Some(scope) => {
                 let mut raised: Vec<u64> =
@@ -260,10 +262,9 @@ impl IssueIndex {
     /// Dashboard figures of the issues `filter` keeps, judging "overdue" at `now`.
     pub fn stats(&self, filter: &IssueFilter, now: DateTime<Utc>) -> super::Stats {
         match self.narrow(filter.community.as_deref()) {
-            Some(_) => super::stats(
-                self.candidates(filter.community.as_deref(), u64::MAX).map(|(_, s)| s).filter(|s| filter.matches(s)),
-                now,
-            ),
+            Some(scope) => {
+                super::stats(self.candidates(Some(scope), u64::MAX).map(|(_, s)| s).filter(|s| filter.matches(s)), now)
+            }
             None => super::stats(self.issues.values().map(|e| &e.0).filter(|s| filter.matches(s)), now),
         }
     }
