@@ -752,4 +752,9 @@ async fn a_community_tree_lists_and_counts_its_own_matters_and_none_of_a_neighbo
     let page = r.index.list(&within("wuhan/wuchang/a-street/c1"), None, 50);
     assert_eq!(listed(page), ids_at(&[5, 0]));
     assert_eq!(r.index.stats(&street, chrono::Utc::now()).issues.total, 5);
+    // What an agenda suggestion looks through: the area's matters, through the index or not.
+    let within = |scope: &str| r.index.issues_within(scope).map(|s| s.id.clone()).collect::<Vec<_>>();
+    assert_eq!(within("wuhan/wuchang/a-street/c1"), ids_at(&[5, 0]));
+    assert_eq!(within("wuhan/wuchang/a-street").len(), 5);
+    assert_eq!(within("wuhan").len(), 27);
 }

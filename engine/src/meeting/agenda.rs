@@ -67,9 +67,10 @@ pub fn ordering_rule() -> LocalizedText {
     )
 }
 
-/// Proposes an agenda for `meeting`. `issues` yields every issue with its workflow id;
-/// `action_items` every action item known, done or not; `last_meeting` is the most recent
-/// earlier meeting of the same kind in the same area.
+/// Proposes an agenda for `meeting`. `issues` yields every issue of the meeting's area (at
+/// least) with its workflow id; `action_items` every open action item of the area (at least;
+/// others are skipped here); `last_meeting` is the most recent earlier meeting of the same
+/// kind in the same area.
 pub fn suggest<'a>(
     kind: &MeetingKind,
     meeting: &MeetingState,

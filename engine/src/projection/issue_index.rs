@@ -253,6 +253,14 @@ impl IssueIndex {
             .map(|(_, raised)| raised)
     }
 
+    /// Every issue in `community` or a community below it (a community's through the community
+    /// index; a tree holding much of the log by walking it), newest first.
+    pub fn issues_within<'a>(&'a self, community: &'a str) -> impl Iterator<Item = &'a IssueState> + 'a {
+        self.candidates(self.narrow(Some(community)), u64::MAX)
+            .map(|(_, s)| s)
+            .filter(move |s| community_within(&s.community, community))
+    }
+
     /// Issues by workflow and state, and how many are overdue at `now`: [`super::state_counts`]
     /// over every issue.
     pub fn state_counts(&self, now: DateTime<Utc>) -> (Vec<super::StateCount>, u64) {

@@ -481,14 +481,23 @@ impl Engine {
     pub async fn suggest_agenda(&self, id: &str, now: DateTime<Utc>) -> Result<AgendaSuggestion, EngineError> {
         let m = self.meeting(id).await?;
         let kind = kind_of(&m.kind)?;
+        // Only the area's issues and open action items are looked at (a city's index holds
+        // every community's): the suggestion itself filters the same way.
+        let area = agenda::agenda_area(&kind, &m.community);
         let (items, last) = self
             .with_meetings(|i| {
                 let last = i.last_meeting(&m.kind, &m.community, &m.id, m.scheduled_for).map(|x| x.id.clone());
-                (i.action_items().to_vec(), last)
+                let open = i
+                    .action_items()
+                    .iter()
+                    .filter(|a| a.done.is_none() && crate::vocab::community_within(&a.issue_community, &area))
+                    .cloned()
+                    .collect::<Vec<_>>();
+                (open, last)
             })
             .await?;
         self.with_index(|i| {
-            let issues = i.issues().map(|s| (s, s.workflow.id.as_str()));
+            let issues = i.issues_within(&area).map(|s| (s, s.workflow.id.as_str()));
             agenda::suggest(&kind, &m, issues, &items, last.as_deref(), now)
         })
         .await
