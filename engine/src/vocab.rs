@@ -1,6 +1,9 @@
 //! Closed vocabularies the workflows refer to: roles, escalation levels, meeting kinds.
 //! Each entry carries its zh-CN and English label.
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
 /// Roles an actor can act in. Workflow `roles` tables may only name these.
 pub const ROLES: &[(&str, &str, &str)] = &[
     ("resident", "居民", "resident"),
@@ -81,9 +84,49 @@ pub fn community_within(code: &str, scope: &str) -> bool {
     scope.is_empty() || code == scope || (code.starts_with(scope) && code.as_bytes().get(scope.len()) == Some(&b'/'))
 }
 
+/// The entries of a map keyed by community code whose code lies at or below `scope` (a code
+/// without a trailing slash), found without walking the map: the codes starting with `scope`
+/// sort together from `scope` on, and of those only `scope` itself and codes continuing with
+/// `/` are below it (`…/c1` is not above `…/c10`).
+pub fn codes_within<'a, V>(map: &'a BTreeMap<String, V>, scope: &'a str) -> impl Iterator<Item = &'a V> + 'a {
+    map.range::<str, _>((Bound::Included(scope), Bound::Unbounded))
+        .take_while(move |(code, _)| code.starts_with(scope))
+        .filter(move |(code, _)| community_within(code, scope))
+        .map(|(_, v)| v)
+}
+
+/// The communities above `code`, from the city down (`wuhan`, `wuhan/wuchang`, … for
+/// `wuhan/wuchang/x-street/y`).
+pub fn communities_above(code: &str) -> impl Iterator<Item = &str> {
+    code.match_indices('/').map(move |(i, _)| &code[..i]).filter(|c| !c.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_within_a_scope_are_found_by_range_and_segment() {
+        let map: BTreeMap<String, u8> = [
+            ("wuhan/wuchang/a/c1", 1),
+            ("wuhan/wuchang/a/c1-x", 2),
+            ("wuhan/wuchang/a/c10", 3),
+            ("wuhan/wuchang/a/c1/b", 4),
+            ("wuhan/wuchang/a", 5),
+            ("wuhan/wuchang/a2/c1", 6),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(codes_within(&map, "wuhan/wuchang/a/c1").copied().collect::<Vec<_>>(), [1, 4]);
+        assert_eq!(codes_within(&map, "wuhan/wuchang/a").copied().collect::<Vec<_>>(), [5, 1, 2, 4, 3]);
+        assert_eq!(codes_within(&map, "wuhan/wuchang/a/c").count(), 0);
+        assert_eq!(
+            communities_above("wuhan/wuchang/a/c1").collect::<Vec<_>>(),
+            ["wuhan", "wuhan/wuchang", "wuhan/wuchang/a"]
+        );
+        assert_eq!(communities_above("wuhan").count(), 0);
+    }
 
     #[test]
     fn community_scope_is_segment_aware() {

@@ -4,7 +4,7 @@
 use super::MeetingStatus;
 use super::index::{MeetingFilter, MeetingIndex};
 use crate::text::LocalizedText;
-use crate::vocab::{MEETING_KINDS, community_within, label};
+use crate::vocab::{MEETING_KINDS, label};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -69,13 +69,7 @@ impl MeetingIndex {
             }
         }
         let mut items = ActionItemTotals::default();
-        let within = |a: &super::index::ActionItemRecord| {
-            filter
-                .community
-                .as_deref()
-                .is_none_or(|c| community_within(&a.issue_community, c) || community_within(&a.meeting_community, c))
-        };
-        for a in self.action_items().iter().filter(|a| within(a)) {
+        for a in self.action_items_within(filter.community.as_deref()) {
             items.total += 1;
             items.done += u64::from(a.done.is_some());
             items.overdue += u64::from(a.overdue_at(now));

@@ -4,11 +4,10 @@
 use crate::catalog::Catalog;
 use crate::event::EventRef;
 use crate::issue::{self, IssueState};
-use crate::vocab::community_within;
+use crate::vocab::{codes_within, community_within};
 use crate::workflow::CompiledWorkflow;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Bound;
 use std::sync::Arc;
 
 /// Filters of an issue list.
@@ -242,15 +241,9 @@ impl IssueIndex {
         (held * 4 < self.issues.len()).then_some(scope)
     }
 
-    /// The raised positions of every community at or below `scope` (a code without a trailing
-    /// slash). The codes starting with `scope` sort together from `scope` on; of those, only
-    /// `scope` itself and codes continuing with `/` are below it (`…/c1` is not above `…/c10`).
+    /// The raised positions of every community at or below `scope` (without a trailing slash).
     fn communities_within<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a BTreeSet<u64>> + 'a {
-        self.communities
-            .range::<str, _>((Bound::Included(scope), Bound::Unbounded))
-            .take_while(move |(code, _)| code.starts_with(scope))
-            .filter(move |(code, _)| community_within(code, scope))
-            .map(|(_, raised)| raised)
+        codes_within(&self.communities, scope)
     }
 
     /// Every issue in `community` or a community below it (a community's through the community

@@ -462,14 +462,8 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Vec<(ActionItemRecord, bool)>, EngineError> {
         self.with_meetings(|i| {
-            i.action_items()
-                .iter()
-                .filter(|a| {
-                    community.is_none_or(|c| {
-                        crate::vocab::community_within(&a.issue_community, c)
-                            || crate::vocab::community_within(&a.meeting_community, c)
-                    })
-                })
+            i.action_items_within(community)
+                .into_iter()
                 .map(|a| (a.clone(), a.overdue_at(now)))
                 .filter(|(_, overdue)| !overdue_only || *overdue)
                 .collect()
@@ -488,8 +482,8 @@ impl Engine {
             .with_meetings(|i| {
                 let last = i.last_meeting(&m.kind, &m.community, &m.id, m.scheduled_for).map(|x| x.id.clone());
                 let open = i
-                    .action_items()
-                    .iter()
+                    .action_items_within(Some(&area))
+                    .into_iter()
                     .filter(|a| a.done.is_none() && crate::vocab::community_within(&a.issue_community, &area))
                     .cloned()
                     .collect::<Vec<_>>();
