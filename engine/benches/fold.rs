@@ -139,5 +139,59 @@ fn dashboard(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fold, dashboard);
+/// The meeting side of the same dashboards: 14,300 meetings (ten per community) and as many
+/// action items, each on an issue of its meeting's community.
+fn meeting_dashboard(c: &mut Criterion) {
+    use convene_engine::meeting::{MeetingFilter, MeetingIndex};
+    let mut idx = MeetingIndex::new();
+    let mut position = 0;
+    let t0 = Utc::now();
+    let mut add = |stream: String, version: u64, event_type: &str, data: Value| {
+        position += 1;
+        let e = NewEvent::new(event_type, &data, Actor::system());
+        idx.apply(&RecordedEvent {
+            id: e.id,
+            stream,
+            version,
+            position,
+            event_type: event_type.into(),
+            schema_version: 1,
+            recorded_at: t0 + Duration::milliseconds(position as i64),
+            actor: e.actor.clone(),
+            correlation_id: None,
+            causation_id: None,
+            data: Payload::from(canonical_json(&data)),
+            prev_hash: GENESIS_HASH.into(),
+            hash: GENESIS_HASH.into(),
+        });
+    };
+    for n in 0..14_300u64 {
+        let community = city_community(n % 1_430);
+        add(format!("issue-{n:08}"), 0, "IssueRaised", json!({"community": community}));
+        add(
+            format!("meeting-m{n}"),
+            0,
+            "MeetingScheduled",
+            json!({"kind": "consultation_day", "community": community, "title": {"zh-CN": "协商议事会"},
+                "scheduled_for": (t0 + Duration::days((n / 1_430) as i64 * 30)).to_rfc3339(),
+                "venue": {"zh-CN": "议事厅"}, "convener": {"name": "张书记", "society": "community"}}),
+        );
+        add(
+            format!("meeting-m{n}"),
+            1,
+            "ActionItemAssigned",
+            json!({"action_item_id": format!("ai-{n}"), "issue_id": format!("{n:08}"), "task": {"zh-CN": "回访"},
+                "assignee": {"name": "社工站", "body": "social_worker"}, "due": "2026-04-30"}),
+        );
+    }
+    let now = Utc::now();
+    let community = MeetingFilter { community: Some(city_community(700)), ..Default::default() };
+    assert_eq!((idx.list(&community).len(), idx.stats(&community, now).action_items.total), (10, 10));
+    let mut g = c.benchmark_group("dashboard_14k_meetings_1430_communities");
+    g.bench_function("meeting_stats_one_community", |b| b.iter(|| idx.stats(&community, now).action_items.total));
+    g.bench_function("meeting_list_one_community", |b| b.iter(|| idx.list(&community).len()));
+    g.finish();
+}
+
+criterion_group!(benches, fold, dashboard, meeting_dashboard);
 criterion_main!(benches);
