@@ -122,7 +122,7 @@ async fn a_log_written_at_v1_replays_through_the_upcaster_is_never_rewritten_and
         let (o, e) = (engine.current(&old).await.unwrap(), engine.current(&explicit).await.unwrap());
         assert_eq!((o.state.as_str(), o.anomalies.len()), ("withdrawn", 0), "{}", b.name);
         let (oc, ec) = (o.record.closure.clone().unwrap(), e.record.closure.clone().unwrap());
-        assert_eq!((oc.kind.as_str(), oc.outcome.as_deref()), ("withdrawn", Some("not_recorded")), "{}", b.name);
+        assert_eq!((oc.kind, oc.outcome.as_deref()), ("withdrawn", Some("not_recorded")), "{}", b.name);
         assert_eq!(
             (&oc.kind, &oc.reason, &oc.outcome),
             (&ec.kind, &ec.reason, &ec.outcome),

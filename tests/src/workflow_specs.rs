@@ -140,7 +140,7 @@ mod community_issue_assessed {
                 .then_record(|s| {
                     assert!(s.is_final);
                     let c = s.record.closure.as_ref().expect("closure on record");
-                    assert_eq!((c.kind.as_str(), &c.reason), ("closed", &json!(reason)));
+                    assert_eq!((c.kind, &c.reason), ("closed", &json!(reason)));
                 });
         }
     }

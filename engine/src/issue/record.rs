@@ -160,7 +160,7 @@ pub struct Escalation {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Closure {
     /// closed | withdrawn
-    pub kind: String,
+    pub kind: &'static str,
     pub reason: Value,
     /// Withdrawals (schema v2): how the matter ended; `not_recorded` for one withdrawn under v1.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -613,7 +613,7 @@ pub(super) fn apply_payload(
             }
             let p = parse::<P>(data).unwrap_or_default();
             record.closure = Some(Closure {
-                kind: if event_type == "IssueClosed" { "closed" } else { "withdrawn" }.into(),
+                kind: if event_type == "IssueClosed" { "closed" } else { "withdrawn" },
                 reason: p.reason,
                 outcome: p.outcome.as_ref().and_then(Value::as_str).map(str::to_string),
                 at,

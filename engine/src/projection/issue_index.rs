@@ -266,7 +266,25 @@ impl IssueIndex {
             Some(scope) => {
                 super::stats(self.candidates(Some(scope), u64::MAX).map(|(_, s)| s).filter(|s| filter.matches(s)), now)
             }
-            None => super::stats(self.issues.values().map(|e| &e.0).filter(|s| filter.matches(s)), now),
+            None => {
+                // A scope holding every issue (a city's own dashboard) need not be compared
+                // with each issue's code.
+                let whole;
+                let filter = match filter.community.as_deref() {
+                    Some(scope) if self.holds_every_issue(scope) => {
+                        whole = IssueFilter { community: None, ..filter.clone() };
+                        &whole
+                    }
+                    _ => filter,
+                };
+                super::stats(self.issues.values().map(|e| &e.0).filter(|s| filter.matches(s)), now)
+            }
         }
+    }
+
+    /// Is every issue at or below `scope`?
+    fn holds_every_issue(&self, scope: &str) -> bool {
+        let scope = scope.trim_end_matches('/');
+        scope.is_empty() || self.communities_within(scope).map(BTreeSet::len).sum::<usize>() == self.issues.len()
     }
 }

@@ -9,7 +9,7 @@ use crate::text::LocalizedText;
 use crate::vocab::{CATEGORIES, label};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Every figure for the issues a filter keeps.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -117,46 +117,38 @@ pub struct Spread {
 }
 
 /// Adds up `issues`, judging "overdue" at `now`.
+///
+/// A city's dashboard adds up hundreds of thousands of issues under the index's read lock, so
+/// the groups are gathered in hash maps (one hash of a community code per issue, where a
+/// sorted map compared it with a dozen others sharing its city and district prefix) and put
+/// in their order once at the end.
 pub fn stats<'a>(issues: impl IntoIterator<Item = &'a IssueState>, now: DateTime<Utc>) -> Stats {
     let mut out = Stats::default();
-    let mut states: BTreeMap<(&str, bool, usize), StateCount> = BTreeMap::new();
-    let mut categories: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    let mut communities: BTreeMap<&str, CommunityCount> = BTreeMap::new();
+    let mut states: Groups<(&str, bool, usize), (&IssueState, u64)> = Groups::default();
+    let mut categories: Groups<&str, (u64, u64)> = Groups::default();
+    let mut communities: Groups<&str, (u64, u64, u64)> = Groups::default();
     let (mut satisfaction, mut to_close) = (0u64, Vec::new());
     for s in issues {
         let t = &mut out.issues;
         t.total += 1;
         t.households_affected += s.households_affected;
         let open = !s.is_final;
-        let closure = s.record.closure.as_ref().map(|c| c.kind.as_str());
+        let closure = s.record.closure.as_ref().map(|c| c.kind);
+        let closed = closure == Some("closed");
         t.open += u64::from(open);
-        t.closed += u64::from(closure == Some("closed"));
+        t.closed += u64::from(closed);
         t.withdrawn += u64::from(closure == Some("withdrawn"));
         t.overdue += u64::from(s.overdue_at(now));
         t.escalated += u64::from(!s.record.escalations.is_empty());
 
-        states
-            .entry((&s.workflow.id, s.is_final, s.state_index))
-            .or_insert_with(|| StateCount {
-                workflow: s.workflow.id.clone(),
-                state: s.state.clone(),
-                title: s.state_title.clone(),
-                is_final: s.is_final,
-                count: 0,
-            })
-            .count += 1;
+        states.entry((&s.workflow.id, s.is_final, s.state_index)).or_insert((s, 0)).1 += 1;
         let c = categories.entry(&s.category).or_default();
         c.0 += 1;
         c.1 += u64::from(open);
-        let c = communities.entry(&s.community).or_insert_with(|| CommunityCount {
-            community: s.community.clone(),
-            total: 0,
-            open: 0,
-            closed: 0,
-        });
-        c.total += 1;
-        c.open += u64::from(open);
-        c.closed += u64::from(closure == Some("closed"));
+        let c = communities.entry(&s.community).or_default();
+        c.0 += 1;
+        c.1 += u64::from(open);
+        c.2 += u64::from(closed);
 
         let (n, r, m) = (&s.counts, &s.record, &mut out.micro);
         m.wishes_collected += u64::from(n.wishes);
@@ -185,19 +177,46 @@ pub fn stats<'a>(issues: impl IntoIterator<Item = &'a IssueState>, now: DateTime
             to_close.push((c.at - s.raised_at).num_seconds().max(0) as f64 / 86_400.0);
         }
     }
-    out.by_state = states.into_values().collect();
-    out.by_category = categories
+    out.by_state = by_state(states);
+    out.by_category = sorted(categories)
         .into_iter()
         .map(|(k, (count, open))| CategoryCount { category: k.to_string(), title: label(CATEGORIES, k), count, open })
         .collect();
     // Most frequent first; the sort is stable, so ties stay in key order.
     out.by_category.sort_by_key(|c| std::cmp::Reverse(c.count));
-    out.by_community = communities.into_values().collect();
+    out.by_community = sorted(communities)
+        .into_iter()
+        .map(|(k, (total, open, closed))| CommunityCount { community: k.to_string(), total, open, closed })
+        .collect();
     if out.evaluations.count > 0 {
         out.evaluations.mean_satisfaction = Some(satisfaction as f64 / out.evaluations.count as f64);
     }
     out.days_to_close = spread(to_close);
     out
+}
+
+/// Figures gathered by key while walking the issues; put in key order at the end.
+type Groups<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+fn sorted<K: Ord, V>(groups: Groups<K, V>) -> Vec<(K, V)> {
+    let mut v: Vec<_> = groups.into_iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The state groups in the order of [`Stats::by_state`] (workflow, open before final, the
+/// compiled workflow's order), named from one issue of each.
+fn by_state(states: Groups<(&str, bool, usize), (&IssueState, u64)>) -> Vec<StateCount> {
+    sorted(states)
+        .into_iter()
+        .map(|(_, (s, count))| StateCount {
+            workflow: s.workflow.id.clone(),
+            state: s.state.clone(),
+            title: s.state_title.clone(),
+            is_final: s.is_final,
+            count,
+        })
+        .collect()
 }
 
 /// How many of `issues` are in each state (in the order of [`Stats::by_state`]), and how many
@@ -208,25 +227,13 @@ pub fn state_counts<'a>(
     issues: impl IntoIterator<Item = &'a IssueState>,
     now: DateTime<Utc>,
 ) -> (Vec<StateCount>, u64) {
-    let mut states: HashMap<(&str, bool, usize), (&IssueState, u64), foldhash::fast::FixedState> = HashMap::default();
+    let mut states: Groups<(&str, bool, usize), (&IssueState, u64)> = Groups::default();
     let mut overdue = 0;
     for s in issues {
         overdue += u64::from(s.overdue_at(now));
         states.entry((&s.workflow.id, s.is_final, s.state_index)).or_insert((s, 0)).1 += 1;
     }
-    let mut keyed: Vec<_> = states.into_iter().collect();
-    keyed.sort_unstable_by_key(|(k, _)| *k);
-    let by_state = keyed
-        .into_iter()
-        .map(|(_, (s, count))| StateCount {
-            workflow: s.workflow.id.clone(),
-            state: s.state.clone(),
-            title: s.state_title.clone(),
-            is_final: s.is_final,
-            count,
-        })
-        .collect();
-    (by_state, overdue)
+    (by_state(states), overdue)
 }
 
 fn spread(mut days: Vec<f64>) -> Option<Spread> {
