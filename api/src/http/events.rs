@@ -170,7 +170,12 @@ impl Feed {
                         return None;
                     }
                 },
-                _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    // Waiting for new events without an error: the database answers again,
+                    // so the next wait starts at once.
+                    self.backoff = Duration::ZERO;
+                    return Some(Bytes::from_static(b": keep-alive\n\n"));
+                }
             },
         };
         let data = if self.reveal {
