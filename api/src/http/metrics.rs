@@ -283,7 +283,8 @@ impl Metrics {
         self.audited.set(bg.audited_position.load(Ordering::Relaxed) as i64);
         self.broken_chains.set(bg.broken_chains.load(Ordering::Relaxed) as i64);
         let now = chrono::Utc::now();
-        // The same figures `/v1/stats` gives, over every issue and meeting.
+        // Over every issue and meeting: the issues counted by state only (`/v1/stats` adds much
+        // more per issue), the meetings with the figures `/v1/stats` gives.
         match state.engine.issue_state_counts(now).await {
             Ok((by_state, overdue)) => {
                 let by_state = by_state
