@@ -720,6 +720,8 @@ async fn a_community_tree_lists_and_counts_its_own_matters_and_none_of_a_neighbo
         ("wuhan/wuchang", ids_at(&[5, 3, 2, 1, 0])),
         ("wuhan", [ids_at(&[5, 4, 3, 2, 1, 0]), elsewhere.clone()].concat()),
         ("wuhan/hongshan/f-street/c7", vec![elsewhere[12].clone()]),
+        // Most of the log but not all of it: walked, each matter's code compared.
+        ("wuhan/hongshan", elsewhere.clone()),
     ] {
         let page = engine.list_issues(&within(scope), None, 50).await.expect("list");
         assert_eq!(listed(page), expected, "{scope}");

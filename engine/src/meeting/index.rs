@@ -5,7 +5,7 @@
 use super::replay;
 use super::state::{ActionItem, MeetingState};
 use crate::event::RecordedEvent;
-use crate::vocab::{codes_within, communities_above, community_within};
+use crate::vocab::{codes_within, communities_above, community_within, narrower_than_a_walk};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -184,7 +184,7 @@ impl MeetingIndex {
         }
         let above = communities_above(scope).filter_map(|c| self.by_community.get(c));
         let trees: Vec<&BTreeSet<_>> = codes_within(&self.by_community, scope).chain(above).collect();
-        if trees.iter().map(|t| t.len()).sum::<usize>() * 4 >= self.meetings.len() {
+        if !narrower_than_a_walk(trees.iter().map(|t| t.len()).sum(), self.meetings.len()) {
             return None;
         }
         let mut keys: Vec<_> = trees.into_iter().flatten().collect();
@@ -207,7 +207,7 @@ impl MeetingIndex {
             community_within(&a.issue_community, scope) || community_within(&a.meeting_community, scope)
         };
         let lists: Vec<&Vec<usize>> = codes_within(&self.items_by_community, scope).collect();
-        if lists.iter().map(|l| l.len()).sum::<usize>() * 4 >= self.items.len() {
+        if !narrower_than_a_walk(lists.iter().map(|l| l.len()).sum(), self.items.len()) {
             return self.items.iter().filter(within).collect();
         }
         // An item of a meeting and an issue both in the tree is listed under both codes.

@@ -4,7 +4,7 @@
 use crate::catalog::Catalog;
 use crate::event::EventRef;
 use crate::issue::{self, IssueState};
-use crate::vocab::{codes_within, community_within};
+use crate::vocab::{codes_within, community_within, narrower_than_a_walk};
 use crate::workflow::CompiledWorkflow;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,8 +29,12 @@ pub struct IssueFilter {
 
 impl IssueFilter {
     pub fn matches(&self, s: &IssueState) -> bool {
-        self.community.as_deref().is_none_or(|c| community_within(&s.community, c))
-            && self.state.as_deref().is_none_or(|x| s.state == x)
+        self.community.as_deref().is_none_or(|c| community_within(&s.community, c)) && self.matches_besides_community(s)
+    }
+
+    /// Every condition but the community's (which the index may have settled already).
+    fn matches_besides_community(&self, s: &IssueState) -> bool {
+        self.state.as_deref().is_none_or(|x| s.state == x)
             && self.workflow.as_deref().is_none_or(|x| s.workflow.id == x)
             && self.category.as_deref().is_none_or(|x| s.category == x)
             && self.overdue_at.is_none_or(|t| s.overdue_at(t))
@@ -198,8 +202,9 @@ impl IssueIndex {
         let mut items = Vec::new();
         let mut last = None;
         let mut more = false;
-        for (pos, s) in self.candidates(self.narrow(filter.community.as_deref()), upper) {
-            if !filter.matches(s) {
+        let reach = self.reach(filter.community.as_deref());
+        for (pos, s) in self.candidates(reach, upper) {
+            if !(reach.holds(s) && filter.matches_besides_community(s)) {
                 continue;
             }
             if items.len() == limit {
@@ -213,45 +218,44 @@ impl IssueIndex {
     }
 
     /// The issues raised before position `upper`, newest first, with the position each was
-    /// raised at: those of a [`Self::narrow`] scope's tree only, or every issue (the caller
-    /// filters either way).
-    fn candidates<'a>(
-        &'a self,
-        narrow: Option<&str>,
-        upper: u64,
-    ) -> Box<dyn Iterator<Item = (u64, &'a IssueState)> + 'a> {
+    /// raised at: a [`Reach::Tree`]'s own through the community index, else every issue (the
+    /// caller keeps those its reach [`holds`](Reach::holds)).
+    fn candidates<'a>(&'a self, reach: Reach<'_>, upper: u64) -> Box<dyn Iterator<Item = (u64, &'a IssueState)> + 'a> {
         let issue = move |pos: u64, id: &String| self.issues.get(id).map(|e| (pos, &e.0));
-        match narrow {
-            None => Box::new(self.order.range(..upper).rev().filter_map(move |(pos, id)| issue(*pos, id))),
-            Some(scope) => {
+        match reach {
+            Reach::All | Reach::Walk(_) => {
+                Box::new(self.order.range(..upper).rev().filter_map(move |(pos, id)| issue(*pos, id)))
+            }
+            Reach::Tree(scope) => {
                 let mut raised: Vec<u64> =
-                    self.communities_within(scope).flat_map(|r| r.range(..upper).copied()).collect();
+                    codes_within(&self.communities, scope).flat_map(|r| r.range(..upper).copied()).collect();
                 raised.sort_unstable_by(|a, b| b.cmp(a));
                 Box::new(raised.into_iter().filter_map(move |pos| issue(pos, self.order.get(&pos)?)))
             }
         }
     }
 
-    /// The community scope (without a trailing slash) when its tree holds under a quarter of
-    /// the issues. A broader tree is cheaper to find by walking every issue, newest first (a
-    /// list stops at its page), than by gathering and sorting the tree's positions.
-    fn narrow<'c>(&self, community: Option<&'c str>) -> Option<&'c str> {
-        let scope = community.map(|c| c.trim_end_matches('/')).filter(|c| !c.is_empty())?;
-        let held: usize = self.communities_within(scope).map(BTreeSet::len).sum();
-        (held * 4 < self.issues.len()).then_some(scope)
-    }
-
-    /// The raised positions of every community at or below `scope` (without a trailing slash).
-    fn communities_within<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a BTreeSet<u64>> + 'a {
-        codes_within(&self.communities, scope)
+    /// How the issues of a community scope are best found, decided once per list or figure
+    /// from how many issues the scope's tree holds.
+    fn reach<'c>(&self, community: Option<&'c str>) -> Reach<'c> {
+        let Some(scope) = community.map(|c| c.trim_end_matches('/')).filter(|c| !c.is_empty()) else {
+            return Reach::All;
+        };
+        let held: usize = codes_within(&self.communities, scope).map(BTreeSet::len).sum();
+        if held == self.issues.len() {
+            Reach::All
+        } else if narrower_than_a_walk(held, self.issues.len()) {
+            Reach::Tree(scope)
+        } else {
+            Reach::Walk(scope)
+        }
     }
 
     /// Every issue in `community` or a community below it (a community's through the community
     /// index; a tree holding much of the log by walking it), newest first.
     pub fn issues_within<'a>(&'a self, community: &'a str) -> impl Iterator<Item = &'a IssueState> + 'a {
-        self.candidates(self.narrow(Some(community)), u64::MAX)
-            .map(|(_, s)| s)
-            .filter(move |s| community_within(&s.community, community))
+        let reach = self.reach(Some(community));
+        self.candidates(reach, u64::MAX).map(|(_, s)| s).filter(move |s| reach.holds(s))
     }
 
     /// Issues by workflow and state, and how many are overdue at `now`: [`super::state_counts`]
@@ -262,29 +266,34 @@ impl IssueIndex {
 
     /// Dashboard figures of the issues `filter` keeps, judging "overdue" at `now`.
     pub fn stats(&self, filter: &IssueFilter, now: DateTime<Utc>) -> super::Stats {
-        match self.narrow(filter.community.as_deref()) {
-            Some(scope) => {
-                super::stats(self.candidates(Some(scope), u64::MAX).map(|(_, s)| s).filter(|s| filter.matches(s)), now)
-            }
-            None => {
-                // A scope holding every issue (a city's own dashboard) need not be compared
-                // with each issue's code.
-                let whole;
-                let filter = match filter.community.as_deref() {
-                    Some(scope) if self.holds_every_issue(scope) => {
-                        whole = IssueFilter { community: None, ..filter.clone() };
-                        &whole
-                    }
-                    _ => filter,
-                };
-                super::stats(self.issues.values().map(|e| &e.0).filter(|s| filter.matches(s)), now)
-            }
+        let reach = self.reach(filter.community.as_deref());
+        let keep = |s: &&IssueState| reach.holds(s) && filter.matches_besides_community(s);
+        match reach {
+            Reach::Tree(_) => super::stats(self.candidates(reach, u64::MAX).map(|(_, s)| s).filter(keep), now),
+            // Order does not matter to figures: the map's own order is the cheapest walk.
+            Reach::All | Reach::Walk(_) => super::stats(self.issues.values().map(|e| &e.0).filter(keep), now),
         }
     }
+}
 
-    /// Is every issue at or below `scope`?
-    fn holds_every_issue(&self, scope: &str) -> bool {
-        let scope = scope.trim_end_matches('/');
-        scope.is_empty() || self.communities_within(scope).map(BTreeSet::len).sum::<usize>() == self.issues.len()
+/// How a community scope's issues are found (see [`IssueIndex::reach`]).
+#[derive(Clone, Copy)]
+enum Reach<'c> {
+    /// Every issue is in scope (no scope, or one holding the whole index, as a city's own
+    /// dashboard): no issue's code need be compared.
+    All,
+    /// A tree holding much of the index: every issue is walked and its code compared.
+    Walk(&'c str),
+    /// A smaller tree (a community's, a street's): only its issues, through the community index.
+    Tree(&'c str),
+}
+
+impl Reach<'_> {
+    /// Is `s` in scope, of the issues this reach hands out?
+    fn holds(&self, s: &IssueState) -> bool {
+        match self {
+            Reach::All | Reach::Tree(_) => true,
+            Reach::Walk(scope) => community_within(&s.community, scope),
+        }
     }
 }
