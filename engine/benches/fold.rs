@@ -8,12 +8,16 @@ use convene_engine::catalog::Catalog;
 use convene_engine::event::{
     EventPage, GENESIS_HASH, Payload, RecordedEvent, canonical_json, chain_hash, event_hash_input,
 };
-use convene_engine::issue::{Step, decide, replay};
+use convene_engine::issue::{PayloadView, Step, decide, replay};
 use convene_engine::projection::{IssueFilter, IssueIndex};
 use convene_engine::workflow::CompiledWorkflow;
 use convene_engine::{Actor, NewEvent};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
+
+// The allocator the `convene` binary runs on: a fold's figures depend on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The events of `issues` bench lifecycles, as a store would return them, after the
 /// workflow-published event (position 1).
@@ -86,6 +90,25 @@ fn fold(c: &mut Criterion) {
         b.iter(|| {
             let mut idx = IssueIndex::new();
             for e in page.iter() {
+                idx.apply(&e, catalog);
+            }
+            idx.issue_count()
+        })
+    });
+    // The same page with each payload's view in byte form, as the stores keep them.
+    let views: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| {
+            let mut v = Vec::new();
+            PayloadView::stored_form(&e.event_type, e.schema_version, e.data.get(), &mut v);
+            v
+        })
+        .collect();
+    let viewed = EventPage::from_recorded_with_views(&events, |i| &views[i]);
+    g.bench_function("issue_index_16k_events_stored_views", |b| {
+        b.iter(|| {
+            let mut idx = IssueIndex::new();
+            for e in viewed.iter() {
                 idx.apply(&e, catalog);
             }
             idx.issue_count()

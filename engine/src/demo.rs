@@ -305,6 +305,23 @@ fn plans() -> Vec<Plan> {
     plans
 }
 
+/// Every payload of the demo data set with its event type, each matter's IssueRaised as the
+/// engine completes it (for specs of what folds read).
+#[cfg(test)]
+pub(crate) fn payloads() -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    for p in plans() {
+        let mut raise = p.raise;
+        if let Some(obj) = raise.as_object_mut() {
+            obj.insert("workflow_id".into(), json!(p.workflow));
+            obj.insert("workflow_version".into(), json!(1));
+        }
+        out.push(("IssueRaised", raise));
+        out.extend(p.steps.into_iter().map(|(t, _, d)| (t, d)));
+    }
+    out
+}
+
 fn dongting() -> Vec<Plan> {
     let c = &DONGTING;
     let sept = "dongting-2026-09-consultation-day";

@@ -7,6 +7,9 @@
 //! - `store_conformance`: the promises of `EventStore`, run against every backend;
 //! - `fold_envelope_specs`: packed fold envelopes equal the hashed columns (new stores, older
 //!   data directories, rows of an older writer, a forged copy), embedded and PostgreSQL;
+//! - `payload_view_specs`: a replay reading the stored payload views builds the states a
+//!   replay parsing every payload builds (new stores, older data directories, rows of an older
+//!   writer, another view format); a forged view fails verification; embedded and PostgreSQL;
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
@@ -79,6 +82,8 @@ mod meeting_specs;
 mod metrics_http;
 #[cfg(test)]
 mod migrate;
+#[cfg(test)]
+mod payload_view_specs;
 #[cfg(test)]
 mod pg;
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod bundle;
 mod upcast;
 
 pub use bundle::bundle;
-pub use upcast::{UPCASTERS, Upcaster, upcast, upcast_version};
+pub use upcast::{UPCASTERS, Upcaster, upcast, upcast_version, upcaster_applies};
 
 use crate::text::LocalizedText;
 use serde::Serialize;

@@ -65,20 +65,27 @@ pub struct NewEvent {
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,
     data: Box<RawValue>,
+    /// What the record reads of the payload, in the byte form the stores keep beside it
+    /// (`crate::issue::PayloadView`): made here, from the JSON value, once per event.
+    payload_view: Vec<u8>,
 }
 
 impl NewEvent {
     /// Builds an event from a JSON payload, canonicalizing it once here so every store
     /// hashes and stores exactly the same bytes.
     pub fn new(event_type: impl Into<String>, data: &serde_json::Value, actor: Actor) -> Self {
+        let event_type = event_type.into();
+        let mut payload_view = Vec::new();
+        crate::issue::PayloadView::stored_form_of_value(&event_type, 1, data, &mut payload_view);
         Self {
             id: Uuid::now_v7(),
-            event_type: event_type.into(),
+            event_type,
             schema_version: 1,
             actor,
             correlation_id: None,
             causation_id: None,
             data: canonical_json(data),
+            payload_view,
         }
     }
 
@@ -88,7 +95,12 @@ impl NewEvent {
     }
 
     pub fn with_schema_version(mut self, v: u32) -> Self {
-        self.schema_version = v;
+        if v != self.schema_version {
+            self.schema_version = v;
+            // Whether an upcaster applies depends on the version.
+            let view = &mut self.payload_view;
+            crate::issue::PayloadView::stored_form(&self.event_type, v, self.data.get(), view);
+        }
         self
     }
 
@@ -100,6 +112,11 @@ impl NewEvent {
 
     pub fn data(&self) -> &RawValue {
         &self.data
+    }
+
+    /// The payload's view in byte form (empty for a type the record does not read).
+    pub fn payload_view(&self) -> &[u8] {
+        &self.payload_view
     }
 
     /// The event as the store recorded it (the writer's copy for its in-memory tail: the

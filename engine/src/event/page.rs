@@ -32,6 +32,9 @@ pub struct PageRow {
     pub actor_name: Option<Span>,
     pub actor_community: Option<Span>,
     pub data: Span,
+    /// The payload's view in byte form (`crate::issue::PayloadView`), a span of the page's
+    /// byte buffer; empty when the store has none.
+    pub payload_view: Span,
 }
 
 /// Which envelope fields a page carries.
@@ -40,8 +43,8 @@ pub enum PageFields {
     /// Everything (chain verification, exports).
     All,
     /// What folds read: hashes read as zero and correlation/causation ids as absent. Stores
-    /// read the envelope fields from their packed copy ([`FoldEnvelope`]), so a row is four
-    /// columns.
+    /// read the envelope fields from their packed copy ([`FoldEnvelope`]), so a row is five
+    /// columns: position, stream, envelope, payload and its view.
     Fold,
 }
 
@@ -77,28 +80,34 @@ pub const PAGE_COLUMN_NAMES: [&str; 16] = [
 #[derive(Debug, Default)]
 pub struct EventPage {
     text: String,
+    /// Binary fields (payload views), not UTF-8.
+    blobs: Vec<u8>,
     rows: Vec<PageRow>,
 }
 
 /// Buffers of dropped pages, reused by the next builder: a replay allocates a page's ~1.5 MB
 /// once instead of once per page, and fresh memory was a visible cost (the kernel zeroes it).
-static POOL: std::sync::Mutex<Vec<(Vec<u8>, Vec<PageRow>)>> = std::sync::Mutex::new(Vec::new());
+static POOL: std::sync::Mutex<Vec<Buffers>> = std::sync::Mutex::new(Vec::new());
+/// A page's text, binary fields and rows.
+type Buffers = (Vec<u8>, Vec<u8>, Vec<PageRow>);
 /// Enough for every page in flight in a replay (two per reader and per fold worker queue).
 const POOLED: usize = 16;
 
 impl Drop for EventPage {
     fn drop(&mut self) {
         let mut text = std::mem::take(&mut self.text).into_bytes();
+        let mut blobs = std::mem::take(&mut self.blobs);
         let mut rows = std::mem::take(&mut self.rows);
         if text.capacity() == 0 {
             return;
         }
         text.clear();
+        blobs.clear();
         rows.clear();
         if let Ok(mut pool) = POOL.lock()
             && pool.len() < POOLED
         {
-            pool.push((text, rows));
+            pool.push((text, blobs, rows));
         }
     }
 }
@@ -111,16 +120,24 @@ pub struct PageError(String);
 /// Builds an [`EventPage`] row by row.
 pub struct EventPageBuilder {
     bytes: Vec<u8>,
+    blobs: Vec<u8>,
     rows: Vec<PageRow>,
 }
 
 impl EventPageBuilder {
     pub fn with_capacity(rows: usize, bytes: usize) -> Self {
         let pooled = POOL.lock().ok().and_then(|mut p| p.pop());
-        let (mut b, mut r) = pooled.unwrap_or_default();
+        let (mut b, blobs, mut r) = pooled.unwrap_or_default();
         b.reserve(bytes);
         r.reserve(rows);
-        Self { bytes: b, rows: r }
+        Self { bytes: b, blobs, rows: r }
+    }
+
+    /// Copies one binary field into the page's byte buffer (not checked as text).
+    pub fn blob(&mut self, b: &[u8]) -> Span {
+        let start = self.blobs.len();
+        self.blobs.extend_from_slice(b);
+        Span { start: start as u32, end: self.blobs.len() as u32 }
     }
 
     /// Copies one text field into the buffer. UTF-8 is checked once for the whole page in
@@ -136,9 +153,17 @@ impl EventPageBuilder {
         self.rows.push(row);
     }
 
-    /// A fold's row from its position, stream, packed envelope and payload (hashes zero,
-    /// correlation and causation absent); `None` if the envelope's time is out of range.
-    pub fn packed_row(&mut self, position: u64, stream: &[u8], e: &FoldEnvelope<'_>, data: &[u8]) -> Option<PageRow> {
+    /// A fold's row from its position, stream, packed envelope, payload and payload view
+    /// (hashes zero, correlation and causation absent); `None` if the envelope's time is out
+    /// of range.
+    pub fn packed_row(
+        &mut self,
+        position: u64,
+        stream: &[u8],
+        e: &FoldEnvelope<'_>,
+        data: &[u8],
+        view: &[u8],
+    ) -> Option<PageRow> {
         Some(PageRow {
             position,
             version: e.version,
@@ -156,6 +181,7 @@ impl EventPageBuilder {
             actor_name: e.actor_name.map(|b| self.text(b)),
             actor_community: e.actor_community.map(|b| self.text(b)),
             data: self.text(data),
+            payload_view: self.blob(view),
         })
     }
 
@@ -175,8 +201,21 @@ impl EventPageBuilder {
         }
     }
 
+    /// Checks a stored payload view against the row's payload (see
+    /// [`crate::issue::PayloadView::agrees`]).
+    pub fn check_payload_view(&self, row: &PageRow, stored: &[u8]) -> Result<(), &'static str> {
+        let b = |s: Span| self.bytes.get(s.start as usize..s.end as usize).unwrap_or_default();
+        let text = |s: Span| std::str::from_utf8(b(s)).map_err(|_| "text that is not UTF-8");
+        let (event_type, data) = (text(row.event_type)?, text(row.data)?);
+        if crate::issue::PayloadView::agrees(event_type, row.schema_version, data, stored) {
+            Ok(())
+        } else {
+            Err("a payload view that differs from its payload")
+        }
+    }
+
     pub fn finish(self) -> Result<EventPage, PageError> {
-        if self.bytes.len() > u32::MAX as usize {
+        if self.bytes.len() > u32::MAX as usize || self.blobs.len() > u32::MAX as usize {
             return Err(PageError("page buffer over 4 GiB".into()));
         }
         // One validation of the whole buffer, then each field's ends must be character
@@ -189,7 +228,7 @@ impl EventPageBuilder {
                 return Err(PageError(format!("text of position {} is not UTF-8", r.position)));
             }
         }
-        Ok(EventPage { text, rows: self.rows })
+        Ok(EventPage { text, blobs: self.blobs, rows: self.rows })
     }
 }
 
@@ -204,10 +243,16 @@ impl EventPage {
 
     /// A page of owned events (for stores without a page decoder of their own).
     pub fn from_recorded(events: &[RecordedEvent]) -> EventPage {
+        Self::from_recorded_with_views(events, |_| &[])
+    }
+
+    /// [`EventPage::from_recorded`], each event with the payload view `view_of` gives it.
+    pub fn from_recorded_with_views<'v>(events: &[RecordedEvent], view_of: impl Fn(usize) -> &'v [u8]) -> EventPage {
         let mut b =
             EventPageBuilder::with_capacity(events.len(), events.iter().map(|e| e.data.get().len() + 128).sum());
-        for e in events {
-            let v = e.view();
+        for (i, e) in events.iter().enumerate() {
+            let mut v = e.view();
+            v.payload_view = view_of(i);
             let row = PageRow {
                 position: v.position,
                 version: v.version,
@@ -225,6 +270,7 @@ impl EventPage {
                 actor_name: v.actor.name.map(|n| b.text(n.as_bytes())),
                 actor_community: v.actor.community.map(|c| b.text(c.as_bytes())),
                 data: b.text(v.data.as_bytes()),
+                payload_view: b.blob(v.payload_view),
             };
             b.push(row);
         }
@@ -284,6 +330,10 @@ impl EventPage {
             correlation_id: r.correlation_id,
             causation_id: r.causation_id,
             data: self.s(r.data),
+            payload_view: self
+                .blobs
+                .get(r.payload_view.start as usize..r.payload_view.end as usize)
+                .unwrap_or_default(),
             prev_hash: r.prev_hash,
             hash: r.hash,
         })
@@ -322,6 +372,7 @@ mod tests {
             actor_name: None,
             actor_community: None,
             data: e,
+            payload_view: e,
         });
         assert!(b.finish().is_err());
     }

@@ -59,6 +59,9 @@ pub struct EventRef<'a> {
     pub causation_id: Option<Uuid>,
     /// The payload: canonical JSON text.
     pub data: &'a str,
+    /// What the record reads of the payload, in byte form (`crate::issue::PayloadView`), as a
+    /// store keeps it beside the payload; empty when there is none (the fold parses `data`).
+    pub payload_view: &'a [u8],
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
 }
@@ -100,6 +103,7 @@ impl RecordedEvent {
             correlation_id: self.correlation_id,
             causation_id: self.causation_id,
             data: self.data.get(),
+            payload_view: &[],
             prev_hash: hex::decode32(&self.prev_hash).unwrap_or([0xff; 32]),
             hash: hex::decode32(&self.hash).unwrap_or([0xff; 32]),
         }

@@ -2,11 +2,14 @@
 //! whether a step may be recorded now.
 
 mod decide;
+mod payload_view;
 mod record;
 mod replay;
 mod state;
+mod view_codec;
 
 pub use decide::{Refusal, Step, check_actor, decide};
+pub use payload_view::{PayloadView, VIEW_FORMAT};
 pub use record::{
     Assessment, Closure, DeliberationRecord, Escalation, Evaluation, Pact, Party, Pledge, Project, Resident,
     Resolution, Team, Votes, Wish,

@@ -2,6 +2,7 @@
 //! payloads. The payload views here read only the fields the record keeps; the full payload
 //! stays in the log.
 
+use super::payload_view::PayloadView;
 use super::state::{Counts, MeetingRef};
 use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
@@ -201,270 +202,129 @@ pub(super) fn push_compact<T>(v: &mut Vec<T>, item: T) {
     v.push(item);
 }
 
-// Payload views: only what the record keeps. Unknown fields are skipped by serde.
-
-/// The length of a JSON array, counted without keeping its elements.
-struct Count(usize);
-
-impl<'de> Deserialize<'de> for Count {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Count;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
-                let mut n = 0;
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    n += 1;
-                }
-                Ok(Count(n))
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-#[derive(Deserialize)]
-struct MeetingOnly {
-    #[serde(default)]
-    meeting_id: Option<String>,
-}
-
-/// Folds one payload into the record. Malformed payloads (which validation prevents) are
-/// ignored field by field rather than failing replay: the log is the truth, the record a view.
+/// Folds one payload's view into the record. A payload that did not parse (validation
+/// prevents it) changes nothing but what its event type alone implies: the log is the truth,
+/// the record a view.
 // The fold touches several disjoint parts of IssueState; passing them separately keeps the
 // borrow of `state` split without a wrapper type used nowhere else.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn apply_payload(
+pub(super) fn apply_view(
     record: &mut DeliberationRecord,
     counts: &mut Counts,
     meetings: &mut Vec<MeetingRef>,
     escalation_level: &mut String,
     event_type: &str,
-    data: &str,
+    view: PayloadView,
     version: u64,
     at: DateTime<Utc>,
 ) {
-    fn parse<'d, T: Deserialize<'d>>(data: &'d str) -> Option<T> {
-        serde_json::from_str(data).ok()
-    }
-    // Each arm records the meeting a step came from out of the parse it already does.
+    // Each arm records the meeting a step came from.
     let mut met = |m: Option<String>| {
         if let Some(meeting_id) = m {
             push_compact(meetings, MeetingRef { meeting_id, via: event_type.to_string(), version });
         }
     };
-    match event_type {
-        "NeedAssessed" => {
-            #[derive(Deserialize)]
-            struct P {
-                assessor: Party,
-                method: String,
-                priority: String,
-                findings: LocalizedText,
-                #[serde(default)]
-                households_visited: u64,
-                #[serde(default)]
-                recommended_steps: Vec<String>,
-            }
-            if let Some(p) = parse::<P>(data) {
-                record.assessment = Some(Assessment {
-                    assessor: p.assessor,
-                    method: p.method,
-                    priority: p.priority,
-                    findings: p.findings,
-                    households_visited: p.households_visited,
-                    recommended_steps: p.recommended_steps,
-                    at,
-                });
-            }
+    if event_type == "Deliberated" {
+        counts.deliberations += 1;
+    }
+    use PayloadView as V;
+    match view {
+        V::Assessed { assessor, method, priority, findings, households_visited, recommended_steps } => {
+            record.assessment =
+                Some(Assessment { assessor, method, priority, findings, households_visited, recommended_steps, at });
         }
-        "MicroWishCollected" => {
-            #[derive(Deserialize)]
-            struct P {
-                wish_id: String,
-                wish: LocalizedText,
-                #[serde(default)]
-                estimated_cost_fen: u64,
-            }
-            if let Some(p) = parse::<P>(data) {
-                counts.wishes += 1;
-                push_compact(
-                    &mut record.wishes,
-                    Wish {
-                        wish_id: p.wish_id,
-                        wish: p.wish,
-                        status: "collected",
-                        estimated_cost_fen: p.estimated_cost_fen,
-                        claimed_by: None,
-                        fulfilled_by: None,
-                        value_fen: 0,
-                        volunteer_hours: 0.0,
-                    },
-                );
-            }
+        V::WishCollected { wish_id, wish, estimated_cost_fen } => {
+            counts.wishes += 1;
+            push_compact(
+                &mut record.wishes,
+                Wish {
+                    wish_id,
+                    wish,
+                    status: "collected",
+                    estimated_cost_fen,
+                    claimed_by: None,
+                    fulfilled_by: None,
+                    value_fen: 0,
+                    volunteer_hours: 0.0,
+                },
+            );
         }
-        "MicroWishClaimed" => {
-            #[derive(Deserialize)]
-            struct P<'a> {
-                #[serde(borrow)]
-                wish_id: std::borrow::Cow<'a, str>,
-                claimed_by: Party,
-            }
-            if let Some(p) = parse::<P>(data)
-                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == *p.wish_id)
-            {
+        V::WishClaimed { wish_id, claimed_by } => {
+            if let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == wish_id) {
                 w.status = "claimed";
-                w.claimed_by = Some(p.claimed_by);
+                w.claimed_by = Some(claimed_by);
                 counts.wishes_claimed += 1;
             }
         }
-        "MicroWishFulfilled" => {
-            #[derive(Deserialize)]
-            struct P<'a> {
-                #[serde(borrow)]
-                wish_id: std::borrow::Cow<'a, str>,
-                fulfilled_by: Party,
-                #[serde(default)]
-                value_fen: u64,
-                #[serde(default)]
-                volunteer_hours: f64,
-            }
-            if let Some(p) = parse::<P>(data)
-                && let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == *p.wish_id)
-            {
+        V::WishFulfilled { wish_id, fulfilled_by, value_fen, volunteer_hours } => {
+            if let Some(w) = record.wishes.iter_mut().find(|w| w.wish_id == wish_id) {
                 w.status = "fulfilled";
-                w.fulfilled_by = Some(p.fulfilled_by);
-                w.value_fen = p.value_fen;
-                w.volunteer_hours = p.volunteer_hours;
-                record.volunteer_hours += p.volunteer_hours;
+                w.fulfilled_by = Some(fulfilled_by);
+                w.value_fen = value_fen;
+                w.volunteer_hours = volunteer_hours;
+                record.volunteer_hours += volunteer_hours;
                 counts.wishes_fulfilled += 1;
                 counts.micro_steps_done += 1;
             }
         }
-        "MicroPactDrafted" => {
-            #[derive(Deserialize)]
-            struct P {
-                pact_id: String,
-                title: LocalizedText,
-                clauses: Count,
-            }
-            if let Some(p) = parse::<P>(data) {
-                counts.pacts += 1;
-                push_compact(
-                    &mut record.pacts,
-                    Pact {
-                        pact_id: p.pact_id,
-                        title: p.title,
-                        clauses: p.clauses.0,
-                        status: "drafted",
-                        publicity_until: None,
-                        effective_from: None,
-                        votes: None,
-                    },
-                );
-            }
+        V::PactDrafted { pact_id, title, clauses } => {
+            counts.pacts += 1;
+            push_compact(
+                &mut record.pacts,
+                Pact {
+                    pact_id,
+                    title,
+                    clauses: usize::try_from(clauses).unwrap_or(usize::MAX),
+                    status: "drafted",
+                    publicity_until: None,
+                    effective_from: None,
+                    votes: None,
+                },
+            );
         }
-        "MicroPactPublicized" => {
-            #[derive(Deserialize)]
-            struct P<'a> {
-                #[serde(borrow)]
-                pact_id: std::borrow::Cow<'a, str>,
-                until: String,
-            }
-            if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == *p.pact_id)
-            {
+        V::PactPublicized { pact_id, until } => {
+            if let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == pact_id) {
                 x.status = "publicized";
-                x.publicity_until = Some(p.until);
+                x.publicity_until = Some(until);
                 counts.pacts_publicized += 1;
             }
         }
-        "MicroPactAdopted" => {
-            #[derive(Deserialize)]
-            struct P<'a> {
-                #[serde(borrow)]
-                pact_id: std::borrow::Cow<'a, str>,
-                effective_from: String,
-                #[serde(default)]
-                votes: Option<Votes>,
-                #[serde(default)]
-                meeting_id: Option<String>,
-            }
-            let p = parse::<P>(data);
-            met(p.as_ref().and_then(|p| p.meeting_id.clone()));
-            if let Some(p) = p
-                && let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == *p.pact_id)
-            {
+        V::PactAdopted { pact_id, effective_from, votes, meeting_id } => {
+            met(meeting_id);
+            if let Some(x) = record.pacts.iter_mut().find(|x| x.pact_id == pact_id) {
                 x.status = "adopted";
-                x.effective_from = Some(p.effective_from);
-                x.votes = p.votes;
+                x.effective_from = Some(effective_from);
+                x.votes = votes;
                 counts.pacts_adopted += 1;
                 counts.micro_steps_done += 1;
             }
         }
-        "MicroTeamFormed" => {
-            #[derive(Deserialize)]
-            struct P {
-                team_id: String,
-                name: LocalizedText,
-                leader: Party,
-                members_count: u64,
-                #[serde(default)]
-                meeting_id: Option<String>,
-            }
-            if let Some(p) = parse::<P>(data) {
-                met(p.meeting_id.clone());
-                counts.teams += 1;
-                counts.micro_steps_done += 1;
-                push_compact(
-                    &mut record.teams,
-                    Team { team_id: p.team_id, name: p.name, leader: p.leader, members_count: p.members_count },
-                );
-            }
+        V::TeamFormed { team_id, name, leader, members_count, meeting_id } => {
+            met(meeting_id);
+            counts.teams += 1;
+            counts.micro_steps_done += 1;
+            push_compact(&mut record.teams, Team { team_id, name, leader, members_count });
         }
-        "MicroProjectUndertaken" => {
-            #[derive(Deserialize)]
-            struct P {
-                project_id: String,
-                title: LocalizedText,
-                undertaken_by: Party,
-                budget_fen: u64,
-                funding_source: String,
-            }
-            if let Some(p) = parse::<P>(data) {
-                counts.projects += 1;
-                record.budget_fen += p.budget_fen;
-                push_compact(
-                    &mut record.projects,
-                    Project {
-                        project_id: p.project_id,
-                        title: p.title,
-                        undertaken_by: p.undertaken_by,
-                        budget_fen: p.budget_fen,
-                        funding_source: p.funding_source,
-                        percent: 0,
-                        spent_fen: 0,
-                        status: "undertaken",
-                    },
-                );
-            }
+        V::ProjectUndertaken { project_id, title, undertaken_by, budget_fen, funding_source } => {
+            counts.projects += 1;
+            record.budget_fen += budget_fen;
+            push_compact(
+                &mut record.projects,
+                Project {
+                    project_id,
+                    title,
+                    undertaken_by,
+                    budget_fen,
+                    funding_source,
+                    percent: 0,
+                    spent_fen: 0,
+                    status: "undertaken",
+                },
+            );
         }
-        "MicroProjectProgressReported" | "MicroProjectCompleted" => {
-            #[derive(Deserialize)]
-            struct P<'a> {
-                #[serde(borrow)]
-                project_id: std::borrow::Cow<'a, str>,
-                #[serde(default)]
-                percent: Option<u64>,
-                #[serde(default)]
-                spent_fen: Option<u64>,
-            }
-            if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.projects.iter_mut().find(|x| x.project_id == *p.project_id)
-            {
-                if let Some(s) = p.spent_fen {
+        V::ProjectProgress { project_id, percent, spent_fen } => {
+            if let Some(x) = record.projects.iter_mut().find(|x| x.project_id == project_id) {
+                if let Some(s) = spent_fen {
                     record.spent_fen = record.spent_fen - x.spent_fen + s;
                     x.spent_fen = s;
                 }
@@ -473,152 +333,70 @@ pub(super) fn apply_payload(
                     x.percent = 100;
                     counts.projects_completed += 1;
                     counts.micro_steps_done += 1;
-                } else if let Some(pc) = p.percent {
+                } else if let Some(pc) = percent {
                     x.percent = pc;
                 }
             }
         }
-        "MicroCharityPledged" => {
-            #[derive(Deserialize)]
-            struct Donor {
-                name: PersonalText,
-            }
-            #[derive(Deserialize)]
-            struct P {
-                pledge_id: String,
-                donor: Donor,
-                kind: String,
-                #[serde(default)]
-                amount_fen: u64,
-                #[serde(default)]
-                volunteer_hours: f64,
-            }
-            if let Some(p) = parse::<P>(data) {
-                counts.pledges += 1;
-                record.pledged_fen += p.amount_fen;
-                push_compact(
-                    &mut record.charity,
-                    Pledge {
-                        pledge_id: p.pledge_id,
-                        donor: p.donor.name,
-                        kind: p.kind,
-                        amount_fen: p.amount_fen,
-                        volunteer_hours: p.volunteer_hours,
-                        delivered_fen: 0,
-                        delivered_hours: 0.0,
-                        status: "pledged",
-                    },
-                );
-            }
+        V::CharityPledged { pledge_id, donor, kind, amount_fen, volunteer_hours } => {
+            counts.pledges += 1;
+            record.pledged_fen += amount_fen;
+            push_compact(
+                &mut record.charity,
+                Pledge {
+                    pledge_id,
+                    donor,
+                    kind,
+                    amount_fen,
+                    volunteer_hours,
+                    delivered_fen: 0,
+                    delivered_hours: 0.0,
+                    status: "pledged",
+                },
+            );
         }
-        "MicroCharityDelivered" => {
-            #[derive(Deserialize)]
-            struct P<'a> {
-                #[serde(borrow)]
-                pledge_id: std::borrow::Cow<'a, str>,
-                #[serde(default)]
-                amount_fen: u64,
-                #[serde(default)]
-                volunteer_hours: f64,
-            }
-            if let Some(p) = parse::<P>(data)
-                && let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == *p.pledge_id)
-            {
+        V::CharityDelivered { pledge_id, amount_fen, volunteer_hours } => {
+            if let Some(x) = record.charity.iter_mut().find(|x| x.pledge_id == pledge_id) {
                 x.status = "delivered";
-                x.delivered_fen += p.amount_fen;
-                x.delivered_hours += p.volunteer_hours;
-                record.delivered_fen += p.amount_fen;
-                record.volunteer_hours += p.volunteer_hours;
+                x.delivered_fen += amount_fen;
+                x.delivered_hours += volunteer_hours;
+                record.delivered_fen += amount_fen;
+                record.volunteer_hours += volunteer_hours;
                 counts.pledges_delivered += 1;
                 counts.micro_steps_done += 1;
             }
         }
-        "PlacedOnAgenda" | "Deliberated" => {
-            if event_type == "Deliberated" {
-                counts.deliberations += 1;
+        V::Meeting { meeting_id } => met(meeting_id),
+        V::Resolution { meeting_id, motion_id, votes, rule, decided_steps } => {
+            met(Some(meeting_id.clone()));
+            let passed = event_type == "ResolutionPassed";
+            if passed {
+                counts.resolutions_passed += 1;
+            } else {
+                counts.resolutions_rejected += 1;
             }
-            met(parse::<MeetingOnly>(data).and_then(|m| m.meeting_id));
+            push_compact(
+                &mut record.resolutions,
+                Resolution { meeting_id, motion_id, passed, votes, rule, decided_steps, at },
+            );
         }
-        "ResolutionPassed" | "ResolutionRejected" => {
-            #[derive(Deserialize)]
-            struct P {
-                meeting_id: String,
-                motion_id: String,
-                votes: Votes,
-                rule: String,
-                #[serde(default)]
-                decided_steps: Vec<String>,
-            }
-            if let Some(p) = parse::<P>(data) {
-                met(Some(p.meeting_id.clone()));
-                let passed = event_type == "ResolutionPassed";
-                if passed {
-                    counts.resolutions_passed += 1;
-                } else {
-                    counts.resolutions_rejected += 1;
-                }
-                push_compact(
-                    &mut record.resolutions,
-                    Resolution {
-                        meeting_id: p.meeting_id,
-                        motion_id: p.motion_id,
-                        passed,
-                        votes: p.votes,
-                        rule: p.rule,
-                        decided_steps: p.decided_steps,
-                        at,
-                    },
-                );
-            }
+        V::Evaluated { evaluator, satisfaction, outcome } => {
+            counts.evaluations += 1;
+            push_compact(&mut record.evaluations, Evaluation { evaluator, satisfaction, outcome, at });
         }
-        "Evaluated" => {
-            #[derive(Deserialize)]
-            struct P {
-                evaluator: Party,
-                satisfaction: u64,
-                outcome: String,
-            }
-            if let Some(p) = parse::<P>(data) {
-                counts.evaluations += 1;
-                push_compact(
-                    &mut record.evaluations,
-                    Evaluation { evaluator: p.evaluator, satisfaction: p.satisfaction, outcome: p.outcome, at },
-                );
-            }
+        V::Escalated { from_level, to_level, reason } => {
+            escalation_level.clone_from(&to_level);
+            push_compact(&mut record.escalations, Escalation { from_level, to_level, reason, at });
         }
-        "Escalated" => {
-            #[derive(Deserialize)]
-            struct P {
-                from_level: String,
-                to_level: String,
-                reason: LocalizedText,
-            }
-            if let Some(p) = parse::<P>(data) {
-                *escalation_level = p.to_level.clone();
-                push_compact(
-                    &mut record.escalations,
-                    Escalation { from_level: p.from_level, to_level: p.to_level, reason: p.reason, at },
-                );
-            }
-        }
-        "IssueClosed" | "IssueWithdrawn" => {
-            // Only the two fields the record keeps; a payload that does not parse (validation
-            // prevents it) still closes the record, with neither.
-            #[derive(Deserialize, Default)]
-            struct P {
-                #[serde(default)]
-                reason: Value,
-                #[serde(default)]
-                outcome: Option<Value>,
-            }
-            let p = parse::<P>(data).unwrap_or_default();
+        V::Closure { reason, outcome } => {
             record.closure = Some(Closure {
                 kind: if event_type == "IssueClosed" { "closed" } else { "withdrawn" },
-                reason: p.reason,
-                outcome: p.outcome.as_ref().and_then(Value::as_str).map(str::to_string),
+                reason,
+                outcome,
                 at,
             });
         }
-        _ => {}
+        // The opening is read when the state starts, not folded into the record.
+        V::Raised(_) | V::Unread => {}
     }
 }

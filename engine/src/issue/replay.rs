@@ -1,13 +1,13 @@
 //! Pure replay: `(definition, events) -> IssueState`. No IO, no clock, deterministic; the same
 //! fold serves live commands, time travel and audit.
 
-use super::record::{DeliberationRecord, Resident, apply_payload, push_compact};
+pub use super::payload_view::Opening;
+use super::payload_view::PayloadView;
+use super::record::{DeliberationRecord, apply_view, push_compact};
 use super::state::{Anomaly, Counts, IssueState, StepContext, TransitionRecord, WorkflowRef};
 use crate::catalog::upcast;
 use crate::event::{Actor, ActorRef, EventRef, RecordedEvent};
-use crate::text::LocalizedText;
 use crate::workflow::{CompiledWorkflow, OPENING_EVENT, TransitionChoice};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -25,20 +25,6 @@ pub enum ReplayError {
     WrongWorkflow { stream: String, id: String, version: u32, given: String },
 }
 
-/// An IssueRaised payload, read once: the workflow it pins and what the state starts from.
-#[derive(Deserialize)]
-pub struct Opening {
-    community: String,
-    workflow_id: String,
-    workflow_version: u32,
-    title: LocalizedText,
-    #[serde(default)]
-    description: Option<LocalizedText>,
-    category: String,
-    households_affected: u64,
-    raised_by: Resident,
-}
-
 /// The workflow an IssueRaised payload pins, without folding anything.
 pub fn pinned_workflow(first: &EventRef<'_>) -> Result<WorkflowRef, ReplayError> {
     let o = Opening::read(first)?;
@@ -53,6 +39,11 @@ impl Opening {
                 stream: first.stream.to_string(),
                 found: first.event_type.to_string(),
             });
+        }
+        if let Some(PayloadView::Raised(o)) =
+            PayloadView::stored(first.event_type, first.schema_version, first.payload_view)
+        {
+            return Ok(o);
         }
         let data = upcast(first.event_type, first.schema_version, first.data);
         serde_json::from_str(&data)
@@ -161,13 +152,15 @@ pub fn apply_with(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_
             from
         }
     };
-    apply_payload(
+    let view = PayloadView::stored(e.event_type, e.schema_version, e.payload_view)
+        .unwrap_or_else(|| PayloadView::parse(e.event_type, &data));
+    apply_view(
         &mut state.record,
         &mut state.counts,
         &mut state.meetings,
         &mut state.escalation_level,
         e.event_type,
-        &data,
+        view,
         e.version,
         e.recorded_at,
     );

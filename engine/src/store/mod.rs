@@ -17,6 +17,7 @@ pub mod postgres;
 mod sqlite;
 mod sqlite_envelope;
 mod sqlite_import;
+mod sqlite_views;
 mod sqlite_wal;
 mod sqlite_watch;
 mod subscription;

@@ -153,6 +153,7 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash      BLOB NOT NULL,
     hash           BLOB NOT NULL,
     envelope       BLOB,
+    payload_view   BLOB,
     UNIQUE (stream, version)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -202,6 +203,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.execute_batch(SCHEMA)?;
         super::sqlite_envelope::migrate(&mut conn)?;
+        super::sqlite_views::migrate(&mut conn)?;
         if options.preallocate_wal {
             let bytes = super::sqlite_wal::wal_bytes_for(&conn, WAL_PREALLOCATED_PAGES)?;
             let added = super::sqlite_wal::preallocate(&conn, &options.path, bytes)?;
@@ -365,10 +367,12 @@ fn decode_page_row(
         causation_id: if all { uuid(13)? } else { None },
         prev_hash: if all { hash(14)? } else { [0; 32] },
         hash: if all { hash(15)? } else { [0; 32] },
+        payload_view: page.blob(&[]),
     })
 }
 
-/// A `position, stream, envelope, data` row into a page; `None` if the row has no envelope.
+/// A `position, stream, envelope, data, payload_view` row into a page; `None` if the row has
+/// no envelope.
 fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
     use rusqlite::types::ValueRef;
     let position = match r.get_ref(0)? {
@@ -384,7 +388,12 @@ fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result
         ValueRef::Null => return Ok(None),
         _ => return Err(corrupt_event(position, "envelope")),
     };
-    let row = page.packed_row(position, bytes(1, "stream")?, &envelope, bytes(3, "data")?);
+    // A row without a view yet (written by an older `convene`) is folded from its payload.
+    let view = match r.get_ref(4)? {
+        ValueRef::Blob(b) => b,
+        _ => &[],
+    };
+    let row = page.packed_row(position, bytes(1, "stream")?, &envelope, bytes(3, "data")?, view);
     row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
@@ -408,6 +417,18 @@ fn check_envelope(r: &rusqlite::Row<'_>, row: &PageRow, page: &EventPageBuilder)
         _ => return Err(corrupt_event(row.position, "envelope")),
     };
     page.envelope_of(row).check_stored(stored).map_err(|e| corrupt_event(row.position, e))
+}
+
+/// Checks a verified row's payload view (the column after the envelope) against its payload:
+/// a fold reads the view, so a replay could otherwise show what no hash vouches for.
+fn check_payload_view(r: &rusqlite::Row<'_>, row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
+    use rusqlite::types::ValueRef;
+    let stored = match r.get_ref(PAGE_COLUMN_NAMES.len() + 1)? {
+        ValueRef::Blob(b) => b,
+        ValueRef::Null => return Ok(()),
+        _ => return Err(corrupt_event(row.position, "payload_view")),
+    };
+    page.check_payload_view(row, stored).map_err(|e| corrupt_event(row.position, e))
 }
 
 #[async_trait]
@@ -472,16 +493,19 @@ impl EventStore for SqliteStore {
         let after = after.min(i64::MAX as u64) as i64;
         let limit = limit.min(1_000_000) as i64;
         self.with_reader(move |c| {
-            // A fold reads four columns, its envelope fields packed in one; a verifying reader
-            // reads every column the chain covers, and the envelope to check it against them.
+            // A fold reads five columns, its envelope fields packed in one, and the payload's
+            // view; a verifying reader reads every column the chain covers, and the envelope
+            // and the view to check them against those.
             let sql = match fields {
                 PageFields::All => {
                     format!(
-                        "SELECT {PAGE_COLUMNS}, envelope FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
+"SELECT {PAGE_COLUMNS}, envelope, payload_view FROM events WHERE position > ?1 ORDER BY position \
+                         LIMIT ?2"
                     )
                 }
                 PageFields::Fold => {
-                    "SELECT position, stream, envelope, data FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
+                    "SELECT position, stream, envelope, data, payload_view FROM events WHERE position > ?1 ORDER BY position \
+                     LIMIT ?2"
                         .to_string()
                 }
             };
@@ -494,6 +518,7 @@ impl EventStore for SqliteStore {
                     PageFields::All => {
                         let row = decode_page_row(r, &mut page, fields)?;
                         check_envelope(r, &row, &page)?;
+                        check_payload_view(r, &row, &page)?;
                         row
                     }
                     PageFields::Fold => match decode_fold_row(r, &mut page)? {
@@ -810,7 +835,8 @@ fn check_stored(
 
 const INSERT_EVENT: &str = "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
      actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
-     prev_hash, hash, envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+     prev_hash, hash, envelope, payload_view) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+     ?15, ?16, ?17, ?18)";
 
 /// Is this the UNIQUE index on event ids refusing a row?
 fn is_duplicate_id(err: &rusqlite::Error) -> bool {
@@ -925,6 +951,7 @@ fn plan_and_insert(
             prev.as_slice(),
             hash_bytes.as_slice(),
             envelope.as_slice(),
+            e.payload_view(),
         ]);
         if let Err(err) = inserted {
             if single && is_duplicate_id(&err) {

@@ -8,6 +8,7 @@
 use super::StoreError;
 use super::import_check::{check_next, refused};
 use crate::event::{FoldEnvelope, RecordedEvent, hex};
+use crate::issue::PayloadView;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,10 +36,11 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (position, id, stream, version, type, schema_version, recorded_at, \
              actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, \
-             prev_hash, hash, envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17)",
+             prev_hash, hash, envelope, payload_view) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+             ?14, ?15, ?16, ?17, ?18)",
         )?;
         let mut envelope = Vec::with_capacity(192);
+        let mut view = Vec::with_capacity(256);
         for e in events {
             super::validate_stream_name(&e.stream)?;
             if !heads.contains_key(&e.stream) {
@@ -56,6 +58,7 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
             let hash = hex::decode32(&e.hash).ok_or_else(|| refused(e, "hash is not 64 hex digits"))?;
             envelope.clear();
             FoldEnvelope::of(&e.id, e.version, &e.event_type, e.schema_version, us, &e.actor).encode(&mut envelope);
+            PayloadView::stored_form(&e.event_type, e.schema_version, e.data.get(), &mut view);
             insert.execute(params![
                 e.position as i64,
                 e.id.as_bytes().as_slice(),
@@ -74,6 +77,7 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
                 prev.as_slice(),
                 hash.as_slice(),
                 envelope.as_slice(),
+                view.as_slice(),
             ])?;
             heads.insert(e.stream.clone(), (e.version, e.hash.clone()));
             last_us = us;

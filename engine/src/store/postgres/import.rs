@@ -9,6 +9,7 @@
 use super::insert::{INSERT, Row, insert_rows};
 use super::pg_error;
 use crate::event::{RecordedEvent, hex};
+use crate::issue::PayloadView;
 use crate::store::StoreError;
 use crate::store::import_check::{check_page, refused};
 use chrono::{DateTime, Utc};
@@ -65,6 +66,11 @@ pub(super) async fn import(
             data: e.data.get(),
             prev_hash,
             hash,
+            payload_view: {
+                let mut view = Vec::new();
+                PayloadView::stored_form(&e.event_type, e.schema_version, e.data.get(), &mut view);
+                view.into()
+            },
         });
     }
     let last_time = last_event.recorded_at;

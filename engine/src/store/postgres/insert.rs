@@ -5,14 +5,15 @@ use super::pg_error;
 use crate::event::{Actor, FoldEnvelope};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use tokio_postgres::{Statement, Transaction};
 use uuid::Uuid;
 
 pub(super) const INSERT: &str = "INSERT INTO convene_events (position, id, stream, version, type, schema_version, \
     recorded_at, actor_id, actor_role, actor_name, actor_community, correlation_id, causation_id, data, prev_hash, hash, \
-    envelope) SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int4[], \
-    $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], \
-    $15::bytea[], $16::bytea[], $17::bytea[])";
+    envelope, payload_view) SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
+    $6::int4[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::uuid[], \
+    $14::text[], $15::bytea[], $16::bytea[], $17::bytea[], $18::bytea[])";
 
 /// One event about to be inserted, borrowing its text from the append or import it came from.
 pub(super) struct Row<'a> {
@@ -29,6 +30,8 @@ pub(super) struct Row<'a> {
     pub data: &'a str,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
+    /// The payload's view in byte form (`crate::issue::PayloadView`).
+    pub payload_view: Cow<'a, [u8]>,
 }
 
 /// Inserts `rows` with one statement (`st` is [`INSERT`] prepared on this connection).
@@ -50,6 +53,7 @@ pub(super) async fn insert_rows(tx: &Transaction<'_>, st: &Statement, rows: &[Ro
     let mut data = Vec::with_capacity(n);
     let mut prev_hash: Vec<&[u8]> = Vec::with_capacity(n);
     let mut hash: Vec<&[u8]> = Vec::with_capacity(n);
+    let mut payload_view: Vec<&[u8]> = Vec::with_capacity(n);
     // Every row's fold envelope in one buffer, sliced below.
     let mut packed = Vec::with_capacity(n * 160);
     let mut ends = Vec::with_capacity(n);
@@ -73,6 +77,7 @@ pub(super) async fn insert_rows(tx: &Transaction<'_>, st: &Statement, rows: &[Ro
         data.push(r.data);
         prev_hash.push(&r.prev_hash);
         hash.push(&r.hash);
+        payload_view.push(&r.payload_view);
     }
     let envelope: Vec<&[u8]> =
         ends.iter().scan(0, |start, &end| Some(&packed[std::mem::replace(start, end)..end])).collect();
@@ -96,6 +101,7 @@ pub(super) async fn insert_rows(tx: &Transaction<'_>, st: &Statement, rows: &[Ro
             &prev_hash,
             &hash,
             &envelope,
+            &payload_view,
         ],
     )
     .await

@@ -42,6 +42,7 @@ mod reads;
 mod schema;
 mod secrets;
 mod tls;
+mod views;
 mod writer;
 
 pub use secrets::PgSecrets;

@@ -53,14 +53,19 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Signature, flags and header-extension length of `COPY … (FORMAT binary)`.
 const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
+/// The most fields a page's tuple has ([`Layout::Verified`]).
+const COLS: usize = 18;
+
 /// What a page's `COPY` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Layout {
-    /// `position, stream, envelope, data`: what a fold reads (its envelope fields packed).
+    /// `position, stream, envelope, data, payload_view`: what a fold reads (its envelope
+    /// fields packed, and its payload's view).
     Packed,
     /// [`FOLD_COLUMNS`]: for a page with a row that has no envelope (an older writer's).
     FoldColumns,
-    /// [`PAGE_COLUMNS`] and the envelope, checked against them (chain verification).
+    /// [`PAGE_COLUMNS`], the envelope and the payload view, checked against them (chain
+    /// verification).
     Verified,
 }
 
@@ -75,17 +80,17 @@ impl Layout {
 
     pub(super) fn select(self) -> String {
         match self {
-            Layout::Packed => "position, stream, envelope, data".into(),
+            Layout::Packed => "position, stream, envelope, data, payload_view".into(),
             Layout::FoldColumns => FOLD_COLUMNS.into(),
-            Layout::Verified => format!("{PAGE_COLUMNS}, envelope"),
+            Layout::Verified => format!("{PAGE_COLUMNS}, envelope, payload_view"),
         }
     }
 
     fn count(self) -> usize {
         match self {
-            Layout::Packed => 4,
+            Layout::Packed => 5,
             Layout::FoldColumns => 12,
-            Layout::Verified => 17,
+            Layout::Verified => 18,
         }
     }
 }
@@ -157,7 +162,7 @@ impl CopyPageDecoder {
             self.header = true;
         }
         let expected = self.layout.count();
-        let mut cols: [Option<&[u8]>; 17] = [None; 17];
+        let mut cols: [Option<&[u8]>; COLS] = [None; COLS];
         'tuples: while at + 2 <= buf.len() {
             if self.done {
                 return Err(bad());
@@ -196,6 +201,7 @@ impl CopyPageDecoder {
                 Layout::Verified => {
                     let row = page_row(&cols, page, PageFields::All)?;
                     check_envelope(&cols, &row, page)?;
+                    check_payload_view(&cols, &row, page)?;
                     page.push(row);
                 }
             }
@@ -206,27 +212,34 @@ impl CopyPageDecoder {
 }
 
 /// A [`Layout::Packed`] tuple into a page row; `None` if it has no envelope.
-fn packed_row(cols: &[Option<&[u8]>; 17], page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
+fn packed_row(cols: &[Option<&[u8]>; COLS], page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
     let bad = |what: &str| StoreError::Backend(format!("corrupt {what} in convene_events"));
     let position =
         cols[0].and_then(|b| b.try_into().ok()).map(i64::from_be_bytes).ok_or_else(|| bad("position"))? as u64;
     let Some(blob) = cols[2] else { return Ok(None) };
     let envelope = FoldEnvelope::decode(blob).map_err(|e| corrupt_event(position, e))?;
     let (stream, data) = (cols[1].ok_or_else(|| bad("stream"))?, cols[3].ok_or_else(|| bad("data"))?);
-    let row = page.packed_row(position, stream, &envelope, data);
+    // A row without a view yet (an older writer's) is folded from its payload.
+    let row = page.packed_row(position, stream, &envelope, data, cols[4].unwrap_or_default());
     row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
 /// Checks a [`Layout::Verified`] tuple's envelope (its 17th field) against its columns.
-fn check_envelope(cols: &[Option<&[u8]>; 17], row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
+fn check_envelope(cols: &[Option<&[u8]>; COLS], row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
     // Written by an older `convene`: folds read its columns, nothing to compare.
     let Some(stored) = cols[16] else { return Ok(()) };
     page.envelope_of(row).check_stored(stored).map_err(|e| corrupt_event(row.position, e))
 }
 
+/// Checks a [`Layout::Verified`] tuple's payload view (its 18th field) against its payload.
+fn check_payload_view(cols: &[Option<&[u8]>; COLS], row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
+    let Some(stored) = cols[17] else { return Ok(()) };
+    page.check_payload_view(row, stored).map_err(|e| corrupt_event(row.position, e))
+}
+
 /// One tuple's columns (binary format, [`PAGE_COLUMNS`] order) into a page row.
 fn page_row(
-    cols: &[Option<&[u8]>; 17],
+    cols: &[Option<&[u8]>; COLS],
     page: &mut EventPageBuilder,
     fields: PageFields,
 ) -> Result<PageRow, StoreError> {
@@ -260,12 +273,16 @@ fn page_row(
         causation_id: if all { uuid(13)? } else { None },
         prev_hash: if all { hash(14)? } else { [0; 32] },
         hash: if all { hash(15)? } else { [0; 32] },
+        payload_view: page.blob(&[]),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The payload view of a NeedAssessed payload the record cannot read (these tuples').
+    const UNREAD_VIEW: [u8; 2] = [crate::issue::VIEW_FORMAT, 0];
 
     /// The envelope of tuple `p` of [`stream`], or a forged one.
     fn envelope_of(p: u64, actor_name: Option<&str>) -> Vec<u8> {
@@ -307,6 +324,7 @@ mod tests {
                 field(Some(format!("issue-{}", p % 3).as_bytes()));
                 field(envelope.as_deref());
                 field(Some(data.as_bytes()));
+                field(Some(&UNREAD_VIEW));
                 continue;
             }
             field(Some(id.as_bytes()));
@@ -326,6 +344,7 @@ mod tests {
                 field(Some(&[p as u8; 32]));
                 field(Some(&[p as u8 + 1; 32]));
                 field(envelope.as_deref());
+                field(Some(&UNREAD_VIEW));
             }
         }
         b.extend_from_slice(&(-1i16).to_be_bytes());
@@ -366,6 +385,8 @@ mod tests {
                 ("社工-1", "social_worker", Some("王秀英"), None)
             );
             assert_eq!(e.data, "{\"n\":4,\"说明\":\"广场舞 ✓\"}");
+            let view: &[u8] = if layout == Layout::Packed { &UNREAD_VIEW } else { &[] };
+            assert_eq!(e.payload_view, view);
             if layout == Layout::Verified {
                 assert_eq!((e.correlation_id, e.causation_id), (Some(Uuid::from_u128(4)), None));
                 assert_eq!((e.prev_hash, e.hash), ([4; 32], [5; 32]));

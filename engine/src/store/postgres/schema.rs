@@ -22,9 +22,13 @@ const MIGRATION_LOCK: i64 = 0x636f_6e76_656e_0001;
 pub(super) async fn migrate(client: &mut Client) -> Result<Vec<String>, StoreError> {
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_error)?;
     let report = migrations::runner().set_migration_table_name(HISTORY_TABLE).run_async(client).await;
-    // Under the same lock: rows without a fold envelope (see `envelope.rs`).
+    // Under the same lock: rows without a fold envelope (see `envelope.rs`) or a payload view
+    // (`views.rs`).
     let filled = match &report {
-        Ok(_) => super::envelope::fill(client).await.map(Some),
+        Ok(_) => match super::envelope::fill(client).await {
+            Ok(n) => super::views::fill(client).await.map(|v| Some(n + v)),
+            Err(e) => Err(e),
+        },
         Err(_) => Ok(None),
     };
     // Unlock whatever happened; a failed unlock only matters until this connection closes.

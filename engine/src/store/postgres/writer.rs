@@ -370,6 +370,7 @@ fn plan<'a>(
             data: e.data().get(),
             prev_hash: prev,
             hash,
+            payload_view: std::borrow::Cow::Borrowed(e.payload_view()),
         });
         stored.insert(e.id, (req.stream.clone(), version, *position));
         prev = hash;

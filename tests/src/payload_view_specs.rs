@@ -1,0 +1,211 @@
+//! Payload views: a whole-log replay decodes what the record reads of each payload from the
+//! byte form the store keeps beside it, and must build exactly the states a replay parsing
+//! every payload builds — on a new store, on a data directory from before the column, beside
+//! rows an older `convene` wrote without one; and a view altered behind the store's back must
+//! fail verification. Embedded store first, then PostgreSQL.
+
+use crate::support::{fresh_sqlite, open_sqlite};
+use convene_engine::issue::{PayloadView, VIEW_FORMAT};
+use convene_engine::service::replay_log;
+use convene_engine::text::LocalizedText;
+use convene_engine::{EventStore, ExpectedVersion, NewEvent};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The shipped workflows, the demo data set (matters in every state, micro-wishes, a
+/// withdrawal, an escalation), and two bench lifecycles (every micro step). Returns the
+/// number of issues.
+async fn given_a_log(store: &Arc<dyn EventStore>) -> usize {
+    let before = store.head().borrow().to_owned();
+    assert_eq!(before, 0);
+    let engine = convene_engine::Engine::open(store.clone()).await.expect("open");
+    convene_engine::demo::load_demo(&engine).await.expect("demo");
+    for n in 0..2u64 {
+        for (v, (t, d, a)) in convene_engine::bench::lifecycle(n).into_iter().enumerate() {
+            let expected = if v == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(v as u64 - 1) };
+            store.append(&format!("issue-bench-{n}"), expected, vec![NewEvent::new(t, &d, a)]).await.expect("append");
+        }
+    }
+    let streams = store.list_streams("issue-").await.expect("issue streams");
+    assert!(streams.len() > 10);
+    streams.len()
+}
+
+/// Then a replay reading the views gives the same issues as a verifying one (which reads
+/// every column, no view, and parses every payload), and every issue was replayed.
+async fn then_a_fold_replays_as_a_parsing_replay(store: &Arc<dyn EventStore>, issues: usize) {
+    let folded = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");
+    let parsed = replay_log(store.clone(), None, true, &|_| {}).await.expect("verified replay");
+    assert!(parsed.chains.expect("chains were checked").broken.is_empty());
+    let a = folded.index.issues().cloned().collect::<Vec<_>>();
+    assert_eq!(a.len(), issues);
+    assert!(a.iter().any(|s| !s.record.pacts.is_empty() && !s.record.charity.is_empty()), "micro steps replayed");
+    assert!(a.iter().any(|s| s.record.closure.as_ref().is_some_and(|c| c.kind == "withdrawn")));
+    assert_eq!(a, parsed.index.issues().cloned().collect::<Vec<_>>());
+    assert!(folded.index.problems().is_empty(), "{:?}", folded.index.problems());
+}
+
+fn db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("convene.db")).expect("open the database")
+}
+
+/// (rows without a view, rows with a non-empty one)
+fn view_counts(dir: &Path) -> (i64, i64) {
+    db(dir)
+        .query_row(
+            "SELECT COUNT(*) FILTER (WHERE payload_view IS NULL), COUNT(*) FILTER (WHERE length(payload_view) > 0) \
+             FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("count")
+}
+
+/// A MicroPactDrafted view naming another title than its payload: what someone altering the
+/// stored form would write.
+fn forged_pact_view() -> Vec<u8> {
+    let mut out = Vec::new();
+    PayloadView::PactDrafted {
+        pact_id: "forged".into(),
+        title: LocalizedText::new("伪造的公约", "a forged pact"),
+        clauses: 1,
+    }
+    .encode(&mut out);
+    out
+}
+
+/// Then a fold shows the forged title, and a verifying replay refuses the log naming the row.
+async fn then_only_verification_catches_the_forgery(store: &Arc<dyn EventStore>, position: i64) {
+    let folded = replay_log(store.clone(), None, false, &|_| {}).await.expect("a fold reads the view");
+    assert!(folded.index.issues().any(|s| s.record.pacts.iter().any(|p| p.title.zh == "伪造的公约")));
+    let err = match replay_log(store.clone(), None, true, &|_| {}).await {
+        Ok(_) => panic!("verification must refuse a view that differs from its payload"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&format!("position {position}")) && err.contains("payload view"), "{err}");
+}
+
+/// Given a new store, when the engine and the bench append, then every row has its view (the
+/// record's types a non-empty one), and a fold replays as a parsing replay.
+#[tokio::test]
+async fn a_new_store_writes_every_view_and_a_fold_replays_as_a_parsing_replay() {
+    let (dir, store) = fresh_sqlite();
+    let issues = given_a_log(&store).await;
+    let (missing, written) = view_counts(dir.path());
+    assert_eq!(missing, 0);
+    assert!(written > 50, "{written}");
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+    store.close().await;
+}
+
+/// Given a data directory from before the column, when the store opens, then every row gets
+/// its view; given rows an older `convene` wrote without one or in another format, a fold
+/// parses their payloads, and the next open writes their views.
+#[tokio::test]
+async fn older_rows_are_folded_from_their_payloads_and_get_their_views_when_the_store_opens() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let issues = {
+        let store = open_sqlite(dir.path());
+        let n = given_a_log(&store).await;
+        store.close().await;
+        n
+    };
+    db(dir.path())
+        .execute_batch(
+            "DROP INDEX events_without_payload_view; ALTER TABLE events DROP COLUMN payload_view; \
+             DELETE FROM meta WHERE key = 'payload_view_format';",
+        )
+        .expect("make it an older data directory");
+    let store = open_sqlite(dir.path());
+    assert_eq!(view_counts(dir.path()).0, 0);
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+
+    let conn = db(dir.path());
+    let cleared = conn.execute("UPDATE events SET payload_view = NULL WHERE position % 3 = 0", []).expect("clear");
+    let other = conn
+        .execute(
+            "UPDATE events SET payload_view = CAST(X'ff' || substr(payload_view, 2) AS BLOB) \
+             WHERE position % 3 = 1 AND length(payload_view) > 0",
+            [],
+        )
+        .expect("another format");
+    assert!(cleared > 10 && other > 10);
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+    store.close().await;
+    drop(store);
+
+    let store = open_sqlite(dir.path());
+    assert_eq!(view_counts(dir.path()).0, 0, "rows without a view are filled in");
+    // Views of another format stay until the format changes (never used, never misread).
+    let stale: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events WHERE substr(payload_view, 1, 1) = X'ff'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(stale, other as i64);
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+    store.close().await;
+    assert_ne!(VIEW_FORMAT, 0xff);
+}
+
+/// Given a view altered outside convene (the hashed payload untouched), when the log is read to
+/// verify it, then the read fails naming the event — a fold would otherwise show a record no
+/// hash vouches for.
+#[tokio::test]
+async fn a_view_that_differs_from_its_payload_fails_verification() {
+    let (dir, store) = fresh_sqlite();
+    given_a_log(&store).await;
+    let conn = db(dir.path());
+    let position: i64 = conn
+        .query_row("SELECT MIN(position) FROM events WHERE type = 'MicroPactDrafted'", [], |r| r.get(0))
+        .expect("a drafted pact");
+    conn.execute(
+        "UPDATE events SET payload_view = ?1 WHERE position = ?2",
+        rusqlite::params![forged_pact_view(), position],
+    )
+    .expect("alter the view");
+    then_only_verification_catches_the_forgery(&store, position).await;
+    store.close().await;
+}
+
+/// A connection to the test database in `schema`, for altering rows behind the store's back.
+async fn pg_sql(url: &str, schema: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client.batch_execute(&format!("SET search_path TO {schema}")).await.expect("search path");
+    client
+}
+
+/// The same promises on PostgreSQL: every row written with its view and folds replaying as
+/// parsing replays; rows without one (an older writer's) parsed, and filled in at the next
+/// start; a forged view refused by a verifying read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_views_are_written_filled_in_and_checked() {
+    let Some(url) = crate::pg::url() else { return };
+    let schema = crate::pg::unique_schema("views");
+    let store = crate::pg::open(&url, &schema).await;
+    let issues = given_a_log(&store).await;
+    let sql = pg_sql(&url, &schema).await;
+    let without = "SELECT count(*) FROM convene_events WHERE payload_view IS NULL";
+    assert_eq!(sql.query_one(without, &[]).await.expect("count").get::<_, i64>(0), 0);
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+
+    let cleared =
+        sql.execute("UPDATE convene_events SET payload_view = NULL WHERE position % 3 = 0", &[]).await.expect("clear");
+    assert!(cleared > 10);
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+    store.close().await;
+    drop(store);
+    let store = crate::pg::open(&url, &schema).await;
+    assert_eq!(sql.query_one(without, &[]).await.expect("count").get::<_, i64>(0), 0, "filled in at start");
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+
+    let position: i64 = sql
+        .query_one("SELECT MIN(position) FROM convene_events WHERE type = 'MicroPactDrafted'", &[])
+        .await
+        .expect("a drafted pact")
+        .get(0);
+    sql.execute("UPDATE convene_events SET payload_view = $1 WHERE position = $2", &[&forged_pact_view(), &position])
+        .await
+        .expect("alter the view");
+    then_only_verification_catches_the_forgery(&store, position).await;
+    store.close().await;
+}
