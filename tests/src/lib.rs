@@ -7,8 +7,8 @@
 //! - `store_conformance`: the promises of `EventStore`, run against every backend;
 //! - `fold_envelope_specs`: packed fold envelopes equal the hashed columns (new stores, older
 //!   data directories, rows of an older writer, a forged copy), embedded and PostgreSQL;
-//! - `payload_view_specs`: a replay reading the stored payload views builds the states a
-//!   replay parsing every payload builds (new stores, older data directories, rows of an older
+//! - `payload_view_specs`: a replay reading the stored payload views (and a verifying one,
+//!   which checks them first) builds the states a fold parsing every payload builds (new stores, older data directories, rows of an older
 //!   writer, another view format); a forged view fails verification; embedded and PostgreSQL;
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);

@@ -202,16 +202,18 @@ impl EventPageBuilder {
     }
 
     /// Checks a stored payload view against the row's payload (see
-    /// [`crate::issue::PayloadView::agrees`]).
-    pub fn check_payload_view(&self, row: &PageRow, stored: &[u8]) -> Result<(), &'static str> {
+    /// [`crate::issue::PayloadView::agrees`]) and, when it agrees, gives it to the row: a
+    /// verifying replay then folds the view it has just checked instead of parsing the payload
+    /// a second time.
+    pub fn check_payload_view(&mut self, row: &mut PageRow, stored: &[u8]) -> Result<(), &'static str> {
         let b = |s: Span| self.bytes.get(s.start as usize..s.end as usize).unwrap_or_default();
         let text = |s: Span| std::str::from_utf8(b(s)).map_err(|_| "text that is not UTF-8");
         let (event_type, data) = (text(row.event_type)?, text(row.data)?);
-        if crate::issue::PayloadView::agrees(event_type, row.schema_version, data, stored) {
-            Ok(())
-        } else {
-            Err("a payload view that differs from its payload")
+        if !crate::issue::PayloadView::agrees(event_type, row.schema_version, data, stored) {
+            return Err("a payload view that differs from its payload");
         }
+        row.payload_view = self.blob(stored);
+        Ok(())
     }
 
     pub fn finish(self) -> Result<EventPage, PageError> {

@@ -421,7 +421,7 @@ fn check_envelope(r: &rusqlite::Row<'_>, row: &PageRow, page: &EventPageBuilder)
 
 /// Checks a verified row's payload view (the column after the envelope) against its payload:
 /// a fold reads the view, so a replay could otherwise show what no hash vouches for.
-fn check_payload_view(r: &rusqlite::Row<'_>, row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
+fn check_payload_view(r: &rusqlite::Row<'_>, row: &mut PageRow, page: &mut EventPageBuilder) -> Result<(), StoreError> {
     use rusqlite::types::ValueRef;
     let stored = match r.get_ref(PAGE_COLUMN_NAMES.len() + 1)? {
         ValueRef::Blob(b) => b,
@@ -516,9 +516,9 @@ impl EventStore for SqliteStore {
             while let Some(r) = rows.next()? {
                 let row = match fields {
                     PageFields::All => {
-                        let row = decode_page_row(r, &mut page, fields)?;
+                        let mut row = decode_page_row(r, &mut page, fields)?;
                         check_envelope(r, &row, &page)?;
-                        check_payload_view(r, &row, &page)?;
+                        check_payload_view(r, &mut row, &mut page)?;
                         row
                     }
                     PageFields::Fold => match decode_fold_row(r, &mut page)? {

@@ -199,9 +199,9 @@ impl CopyPageDecoder {
                     page.push(row);
                 }
                 Layout::Verified => {
-                    let row = page_row(&cols, page, PageFields::All)?;
+                    let mut row = page_row(&cols, page, PageFields::All)?;
                     check_envelope(&cols, &row, page)?;
-                    check_payload_view(&cols, &row, page)?;
+                    check_payload_view(&cols, &mut row, page)?;
                     page.push(row);
                 }
             }
@@ -232,7 +232,11 @@ fn check_envelope(cols: &[Option<&[u8]>; COLS], row: &PageRow, page: &EventPageB
 }
 
 /// Checks a [`Layout::Verified`] tuple's payload view (its 18th field) against its payload.
-fn check_payload_view(cols: &[Option<&[u8]>; COLS], row: &PageRow, page: &EventPageBuilder) -> Result<(), StoreError> {
+fn check_payload_view(
+    cols: &[Option<&[u8]>; COLS],
+    row: &mut PageRow,
+    page: &mut EventPageBuilder,
+) -> Result<(), StoreError> {
     let Some(stored) = cols[17] else { return Ok(()) };
     page.check_payload_view(row, stored).map_err(|e| corrupt_event(row.position, e))
 }
@@ -385,7 +389,8 @@ mod tests {
                 ("社工-1", "social_worker", Some("王秀英"), None)
             );
             assert_eq!(e.data, "{\"n\":4,\"说明\":\"广场舞 ✓\"}");
-            let view: &[u8] = if layout == Layout::Packed { &UNREAD_VIEW } else { &[] };
+            // A verified row's view is checked against its payload, then kept for the fold.
+            let view: &[u8] = if layout == Layout::FoldColumns { &[] } else { &UNREAD_VIEW };
             assert_eq!(e.payload_view, view);
             if layout == Layout::Verified {
                 assert_eq!((e.correlation_id, e.causation_id), (Some(Uuid::from_u128(4)), None));
