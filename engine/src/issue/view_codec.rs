@@ -69,7 +69,11 @@ impl<'a> Reader<'a> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
-            v |= u64::from(b & 0x7f).checked_shl(shift)?;
+            // The tenth byte holds bit 63 only: anything more would not fit.
+            if shift == 63 && b > 1 {
+                return None;
+            }
+            v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Some(v);
             }
@@ -296,8 +300,13 @@ mod tests {
     fn text_that_is_not_utf8_or_a_length_past_the_end_is_refused() {
         assert_eq!(Reader::new(&[2, 0xff, 0xfe]).str(), None);
         assert_eq!(Reader::new(&[9, b'a']).str(), None);
-        // A varint longer than 64 bits.
+        // A varint longer than 64 bits, or whose tenth byte holds more than bit 63.
         assert_eq!(Reader::new(&[0xff; 11]).u64(), None);
+        let mut over = [0xff; 10];
+        over[9] = 0x02;
+        assert_eq!(Reader::new(&over).u64(), None);
+        over[9] = 0x01;
+        assert_eq!(Reader::new(&over).u64(), Some(u64::MAX));
         // A list claiming more items than bytes does not allocate for them.
         assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).take::<Vec<u64>>(), None);
     }
