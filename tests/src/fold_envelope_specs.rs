@@ -3,7 +3,7 @@
 //! existed, beside rows an older `convene` wrote without one, and never silently when someone
 //! altered the packed copy. Embedded store first, then PostgreSQL.
 
-use crate::support::{fresh_sqlite, open_sqlite};
+use crate::support::{fresh_sqlite, open_sqlite, sqlite_db};
 use chrono::{DateTime, Utc};
 use convene_engine::event::{EventPage, FoldEnvelope, PageFields};
 use convene_engine::service::replay_log;
@@ -56,12 +56,8 @@ async fn given_a_log(store: &Arc<dyn EventStore>) -> u64 {
     store.head().borrow().to_owned()
 }
 
-fn db(dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join("convene.db")).expect("open the database")
-}
-
 fn rows_without_envelope(dir: &Path) -> i64 {
-    db(dir).query_row("SELECT COUNT(*) FROM events WHERE envelope IS NULL", [], |r| r.get(0)).expect("count")
+    sqlite_db(dir).query_row("SELECT COUNT(*) FROM events WHERE envelope IS NULL", [], |r| r.get(0)).expect("count")
 }
 
 /// Then a fold's page says what a verifying page (every hashed column) says.
@@ -121,7 +117,7 @@ async fn a_data_directory_from_before_the_column_gets_its_envelopes_when_it_open
         store.close().await;
         n
     };
-    db(dir.path())
+    sqlite_db(dir.path())
         .execute_batch("DROP INDEX events_without_envelope; ALTER TABLE events DROP COLUMN envelope;")
         .expect("make it an older data directory");
 
@@ -143,7 +139,7 @@ async fn rows_written_without_an_envelope_are_folded_from_their_columns() {
     let store = open_sqlite(dir.path());
     let events = given_a_log(&store).await;
     let cleared =
-        db(dir.path()).execute("UPDATE events SET envelope = NULL WHERE position % 3 = 0", []).expect("clear");
+        sqlite_db(dir.path()).execute("UPDATE events SET envelope = NULL WHERE position % 3 = 0", []).expect("clear");
     assert!(cleared > 10);
     then_fold_pages_match_the_columns(&store, events).await;
     then_a_fold_replays_as_a_verified_replay(&store).await;
@@ -163,7 +159,7 @@ async fn rows_written_without_an_envelope_are_folded_from_their_columns() {
 async fn an_envelope_that_differs_from_its_columns_fails_verification() {
     let (dir, store) = fresh_sqlite();
     given_a_log(&store).await;
-    let conn = db(dir.path());
+    let conn = sqlite_db(dir.path());
     let blob: Vec<u8> =
         conn.query_row("SELECT envelope FROM events WHERE position = 5", [], |r| r.get(0)).expect("envelope");
     conn.execute("UPDATE events SET envelope = ?1 WHERE position = 5", [&forged(&blob)]).expect("alter the envelope");
@@ -171,14 +167,6 @@ async fn an_envelope_that_differs_from_its_columns_fails_verification() {
     then_only_verification_catches_the_forgery(&store).await;
     assert!(replay_log(store.clone(), None, true, &|_| {}).await.is_err());
     store.close().await;
-}
-
-/// A connection to the test database in `schema`, for altering rows behind the store's back.
-async fn pg_sql(url: &str, schema: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
-    tokio::spawn(conn);
-    client.batch_execute(&format!("SET search_path TO {schema}")).await.expect("search path");
-    client
 }
 
 /// The same promises on PostgreSQL: given a log, folds read envelopes equal to the columns;
@@ -193,7 +181,7 @@ async fn on_postgres_folds_read_envelopes_that_equal_the_columns() {
     let events = given_a_log(&store).await;
     then_fold_pages_match_the_columns(&store, events).await;
 
-    let sql = pg_sql(&url, &schema).await;
+    let sql = crate::pg::sql_in(&url, &schema).await;
     let without = "SELECT count(*) FROM convene_events WHERE envelope IS NULL";
     assert_eq!(sql.query_one(without, &[]).await.expect("count").get::<_, i64>(0), 0);
     let cleared =

@@ -4,7 +4,7 @@
 //! rows an older `convene` wrote without one; and a view altered behind the store's back must
 //! fail verification. Embedded store first, then PostgreSQL.
 
-use crate::support::{fresh_sqlite, open_sqlite};
+use crate::support::{fresh_sqlite, open_sqlite, sqlite_db};
 use convene_engine::catalog::Catalog;
 use convene_engine::issue::{PayloadView, VIEW_FORMAT};
 use convene_engine::projection::IssueIndex;
@@ -53,13 +53,9 @@ async fn then_a_fold_replays_as_a_parsing_replay(store: &Arc<dyn EventStore>, is
     assert!(folded.index.problems().is_empty(), "{:?}", folded.index.problems());
 }
 
-fn db(dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join("convene.db")).expect("open the database")
-}
-
 /// (rows without a view, rows with a non-empty one)
 fn view_counts(dir: &Path) -> (i64, i64) {
-    db(dir)
+    sqlite_db(dir)
         .query_row(
             "SELECT COUNT(*) FILTER (WHERE payload_view IS NULL), COUNT(*) FILTER (WHERE length(payload_view) > 0) \
              FROM events",
@@ -118,7 +114,7 @@ async fn older_rows_are_folded_from_their_payloads_and_get_their_views_when_the_
         store.close().await;
         n
     };
-    db(dir.path())
+    sqlite_db(dir.path())
         .execute_batch(
             "DROP INDEX events_without_payload_view; ALTER TABLE events DROP COLUMN payload_view; \
              DELETE FROM meta WHERE key = 'payload_view_format';",
@@ -128,7 +124,7 @@ async fn older_rows_are_folded_from_their_payloads_and_get_their_views_when_the_
     assert_eq!(view_counts(dir.path()).0, 0);
     then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
 
-    let conn = db(dir.path());
+    let conn = sqlite_db(dir.path());
     let cleared = conn.execute("UPDATE events SET payload_view = NULL WHERE position % 3 = 0", []).expect("clear");
     let other = conn
         .execute(
@@ -161,7 +157,7 @@ async fn older_rows_are_folded_from_their_payloads_and_get_their_views_when_the_
 async fn a_view_that_differs_from_its_payload_fails_verification() {
     let (dir, store) = fresh_sqlite();
     given_a_log(&store).await;
-    let conn = db(dir.path());
+    let conn = sqlite_db(dir.path());
     let position: i64 = conn
         .query_row("SELECT MIN(position) FROM events WHERE type = 'MicroPactDrafted'", [], |r| r.get(0))
         .expect("a drafted pact");
@@ -174,14 +170,6 @@ async fn a_view_that_differs_from_its_payload_fails_verification() {
     store.close().await;
 }
 
-/// A connection to the test database in `schema`, for altering rows behind the store's back.
-async fn pg_sql(url: &str, schema: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
-    tokio::spawn(conn);
-    client.batch_execute(&format!("SET search_path TO {schema}")).await.expect("search path");
-    client
-}
-
 /// The same promises on PostgreSQL: every row written with its view and folds replaying as
 /// parsing replays; rows without one (an older writer's) parsed, and filled in at the next
 /// start; a forged view refused by a verifying read.
@@ -191,7 +179,7 @@ async fn on_postgres_views_are_written_filled_in_and_checked() {
     let schema = crate::pg::unique_schema("views");
     let store = crate::pg::open(&url, &schema).await;
     let issues = given_a_log(&store).await;
-    let sql = pg_sql(&url, &schema).await;
+    let sql = crate::pg::sql_in(&url, &schema).await;
     let without = "SELECT count(*) FROM convene_events WHERE payload_view IS NULL";
     assert_eq!(sql.query_one(without, &[]).await.expect("count").get::<_, i64>(0), 0);
     then_a_fold_replays_as_a_parsing_replay(&store, issues).await;

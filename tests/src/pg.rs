@@ -107,3 +107,12 @@ pub fn verify_log(url: &str, schema: &str, acked: &HashMap<String, BTreeMap<u64,
         raised
     })
 }
+
+/// A plain connection to the test database in `schema`, for altering rows behind the store's
+/// back.
+pub async fn sql_in(url: &str, schema: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client.batch_execute(&format!("SET search_path TO {schema}")).await.expect("search path");
+    client
+}

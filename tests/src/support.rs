@@ -625,6 +625,12 @@ pub fn open_sqlite(dir: &Path) -> Arc<dyn EventStore> {
     Arc::new(store)
 }
 
+/// A plain connection to the embedded store's database in `dir`, for reading or altering rows
+/// behind the store's back.
+pub fn sqlite_db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("convene.db")).expect("open the database")
+}
+
 /// A fresh embedded store in its own temporary directory (kept alive by the returned dir).
 pub fn fresh_sqlite() -> (TempDir, Arc<dyn EventStore>) {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -7,7 +7,7 @@ mod bundle;
 mod upcast;
 
 pub use bundle::bundle;
-pub use upcast::{UPCASTERS, Upcaster, upcast, upcast_version, upcaster_applies};
+pub use upcast::{UPCASTERS, Upcaster, upcast, upcast_version};
 
 use crate::text::LocalizedText;
 use serde::Serialize;

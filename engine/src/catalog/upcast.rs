@@ -56,12 +56,6 @@ pub fn upcast<'a>(event_type: &str, schema_version: u32, data: &'a str) -> Cow<'
     Cow::Owned(canonical_json(&Value::Object(payload)).get().to_string())
 }
 
-/// Whether an event of `event_type` stored at `schema_version` reads other than as stored
-/// (an upcaster applies): what was derived from its stored bytes alone is out of date.
-pub fn upcaster_applies(event_type: &str, schema_version: u32) -> bool {
-    find(event_type, schema_version).is_some()
-}
-
 /// The schema version an upcast payload of `event_type` stored at `schema_version` ends at.
 pub fn upcast_version(event_type: &str, schema_version: u32) -> u32 {
     let mut v = schema_version;

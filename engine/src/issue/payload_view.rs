@@ -12,7 +12,7 @@
 
 use super::record::{Party, Resident, Votes};
 use super::view_codec::{Codec, Reader, Writer};
-use crate::catalog::{upcast, upcaster_applies};
+use crate::catalog::upcast_version;
 use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
 use serde::Deserialize;
@@ -167,6 +167,13 @@ impl Codec for Opening {
             raised_by: r.take()?,
         })
     }
+}
+
+/// Whether what a fold reads of an event of `event_type` stored at `schema_version` differs
+/// from its stored bytes (an upcaster applies): anything derived from the bytes alone is then
+/// out of date.
+fn upcast_changes(event_type: &str, schema_version: u32) -> bool {
+    upcast_version(event_type, schema_version) != schema_version
 }
 
 /// Where a view is read from: a payload's JSON text, or the JSON value it was made from.
@@ -367,12 +374,6 @@ impl PayloadView {
         Self::read(event_type, data)
     }
 
-    /// [`PayloadView::parse`] from the payload as a JSON value (an event being built has it
-    /// so: no text to scan).
-    pub fn of_value(event_type: &str, data: &Value) -> PayloadView {
-        Self::read(event_type, data)
-    }
-
     fn read<'d>(event_type: &str, data: impl Source<'d>) -> PayloadView {
         use PayloadView as V;
         let view = match event_type {
@@ -474,16 +475,9 @@ impl PayloadView {
         view.unwrap_or(V::Unread)
     }
 
-    /// The view of an event's payload: its stored byte form when that can be used (see the
-    /// module's note), else parsed from the payload (upcast to the current shape first).
-    pub fn of(event_type: &str, schema_version: u32, data: &str, stored: &[u8]) -> PayloadView {
-        Self::stored(event_type, schema_version, stored)
-            .unwrap_or_else(|| PayloadView::parse(event_type, &upcast(event_type, schema_version, data)))
-    }
-
     /// The view decoded from its stored byte form, if that can be used (see the module's note).
     pub fn stored(event_type: &str, schema_version: u32, stored: &[u8]) -> Option<PayloadView> {
-        if stored.is_empty() || upcaster_applies(event_type, schema_version) {
+        if stored.is_empty() || upcast_changes(event_type, schema_version) {
             return None;
         }
         PayloadView::decode(stored).filter(|v| v.fits(event_type))
@@ -493,17 +487,19 @@ impl PayloadView {
     /// or for an event stored at an older schema version (what an upcaster makes of it can
     /// change with every upcaster added, so it is always parsed).
     pub fn stored_form(event_type: &str, schema_version: u32, data: &str, out: &mut Vec<u8>) {
-        out.clear();
-        if Self::reads(event_type) && !upcaster_applies(event_type, schema_version) {
-            PayloadView::parse(event_type, data).encode(out);
-        }
+        Self::store(event_type, schema_version, data, out);
     }
 
-    /// [`PayloadView::stored_form`] from the payload as a JSON value.
+    /// [`PayloadView::stored_form`] from the payload as a JSON value (an event being built has
+    /// it so: no text to scan).
     pub fn stored_form_of_value(event_type: &str, schema_version: u32, data: &Value, out: &mut Vec<u8>) {
+        Self::store(event_type, schema_version, data, out);
+    }
+
+    fn store<'d>(event_type: &str, schema_version: u32, data: impl Source<'d>, out: &mut Vec<u8>) {
         out.clear();
-        if Self::reads(event_type) && !upcaster_applies(event_type, schema_version) {
-            PayloadView::of_value(event_type, data).encode(out);
+        if Self::tag_of_type(event_type).is_some() && !upcast_changes(event_type, schema_version) {
+            Self::read(event_type, data).encode(out);
         }
     }
 
@@ -512,11 +508,6 @@ impl PayloadView {
     /// would not use (missing, of another format, passed over for an upcast) is never wrong.
     pub fn agrees(event_type: &str, schema_version: u32, data: &str, stored: &[u8]) -> bool {
         Self::stored(event_type, schema_version, stored).is_none_or(|v| v == PayloadView::parse(event_type, data))
-    }
-
-    /// Whether the record reads payloads of `event_type` (the types [`PayloadView::parse`] knows).
-    pub fn reads(event_type: &str) -> bool {
-        Self::tag_of_type(event_type).is_some()
     }
 
     fn tag_of_type(event_type: &str) -> Option<u8> {
@@ -762,6 +753,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The view a fold reads: the stored form when it can be used, else the payload parsed
+    /// (upcast to the current shape first), as `replay::apply_with` does.
+    fn of(event_type: &str, schema_version: u32, data: &str, stored: &[u8]) -> PayloadView {
+        PayloadView::stored(event_type, schema_version, stored).unwrap_or_else(|| {
+            PayloadView::parse(event_type, &crate::catalog::upcast(event_type, schema_version, data))
+        })
+    }
+
     /// Payloads of every type the record reads: the demo data set, the bench's lifecycle, and
     /// what those lack (a sealed name, a rejected resolution, a closure's two-language reason,
     /// payloads missing what the record needs).
@@ -796,7 +795,7 @@ mod tests {
         for (t, value) in payloads() {
             let text = crate::event::canonical_json(&value).get().to_string();
             let parsed = PayloadView::parse(t, &text);
-            assert_eq!(PayloadView::of_value(t, &value), parsed, "{t}: {text}");
+            assert_eq!(PayloadView::read(t, &value), parsed, "{t}: {text}");
             // Written at the type's current schema version, as the engine writes.
             let v = crate::catalog::upcast_version(t, 1);
             let (mut from_text, mut from_value) = (Vec::new(), Vec::new());
@@ -805,7 +804,7 @@ mod tests {
             // A store writes the same bytes whether it was given the text or the value.
             assert_eq!(from_text, from_value, "{t}");
             assert_eq!(PayloadView::stored(t, v, &from_text).as_ref(), Some(&parsed), "{t}");
-            assert_eq!(PayloadView::of(t, v, "{}", &from_text), parsed, "{t}: the stored form is used");
+            assert_eq!(of(t, v, "{}", &from_text), parsed, "{t}: the stored form is used");
             if parsed == PayloadView::Unread {
                 unread += 1;
             } else {
@@ -830,7 +829,7 @@ mod tests {
         let cut = &good[..good.len() - 1];
         for bad in [&other_format[..], &longer, cut, &[]] {
             assert_eq!(PayloadView::stored("MicroWishCollected", 1, bad), None);
-            assert_eq!(PayloadView::of("MicroWishCollected", 1, text, bad), parsed);
+            assert_eq!(of("MicroWishCollected", 1, text, bad), parsed);
         }
         // A view of another type's shape.
         assert_eq!(PayloadView::stored("MicroPactDrafted", 1, &good), None);
@@ -861,7 +860,7 @@ mod tests {
         assert!(stored.is_empty(), "no stored form for an event an upcaster reads");
         // Even a stored form written before the upcaster existed is passed over.
         PayloadView::parse("IssueWithdrawn", text).encode(&mut stored);
-        let read = PayloadView::of("IssueWithdrawn", 1, text, &stored);
+        let read = of("IssueWithdrawn", 1, text, &stored);
         assert_eq!(read, PayloadView::Closure { reason: json!("moved away"), outcome: Some("not_recorded".into()) });
     }
 

@@ -15,6 +15,7 @@ mod open;
 pub(crate) mod outages;
 pub mod postgres;
 mod sqlite;
+mod sqlite_derived;
 mod sqlite_envelope;
 mod sqlite_import;
 mod sqlite_views;

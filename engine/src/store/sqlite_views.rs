@@ -1,20 +1,23 @@
 //! The embedded store's payload views (see [`crate::issue::PayloadView`]): the `payload_view`
-//! column, its migration onto data directories written before it existed, and the rows
-//! without one.
+//! column, a column derived from the hashed ones (`sqlite_derived.rs`), and its format.
 //!
 //! Every row this version appends carries its view (empty for a type the record does not
 //! read). A row can still lack one (NULL): it was written before the column existed, or by an
 //! older `convene` beside this one, or its view was written in another [`VIEW_FORMAT`]. A fold
 //! parses such a row's payload instead, so nothing reads differently; the store fills the
-//! views in when it opens, so later replays are fast again. A partial index over the rows
-//! without one keeps finding them cheap: it is empty in normal operation.
+//! views in when it opens, so later replays are fast again.
 
 use super::StoreError;
+use super::sqlite_derived::Derived;
 use crate::issue::{PayloadView, VIEW_FORMAT};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-/// Rows filled in per transaction (bounds the time the write lock is held).
-const FILL_BATCH: usize = 10_000;
+const VIEWS: Derived = Derived {
+    column: "payload_view",
+    from: "type, schema_version, data",
+    filling: "填写载荷视图 / filling in payload views of older rows",
+    make: view_of_row,
+};
 
 /// The `meta` key holding the [`VIEW_FORMAT`] of the views in the table.
 const FORMAT_KEY: &str = "payload_view_format";
@@ -23,17 +26,7 @@ const FORMAT_KEY: &str = "payload_view_format";
 /// format, then fills in every row without one. Idempotent; an interrupted fill resumes at
 /// the next open.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let has_column: bool =
-        conn.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'payload_view'", [], |r| {
-            r.get(0)
-        })?;
-    if !has_column {
-        // ADD COLUMN only edits the schema: old rows read the column as NULL.
-        conn.execute_batch("ALTER TABLE events ADD COLUMN payload_view BLOB")?;
-    }
-    conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS events_without_payload_view ON events (position) WHERE payload_view IS NULL",
-    )?;
+    VIEWS.add_column(conn)?;
     let format = VIEW_FORMAT.to_string();
     let stored: Option<String> =
         conn.query_row("SELECT value FROM meta WHERE key = ?1", [FORMAT_KEY], |r| r.get(0)).optional()?;
@@ -48,48 +41,15 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![FORMAT_KEY, format])?;
         tx.commit()?;
     }
-    // Looked up first without the write lock: every open (a CLI command beside a running
-    // server too) asks, and the answer is almost always no.
-    let any_missing: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM events WHERE payload_view IS NULL)", [], |r| r.get(0))?;
-    if !any_missing {
-        return Ok(());
-    }
-    let mut filled = 0u64;
-    loop {
-        let n = fill_batch(conn)?;
-        if n == 0 {
-            break;
-        }
-        filled += n as u64;
-        tracing::info!(filled, "填写载荷视图 / filling in payload views of older rows");
-    }
-    Ok(())
+    VIEWS.fill_in(conn)
 }
 
-/// Fills in up to [`FILL_BATCH`] rows in one transaction; returns how many.
-fn fill_batch(conn: &mut Connection) -> Result<usize, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut n = 0;
-    {
-        let mut rows_q = tx.prepare(
-            "SELECT position, type, schema_version, data FROM events WHERE payload_view IS NULL ORDER BY position \
-             LIMIT ?1",
-        )?;
-        let mut update = tx.prepare("UPDATE events SET payload_view = ?1 WHERE position = ?2")?;
-        let mut rows = rows_q.query([FILL_BATCH as i64])?;
-        let mut view = Vec::with_capacity(256);
-        while let Some(r) = rows.next()? {
-            let position: i64 = r.get(0)?;
-            let event_type: String = r.get(1)?;
-            let data: String = r.get(3)?;
-            PayloadView::stored_form(&event_type, r.get::<_, i64>(2)? as u32, &data, &mut view);
-            update.execute(params![view, position])?;
-            n += 1;
-        }
-    }
-    tx.commit()?;
-    Ok(n)
+/// The view of a row read as `position, <VIEWS.from>`.
+fn view_of_row(r: &rusqlite::Row<'_>, view: &mut Vec<u8>) -> Result<(), StoreError> {
+    let event_type: String = r.get(1)?;
+    let data: String = r.get(3)?;
+    PayloadView::stored_form(&event_type, r.get::<_, i64>(2)? as u32, &data, view);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@
 //! Durability: the store relies on `synchronous_commit = on` (the default), under which the
 //! commit record is flushed before the transaction becomes visible or is acknowledged.
 
+mod derived;
 mod envelope;
 mod import;
 mod insert;

@@ -25,7 +25,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<String>, StoreErr
     // Under the same lock: rows without a fold envelope (see `envelope.rs`) or a payload view
     // (`views.rs`).
     let filled = match &report {
-        Ok(_) => match super::envelope::fill(client).await {
+        Ok(_) => match super::envelope::ENVELOPE.fill_in(client).await {
             Ok(n) => super::views::fill(client).await.map(|v| Some(n + v)),
             Err(e) => Err(e),
         },

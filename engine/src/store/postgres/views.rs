@@ -1,16 +1,20 @@
 //! Filling in the payload views of rows without one (see [`crate::issue::PayloadView`] and
 //! migration V4): rows from before the column existed, rows an older `convene` wrote beside a
-//! newer one, and every row when the view format changed. Run at start under the migration
-//! lock, so two instances starting together do not both fill; the partial index over the rows
-//! without one keeps the check cheap when there are none (the normal case).
+//! newer one, and every row when the view format changed. A column derived from the hashed
+//! ones, filled in at start (`derived.rs`).
 
+use super::derived::Derived;
 use super::pg_error;
 use crate::issue::{PayloadView, VIEW_FORMAT};
 use crate::store::StoreError;
 use tokio_postgres::Client;
 
-/// Rows filled in per transaction.
-const FILL_BATCH: i64 = 10_000;
+const VIEWS: Derived = Derived {
+    column: "payload_view",
+    from: "type, schema_version, data",
+    filling: "填写载荷视图 / filling in payload views of older rows",
+    make: view_of_row,
+};
 
 /// The `convene_meta` key holding the format of the stored views.
 const FORMAT_KEY: &str = "payload_view_format";
@@ -44,41 +48,14 @@ pub(super) async fn fill(client: &mut Client) -> Result<u64, StoreError> {
         .map_err(pg_error)?;
         tx.commit().await.map_err(pg_error)?;
     }
-    let mut filled = 0u64;
-    loop {
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let rows = tx
-            .query(
-                "SELECT position, type, schema_version, data FROM convene_events WHERE payload_view IS NULL \
-                 ORDER BY position LIMIT $1",
-                &[&FILL_BATCH],
-            )
-            .await
-            .map_err(pg_error)?;
-        if rows.is_empty() {
-            return Ok(filled);
-        }
-        let mut positions = Vec::with_capacity(rows.len());
-        let mut views = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let position: i64 = r.try_get(0).map_err(pg_error)?;
-            let event_type: &str = r.try_get(1).map_err(pg_error)?;
-            let schema_version: i32 = r.try_get(2).map_err(pg_error)?;
-            let data: &str = r.try_get(3).map_err(pg_error)?;
-            let mut view = Vec::new();
-            PayloadView::stored_form(event_type, schema_version as u32, data, &mut view);
-            positions.push(position);
-            views.push(view);
-        }
-        tx.execute(
-            "UPDATE convene_events e SET payload_view = u.view \
-             FROM unnest($1::bigint[], $2::bytea[]) AS u(position, view) WHERE e.position = u.position",
-            &[&positions, &views],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.commit().await.map_err(pg_error)?;
-        filled += rows.len() as u64;
-        tracing::info!(filled, "填写载荷视图 / filling in payload views of older rows");
-    }
+    VIEWS.fill_in(client).await
+}
+
+/// The view of a row read as `position, <VIEWS.from>`.
+fn view_of_row(r: &tokio_postgres::Row, view: &mut Vec<u8>) -> Result<(), StoreError> {
+    let event_type: &str = r.try_get(1).map_err(pg_error)?;
+    let schema_version: i32 = r.try_get(2).map_err(pg_error)?;
+    let data: &str = r.try_get(3).map_err(pg_error)?;
+    PayloadView::stored_form(event_type, schema_version as u32, data, view);
+    Ok(())
 }
