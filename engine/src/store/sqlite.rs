@@ -371,6 +371,19 @@ fn decode_page_row(
     })
 }
 
+/// The least string above every string that starts with `prefix`, in SQLite's binary order
+/// (which UTF-8 keeps: it orders as the code points do): the prefix with its last character
+/// raised by one. `None` when there is none (an empty prefix, or one ending in U+10FFFF): the
+/// range is then left open above.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    // The next scalar value (surrogates are not characters).
+    let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?;
+    chars.push(next);
+    Some(chars.into_iter().collect())
+}
+
 /// A `position, stream, envelope, data, payload_view` row into a page; `None` if the row has
 /// no envelope.
 fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
@@ -553,13 +566,30 @@ impl EventStore for SqliteStore {
     }
 
     async fn list_streams(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
+        // A range of the (stream, version) index, not `LIKE`: SQLite's LIKE ignores ASCII case
+        // (`ISSUE-x` matched `issue-`) and cannot use a binary index, so it read the whole
+        // table (50 ms per 200,000 events to find two workflow streams).
+        let prefix = prefix.to_string();
         self.with_reader(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT stream FROM events WHERE version = 0 AND stream LIKE ?1 ESCAPE '\\' ORDER BY position",
-            )?;
-            let rows = st.query_map([pattern], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let end = prefix_end(&prefix);
+            let mut st = c.prepare_cached(match end {
+                Some(_) => {
+                    "SELECT stream FROM events WHERE stream >= ?1 AND stream < ?2 AND version = 0 ORDER BY position"
+                }
+                None => "SELECT stream FROM events WHERE stream >= ?1 AND version = 0 ORDER BY position",
+            })?;
+            let name = |r: &rusqlite::Row<'_>| r.get::<_, String>(0);
+            let rows = match &end {
+                Some(end) => st.query_map(params![prefix, end], &name)?,
+                None => st.query_map(params![prefix], &name)?,
+            };
+            let mut out = Vec::new();
+            for s in rows {
+                out.push(s?);
+            }
+            // Exact whatever the range was (an open one is only wider).
+            out.retain(|s| s.starts_with(prefix.as_str()));
+            Ok(out)
         })
         .await
     }
@@ -984,6 +1014,31 @@ fn plan_and_insert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_ends_at_its_last_character_raised_by_one() {
+        assert_eq!(prefix_end("workflow-").as_deref(), Some("workflow."));
+        assert_eq!(prefix_end("议题").as_deref(), Some("议颙"));
+        assert_eq!(prefix_end("a\u{d7ff}").as_deref(), Some("a\u{e000}"), "surrogates skipped");
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("a\u{10ffff}"), None);
+    }
+
+    #[tokio::test]
+    async fn streams_are_listed_by_exact_prefix_in_creation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions::in_dir(dir.path())).unwrap();
+        for s in ["issue-b", "ISSUE-c", "issuex", "issue-a", "workflow-w", "issue-z"] {
+            let e = NewEvent::new("IssueWithdrawn", &serde_json::json!({}), Actor::new("u", "resident"));
+            store.append(s, ExpectedVersion::NoStream, vec![e]).await.unwrap();
+        }
+        assert_eq!(store.list_streams("issue-").await.unwrap(), ["issue-b", "issue-a", "issue-z"]);
+        // A prefix with no end above it: the range is open, the answer still exact.
+        assert!(store.list_streams("issue-\u{10ffff}").await.unwrap().is_empty());
+        assert_eq!(store.list_streams("").await.unwrap().len(), 6);
+        assert_eq!(store.list_streams("workflow-").await.unwrap(), ["workflow-w"]);
+        store.close().await;
+    }
 
     #[test]
     fn a_log_locked_by_another_process_past_the_busy_timeout_is_unavailable_not_a_fault() {
