@@ -11,7 +11,7 @@
 //! only make a replay slower, never different. Pure: no IO.
 
 use super::record::{Party, Resident, Votes};
-use super::view_codec::{Codec, Reader, Writer};
+use super::view_codec::{Reader, Writer, struct_codec};
 use crate::catalog::upcast_version;
 use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
@@ -144,30 +144,16 @@ pub struct Opening {
     pub(super) raised_by: Resident,
 }
 
-impl Codec for Opening {
-    fn put(&self, w: &mut Writer<'_>) {
-        w.put(&self.community);
-        w.put(&self.workflow_id);
-        w.u64(self.workflow_version.into());
-        w.put(&self.title);
-        w.put(&self.description);
-        w.put(&self.category);
-        w.u64(self.households_affected);
-        w.put(&self.raised_by);
-    }
-    fn take(r: &mut Reader<'_>) -> Option<Self> {
-        Some(Opening {
-            community: r.take()?,
-            workflow_id: r.take()?,
-            workflow_version: u32::try_from(r.u64()?).ok()?,
-            title: r.take()?,
-            description: r.take()?,
-            category: r.take()?,
-            households_affected: r.u64()?,
-            raised_by: r.take()?,
-        })
-    }
-}
+struct_codec!(Opening {
+    community,
+    workflow_id,
+    workflow_version,
+    title,
+    description,
+    category,
+    households_affected,
+    raised_by,
+});
 
 /// Whether what a fold reads of an event of `event_type` stored at `schema_version` differs
 /// from its stored bytes (an upcaster applies): anything derived from the bytes alone is then

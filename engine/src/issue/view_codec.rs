@@ -169,15 +169,36 @@ impl<T: Codec> Codec for Vec<T> {
     }
 }
 
-impl Codec for LocalizedText {
+/// A struct's byte form: its fields in the order listed, each in its own form. One list serves
+/// both directions, so writing and reading cannot disagree on the order.
+macro_rules! struct_codec {
+    ($t:ident { $($f:ident),+ $(,)? }) => {
+        impl $crate::issue::view_codec::Codec for $t {
+            fn put(&self, w: &mut $crate::issue::view_codec::Writer<'_>) {
+                $(w.put(&self.$f);)+
+            }
+            fn take(r: &mut $crate::issue::view_codec::Reader<'_>) -> Option<Self> {
+                Some($t { $($f: r.take()?),+ })
+            }
+        }
+    };
+}
+pub(crate) use struct_codec;
+
+impl Codec for u32 {
+    /// As a `u64`; one that does not fit is refused.
     fn put(&self, w: &mut Writer<'_>) {
-        w.put(&self.zh);
-        w.put(&self.en);
+        w.u64((*self).into());
     }
     fn take(r: &mut Reader<'_>) -> Option<Self> {
-        Some(LocalizedText { zh: r.take()?, en: r.take()? })
+        u32::try_from(r.u64()?).ok()
     }
 }
+
+struct_codec!(LocalizedText { zh, en });
+struct_codec!(Party { kind, person_id, name, society, organisation, role });
+struct_codec!(Resident { person_id, name, phone, address, society, organisation, role });
+struct_codec!(Votes { yes, against, abstain });
 
 impl Codec for PersonalText {
     fn put(&self, w: &mut Writer<'_>) {
@@ -199,61 +220,6 @@ impl Codec for PersonalText {
             1 => Some(PersonalText::Sealed { person: r.take()?, ct: r.take()? }),
             _ => None,
         }
-    }
-}
-
-impl Codec for Party {
-    fn put(&self, w: &mut Writer<'_>) {
-        w.put(&self.kind);
-        w.put(&self.person_id);
-        w.put(&self.name);
-        w.put(&self.society);
-        w.put(&self.organisation);
-        w.put(&self.role);
-    }
-    fn take(r: &mut Reader<'_>) -> Option<Self> {
-        Some(Party {
-            kind: r.take()?,
-            person_id: r.take()?,
-            name: r.take()?,
-            society: r.take()?,
-            organisation: r.take()?,
-            role: r.take()?,
-        })
-    }
-}
-
-impl Codec for Resident {
-    fn put(&self, w: &mut Writer<'_>) {
-        w.put(&self.person_id);
-        w.put(&self.name);
-        w.put(&self.phone);
-        w.put(&self.address);
-        w.put(&self.society);
-        w.put(&self.organisation);
-        w.put(&self.role);
-    }
-    fn take(r: &mut Reader<'_>) -> Option<Self> {
-        Some(Resident {
-            person_id: r.take()?,
-            name: r.take()?,
-            phone: r.take()?,
-            address: r.take()?,
-            society: r.take()?,
-            organisation: r.take()?,
-            role: r.take()?,
-        })
-    }
-}
-
-impl Codec for Votes {
-    fn put(&self, w: &mut Writer<'_>) {
-        w.u64(self.yes);
-        w.u64(self.against);
-        w.u64(self.abstain);
-    }
-    fn take(r: &mut Reader<'_>) -> Option<Self> {
-        Some(Votes { yes: r.u64()?, against: r.u64()?, abstain: r.u64()? })
     }
 }
 

@@ -371,19 +371,6 @@ fn decode_page_row(
     })
 }
 
-/// The least string above every string that starts with `prefix`, in SQLite's binary order
-/// (which UTF-8 keeps: it orders as the code points do): the prefix with its last character
-/// raised by one. `None` when there is none (an empty prefix, or one ending in U+10FFFF): the
-/// range is then left open above.
-fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    let last = chars.pop()?;
-    // The next scalar value (surrogates are not characters).
-    let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?;
-    chars.push(next);
-    Some(chars.into_iter().collect())
-}
-
 /// A `position, stream, envelope, data, payload_view` row into a page; `None` if the row has
 /// no envelope.
 fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
@@ -442,6 +429,19 @@ fn check_payload_view(r: &rusqlite::Row<'_>, row: &mut PageRow, page: &mut Event
         _ => return Err(corrupt_event(row.position, "payload_view")),
     };
     page.check_payload_view(row, stored).map_err(|e| corrupt_event(row.position, e))
+}
+
+/// The least string above every string that starts with `prefix`, in SQLite's binary order
+/// (which UTF-8 keeps: it orders as the code points do): the prefix with its last character
+/// raised by one. `None` when there is none (an empty prefix, or one ending in U+10FFFF): the
+/// range is then left open above.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    // The next scalar value (surrogates are not characters).
+    let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32)?;
+    chars.push(next);
+    Some(chars.into_iter().collect())
 }
 
 #[async_trait]
