@@ -2,15 +2,19 @@
 //! byte form the store keeps beside it, and must build exactly the states a replay parsing
 //! every payload builds — on a new store, on a data directory from before the column, beside
 //! rows an older `convene` wrote without one; and a view altered behind the store's back must
-//! fail verification. Embedded store first, then PostgreSQL.
+//! fail verification. A replay's pages leave out the payloads whose views stand in for them,
+//! and a view that cannot after all makes the replay fold that issue again from its stream.
+//! Embedded store first, then PostgreSQL.
 
-use crate::support::{fresh_sqlite, open_sqlite, sqlite_db};
+use crate::support::{fresh_sqlite, open_sqlite, shipped_doc, sqlite_db};
 use convene_engine::catalog::Catalog;
+use convene_engine::event::PageFields;
 use convene_engine::issue::{PayloadView, VIEW_FORMAT};
 use convene_engine::projection::IssueIndex;
 use convene_engine::service::replay_log;
 use convene_engine::text::LocalizedText;
-use convene_engine::{EventStore, ExpectedVersion, NewEvent};
+use convene_engine::{Actor, EventStore, ExpectedVersion, NewEvent};
+use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -167,6 +171,93 @@ async fn a_view_that_differs_from_its_payload_fails_verification() {
     )
     .expect("alter the view");
     then_only_verification_catches_the_forgery(&store, position).await;
+    store.close().await;
+}
+
+/// Truncates the stored view of the first event of `event_type` (its format byte and tag
+/// intact: the store cannot tell before decoding it); returns the event's position.
+fn truncate_view(dir: &Path, event_type: &str) -> i64 {
+    let conn = sqlite_db(dir);
+    let position: i64 = conn
+        .query_row("SELECT MIN(position) FROM events WHERE type = ?1", [event_type], |r| r.get(0))
+        .expect("an event of the type");
+    conn.execute("UPDATE events SET payload_view = substr(payload_view, 1, 3) WHERE position = ?1", [position])
+        .expect("truncate the view");
+    position
+}
+
+/// Given a log with workflow documents, issues and meetings, and an issue event whose view was
+/// cleared, when a replay reads its pages, then each carries every row with the fields of a
+/// fold's page, and the payload exactly where the replay reads it: workflow documents and
+/// the issue event without a view keep theirs; issue events whose views stand in for them,
+/// and events of other streams, leave theirs out.
+#[tokio::test]
+async fn a_replays_pages_leave_out_the_payloads_that_views_stand_in_for() {
+    let (dir, store) = fresh_sqlite();
+    given_a_log(&store).await;
+    let cleared: i64 = sqlite_db(dir.path())
+        .query_row(
+            "UPDATE events SET payload_view = NULL WHERE position = \
+             (SELECT MIN(position) FROM events WHERE type = 'NeedAssessed') RETURNING position",
+            [],
+            |r| r.get(0),
+        )
+        .expect("clear one view");
+    let views = store.read_all_page(0, 100_000, PageFields::Views).await.expect("a replay's page");
+    let fold = store.read_all_page(0, 100_000, PageFields::Fold).await.expect("a fold's page");
+    assert_eq!(views.len(), fold.len());
+    let (mut kept, mut left_out, mut other_streams) = (0, 0, 0);
+    for (v, f) in views.iter().zip(fold.iter()) {
+        assert_eq!(
+            (v.position, v.id, v.stream, v.version, v.event_type),
+            (f.position, f.id, f.stream, f.version, f.event_type)
+        );
+        assert_eq!((v.recorded_at, v.actor, v.payload_view), (f.recorded_at, f.actor, f.payload_view));
+        let read = v.stream.starts_with("workflow-") || (v.stream.starts_with("issue-") && v.payload_view.is_empty());
+        if read {
+            assert!(!v.payload_omitted && v.data == f.data, "{} keeps its payload", v.position);
+            kept += 1;
+        } else {
+            assert!(v.payload_omitted && v.data.is_empty(), "{} leaves its payload out", v.position);
+            left_out += 1;
+            other_streams += usize::from(!v.stream.starts_with("issue-"));
+        }
+        assert_eq!(v.position == cleared as u64, v.stream.starts_with("issue-") && read);
+    }
+    assert!(kept >= 3 && left_out > 50 && other_streams > 0, "{kept} {left_out} {other_streams}");
+    store.close().await;
+}
+
+/// Given an issue event whose stored view no longer decodes, when the log is replayed, then
+/// that one issue is folded again from its stream with its payloads, and every state is what
+/// a replay parsing every payload builds.
+#[tokio::test]
+async fn a_view_that_does_not_decode_makes_the_replay_fold_that_issue_again() {
+    let (dir, store) = fresh_sqlite();
+    let issues = given_a_log(&store).await;
+    truncate_view(dir.path(), "MicroProjectUndertaken");
+    let replay = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");
+    assert_eq!(replay.refolded, 1);
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
+    store.close().await;
+}
+
+/// Given a published workflow whose guard reads a payload field that no view holds, when the
+/// log is replayed, then the pages keep every payload (no issue needs folding again, even
+/// beside a view that does not decode), and every state is a parsing replay's.
+#[tokio::test]
+async fn a_guard_reading_more_than_the_views_hold_keeps_the_payloads_in_the_pages() {
+    let (dir, store) = fresh_sqlite();
+    let issues = given_a_log(&store).await;
+    let mut doc = shipped_doc("community-issue");
+    doc["version"] = json!(2);
+    doc["states"]["assessed"]["on"]["IssueClosed"]["guard"] = json!({"!!": [{"var": "event.data.summary"}]});
+    let engine = convene_engine::Engine::open(store.clone()).await.expect("open");
+    engine.publish_workflow(&doc, &Actor::system()).await.expect("publish v2");
+    truncate_view(dir.path(), "MicroProjectUndertaken");
+    let replay = replay_log(store.clone(), None, false, &|_| {}).await.expect("replay");
+    assert_eq!(replay.refolded, 0);
+    then_a_fold_replays_as_a_parsing_replay(&store, issues).await;
     store.close().await;
 }
 

@@ -94,7 +94,7 @@ pub async fn run(target: &super::StoreTarget, args: ReplayArgs) -> anyhow::Resul
             "events": r.events, "position": r.position, "issues": r.index.issue_count(), "by_state": by_state,
             // null when the chains were not verified (--no-verify): not checked is not intact.
             "chains_ok": r.chains.as_ref().map(|_| broken.is_empty()), "broken": broken, "problems": problems,
-            "seconds": secs,
+            "refolded": r.refolded, "seconds": secs,
         }));
     } else {
         println!(
@@ -118,6 +118,13 @@ pub async fn run(target: &super::StoreTarget, args: ReplayArgs) -> anyhow::Resul
         }
         for p in &problems {
             println!("问题 / problem: {p}");
+        }
+        if r.refolded > 0 {
+            println!(
+                "{} 个议题因载荷视图不可用，已从其事件流重新折叠 / {} issues folded again from their streams \
+                 (a stored payload view could not be used; the states are as their payloads say)",
+                r.refolded, r.refolded
+            );
         }
     }
     let code = if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };

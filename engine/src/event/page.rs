@@ -35,6 +35,8 @@ pub struct PageRow {
     /// The payload's view in byte form (`crate::issue::PayloadView`), a span of the page's
     /// byte buffer; empty when the store has none.
     pub payload_view: Span,
+    /// The payload was left out ([`PageFields::Views`]): `data` is empty.
+    pub payload_omitted: bool,
 }
 
 /// Which envelope fields a page carries.
@@ -46,6 +48,13 @@ pub enum PageFields {
     /// read the envelope fields from their packed copy ([`FoldEnvelope`]), so a row is five
     /// columns: position, stream, envelope, payload and its view.
     Fold,
+    /// What a whole-log replay of issues reads: [`PageFields::Fold`], but a store may leave
+    /// out the payload (`payload_omitted`) of an event with a stored view, since the fold
+    /// reads the view, and of an event in neither an issue nor a workflow stream, which the
+    /// replay does not fold. The payload of a workflow document, and of an issue event with no
+    /// view or with one an upcaster has outdated, is always there. Copying and checking the
+    /// payloads a replay never reads was a tenth of its time.
+    Views,
 }
 
 /// The columns of a page in the order every store decodes them, as named in both the SQLite
@@ -153,15 +162,15 @@ impl EventPageBuilder {
         self.rows.push(row);
     }
 
-    /// A fold's row from its position, stream, packed envelope, payload and payload view
-    /// (hashes zero, correlation and causation absent); `None` if the envelope's time is out
-    /// of range.
+    /// A fold's row from its position, stream, packed envelope, payload (`None`: left out)
+    /// and payload view (hashes zero, correlation and causation absent); `None` if the
+    /// envelope's time is out of range.
     pub fn packed_row(
         &mut self,
         position: u64,
         stream: &[u8],
         e: &FoldEnvelope<'_>,
-        data: &[u8],
+        data: Option<&[u8]>,
         view: &[u8],
     ) -> Option<PageRow> {
         Some(PageRow {
@@ -180,8 +189,9 @@ impl EventPageBuilder {
             actor_role: self.text(e.actor_role),
             actor_name: e.actor_name.map(|b| self.text(b)),
             actor_community: e.actor_community.map(|b| self.text(b)),
-            data: self.text(data),
+            data: self.text(data.unwrap_or_default()),
             payload_view: self.blob(view),
+            payload_omitted: data.is_none(),
         })
     }
 
@@ -273,6 +283,7 @@ impl EventPage {
                 actor_community: v.actor.community.map(|c| b.text(c.as_bytes())),
                 data: b.text(v.data.as_bytes()),
                 payload_view: b.blob(v.payload_view),
+                payload_omitted: false,
             };
             b.push(row);
         }
@@ -338,6 +349,7 @@ impl EventPage {
                 .unwrap_or_default(),
             prev_hash: r.prev_hash,
             hash: r.hash,
+            payload_omitted: r.payload_omitted,
         })
     }
 
@@ -375,6 +387,7 @@ mod tests {
             actor_community: None,
             data: e,
             payload_view: e,
+            payload_omitted: false,
         });
         assert!(b.finish().is_err());
     }

@@ -64,10 +64,14 @@ pub struct EventRef<'a> {
     pub payload_view: &'a [u8],
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
+    /// The store left the payload out of a replay's page (`crate::event::PageFields::Views`):
+    /// `data` is empty, and a fold that needs it after all must read the event again.
+    pub payload_omitted: bool,
 }
 
 impl EventRef<'_> {
-    /// An owned copy (for callers that keep events, e.g. an SSE page).
+    /// An owned copy (for callers that keep events, e.g. an SSE page). Not for an event
+    /// whose payload was left out (its copy would have an empty payload).
     pub fn to_recorded(&self) -> RecordedEvent {
         RecordedEvent {
             id: self.id,
@@ -106,6 +110,7 @@ impl RecordedEvent {
             payload_view: &[],
             prev_hash: hex::decode32(&self.prev_hash).unwrap_or([0xff; 32]),
             hash: hex::decode32(&self.hash).unwrap_or([0xff; 32]),
+            payload_omitted: false,
         }
     }
 }

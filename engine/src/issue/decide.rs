@@ -153,7 +153,7 @@ pub fn decide(wf: &CompiledWorkflow, state: &IssueState, step: &Step<'_>, catalo
     }
     domain_rules(state, et, step.data, &allowed)?;
     let data_json = step.data.to_string();
-    let ctx = StepContext { issue: state, event_type: et, data: &data_json, actor: step.actor.into() };
+    let ctx = StepContext::new(state, et, &data_json, step.actor.into());
     match wf.choose(state.state_index, et, &ctx) {
         TransitionChoice::To(t) => Ok(t),
         TransitionChoice::GuardFailed(guards) => {

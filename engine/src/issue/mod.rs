@@ -15,16 +15,20 @@ pub use record::{
     Resolution, Team, Votes, Wish,
 };
 pub use replay::{
-    Actors, Opening, ReplayError, apply, apply_with, pinned_workflow, replay, start, start_opened, start_with,
+    Actors, Opening, PayloadLeftOut, ReplayError, apply, apply_with, pinned_workflow, replay, start, start_opened,
+    start_with, try_apply_with,
 };
 pub use state::{Anomaly, Counts, IssueState, MeetingRef, StepContext, TransitionRecord, WorkflowRef};
 
+/// What every issue stream's name starts with.
+pub const ISSUE_STREAM_PREFIX: &str = "issue-";
+
 /// Stream name of an issue.
 pub fn stream_of(issue_id: &str) -> String {
-    format!("issue-{issue_id}")
+    format!("{ISSUE_STREAM_PREFIX}{issue_id}")
 }
 
 /// Issue id of a stream name, if it is an issue stream.
 pub fn id_of(stream: &str) -> Option<&str> {
-    stream.strip_prefix("issue-")
+    stream.strip_prefix(ISSUE_STREAM_PREFIX)
 }

@@ -10,11 +10,13 @@
 //! applies); otherwise the fold parses the payload, so a missing, older or damaged view can
 //! only make a replay slower, never different. Pure: no IO.
 
+use super::ISSUE_STREAM_PREFIX;
 use super::record::{Party, Resident, Votes};
 use super::view_codec::{Reader, Writer, struct_codec};
-use crate::catalog::upcast_version;
+use crate::catalog::{UPCASTERS, upcast_version};
 use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
+use crate::workflow::{Bump, DataValue};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -467,6 +469,111 @@ impl PayloadView {
             return None;
         }
         PayloadView::decode(stored).filter(|v| v.fits(event_type))
+    }
+
+    /// The value of a top-level payload field as a guard reads it (`event.data.<field>`),
+    /// where this view holds it exactly as the payload does: a field the schema requires, kept
+    /// without a default or a conversion (a string, or an integer a guard reads as one). `None`
+    /// for any other field: the guard then reads the payload itself. [`PayloadView::answers`]
+    /// names the same fields by event type.
+    pub fn guard_value(&self, field: &str) -> Option<DataValue<'_>> {
+        use PayloadView as V;
+        fn text(s: &str) -> Option<DataValue<'_>> {
+            Some(DataValue::String(s))
+        }
+        // The payload parser reads an integer above i64::MAX as a float: leave those to it.
+        let int = |n: u64| i64::try_from(n).ok().map(DataValue::from_i64);
+        match (self, field) {
+            (V::Raised(o), "community") => text(&o.community),
+            (V::Raised(o), "workflow_id") => text(&o.workflow_id),
+            (V::Raised(o), "workflow_version") => int(o.workflow_version.into()),
+            (V::Raised(o), "category") => text(&o.category),
+            (V::Raised(o), "households_affected") => int(o.households_affected),
+            (V::Assessed { method, .. }, "method") => text(method),
+            (V::Assessed { priority, .. }, "priority") => text(priority),
+            (
+                V::WishCollected { wish_id, .. } | V::WishClaimed { wish_id, .. } | V::WishFulfilled { wish_id, .. },
+                "wish_id",
+            ) => text(wish_id),
+            (
+                V::PactDrafted { pact_id, .. } | V::PactPublicized { pact_id, .. } | V::PactAdopted { pact_id, .. },
+                "pact_id",
+            ) => text(pact_id),
+            (V::PactPublicized { until, .. }, "until") => text(until),
+            (V::PactAdopted { effective_from, .. }, "effective_from") => text(effective_from),
+            (V::TeamFormed { team_id, .. }, "team_id") => text(team_id),
+            (V::TeamFormed { members_count, .. }, "members_count") => int(*members_count),
+            (V::ProjectUndertaken { project_id, .. } | V::ProjectProgress { project_id, .. }, "project_id") => {
+                text(project_id)
+            }
+            (V::ProjectUndertaken { budget_fen, .. }, "budget_fen") => int(*budget_fen),
+            (V::ProjectUndertaken { funding_source, .. }, "funding_source") => text(funding_source),
+            (V::CharityPledged { pledge_id, .. } | V::CharityDelivered { pledge_id, .. }, "pledge_id") => {
+                text(pledge_id)
+            }
+            (V::CharityPledged { kind, .. }, "kind") => text(kind),
+            (V::Resolution { meeting_id, .. }, "meeting_id") => text(meeting_id),
+            (V::Resolution { motion_id, .. }, "motion_id") => text(motion_id),
+            (V::Resolution { rule, .. }, "rule") => text(rule),
+            (V::Evaluated { satisfaction, .. }, "satisfaction") => int(*satisfaction),
+            (V::Evaluated { outcome, .. }, "outcome") => text(outcome),
+            (V::Escalated { from_level, .. }, "from_level") => text(from_level),
+            (V::Escalated { to_level, .. }, "to_level") => text(to_level),
+            // Kept as written; only a text reason is handed out (an object's keys could come
+            // out in another order than the payload's).
+            (V::Closure { reason: Value::String(r), .. }, "reason") => text(r),
+            _ => None,
+        }
+    }
+
+    /// Whether [`PayloadView::guard_value`] can answer `field` for events of `event_type`
+    /// (for values in range: an integer above i64::MAX, or a reason that is not text, still
+    /// leaves it to the payload).
+    pub fn answers(event_type: &str, field: &str) -> bool {
+        let fields: &[&str] = match event_type {
+            "IssueRaised" => &["community", "workflow_id", "workflow_version", "category", "households_affected"],
+            "NeedAssessed" => &["method", "priority"],
+            "MicroWishCollected" | "MicroWishClaimed" | "MicroWishFulfilled" => &["wish_id"],
+            "MicroPactDrafted" => &["pact_id"],
+            "MicroPactPublicized" => &["pact_id", "until"],
+            "MicroPactAdopted" => &["pact_id", "effective_from"],
+            "MicroTeamFormed" => &["team_id", "members_count"],
+            "MicroProjectUndertaken" => &["project_id", "budget_fen", "funding_source"],
+            "MicroProjectProgressReported" | "MicroProjectCompleted" => &["project_id"],
+            "MicroCharityPledged" => &["pledge_id", "kind"],
+            "MicroCharityDelivered" => &["pledge_id"],
+            "ResolutionPassed" | "ResolutionRejected" => &["meeting_id", "motion_id", "rule"],
+            "Evaluated" => &["satisfaction", "outcome"],
+            "Escalated" => &["from_level", "to_level"],
+            "IssueClosed" | "IssueWithdrawn" => &["reason"],
+            _ => &[],
+        };
+        fields.contains(&field)
+    }
+
+    /// The payload a guard reads (`event.data`) built from this view, with just `fields`;
+    /// `None` if the view does not hold one of them exactly.
+    pub fn guard_payload<'a>(&'a self, fields: &[String], arena: &'a Bump) -> Option<DataValue<'a>> {
+        let mut pairs = Vec::with_capacity(fields.len());
+        for f in fields {
+            pairs.push((&*arena.alloc_str(f), self.guard_value(f)?));
+        }
+        Some(DataValue::Object(arena.alloc_slice_clone(&pairs)))
+    }
+
+    /// Whether a whole-log replay of issues reads this event's payload
+    /// ([`crate::event::PageFields::Views`]): a workflow document's (it is compiled), and an
+    /// issue event's unless its stored view stands in for it (in this build's format, and not
+    /// outdated by an upcaster). Events of other streams are not folded by the replay at all.
+    /// Bytes, as a store reads them; a view that turns out not to decode makes the fold ask for
+    /// the event again, so this can only err on the side of speed.
+    pub fn read_by_replay(stream: &[u8], event_type: &[u8], schema_version: u32, stored: &[u8]) -> bool {
+        if stream.starts_with(b"workflow-") {
+            return true;
+        }
+        stream.starts_with(ISSUE_STREAM_PREFIX.as_bytes())
+            && (stored.first() != Some(&VIEW_FORMAT)
+                || UPCASTERS.iter().any(|u| u.from == schema_version && u.event_type.as_bytes() == event_type))
     }
 
     /// The byte form a store keeps for an event: empty for a type the record does not read,

@@ -23,6 +23,25 @@ pub enum ReplayError {
     MalformedOpening { stream: String, message: String },
     #[error("issue {stream} is pinned to workflow {id} v{version}, but replay was given {given}")]
     WrongWorkflow { stream: String, id: String, version: u32, given: String },
+    /// The fold needs the payload of an event whose payload was left out of its page.
+    #[error(transparent)]
+    PayloadLeftOut(#[from] PayloadLeftOut),
+}
+
+/// A fold needed the payload of an event that a replay's page left out
+/// (`crate::event::PageFields::Views`): its view was unusable, or a guard read a field the
+/// view does not hold. Nothing was folded; the event must be folded again with its payload.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the payload of {stream} version {version} was left out of the page, and its fold needs it")]
+pub struct PayloadLeftOut {
+    pub stream: String,
+    pub version: u64,
+}
+
+impl PayloadLeftOut {
+    fn of(e: &EventRef<'_>) -> PayloadLeftOut {
+        PayloadLeftOut { stream: e.stream.to_string(), version: e.version }
+    }
 }
 
 /// The workflow an IssueRaised payload pins, without folding anything.
@@ -44,6 +63,9 @@ impl Opening {
             PayloadView::stored(first.event_type, first.schema_version, first.payload_view)
         {
             return Ok(o);
+        }
+        if first.payload_omitted {
+            return Err(PayloadLeftOut::of(first).into());
         }
         let data = upcast(first.event_type, first.schema_version, first.data);
         serde_json::from_str(&data)
@@ -126,14 +148,37 @@ pub fn apply(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_>) {
     apply_with(state, wf, e, &mut Actors::default())
 }
 
-/// [`apply`], sharing actor values through `actors`.
+/// [`apply`], sharing actor values through `actors`. For an event with its payload.
 pub fn apply_with(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_>, actors: &mut Actors) {
+    // Cannot fail: only an event whose payload was left out of a replay's page can.
+    let _ = try_apply_with(state, wf, e, actors);
+}
+
+/// [`apply_with`] for an event whose payload may have been left out of the page: if the fold
+/// needs it after all, the state is left as it was.
+pub fn try_apply_with(
+    state: &mut IssueState,
+    wf: &CompiledWorkflow,
+    e: &EventRef<'_>,
+    actors: &mut Actors,
+) -> Result<(), PayloadLeftOut> {
     let from = state.state_index;
+    let stored = PayloadView::stored(e.event_type, e.schema_version, e.payload_view);
+    if stored.is_none() && e.payload_omitted {
+        return Err(PayloadLeftOut::of(e));
+    }
     // An event stored under an older schema version is read in the current shape; the stored
     // bytes (which the chain covers) are never changed.
     let data = upcast(e.event_type, e.schema_version, e.data);
-    let ctx = StepContext { issue: state, event_type: e.event_type, data: &data, actor: e.actor };
+    let ctx = StepContext {
+        view: stored.as_ref(),
+        payload_omitted: e.payload_omitted,
+        ..StepContext::new(state, e.event_type, &data, e.actor)
+    };
     let choice = wf.choose(from, e.event_type, &ctx);
+    if ctx.payload_needed.get() {
+        return Err(PayloadLeftOut::of(e));
+    }
     let to = match choice {
         TransitionChoice::To(t) => t,
         TransitionChoice::NotInState | TransitionChoice::GuardFailed(_) => {
@@ -152,8 +197,7 @@ pub fn apply_with(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_
             from
         }
     };
-    let view = PayloadView::stored(e.event_type, e.schema_version, e.payload_view)
-        .unwrap_or_else(|| PayloadView::parse(e.event_type, &data));
+    let view = stored.unwrap_or_else(|| PayloadView::parse(e.event_type, &data));
     apply_view(
         &mut state.record,
         &mut state.counts,
@@ -188,6 +232,7 @@ pub fn apply_with(state: &mut IssueState, wf: &CompiledWorkflow, e: &EventRef<'_
     state.version = e.version;
     state.position = e.position;
     state.updated_at = e.recorded_at;
+    Ok(())
 }
 
 /// Replays a whole stream (version order) into its state.

@@ -1,9 +1,10 @@
 //! What an issue looks like after replay.
 
+use super::PayloadView;
 use super::record::{DeliberationRecord, Resident};
 use crate::event::Actor;
 use crate::text::LocalizedText;
-use crate::workflow::{Bump, DataValue, GuardContext, Reads};
+use crate::workflow::{Bump, DataValue, GuardContext, PayloadReads, Reads};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -125,9 +126,32 @@ impl IssueState {
 pub struct StepContext<'s> {
     pub issue: &'s IssueState,
     pub event_type: &'s str,
-    /// The payload as JSON text.
+    /// The payload as JSON text (empty if it was left out of a replay's page).
     pub data: &'s str,
     pub actor: crate::event::ActorRef<'s>,
+    /// The payload's stored view, if usable: guards that read only fields it holds exactly
+    /// are answered from it, without parsing the payload.
+    pub view: Option<&'s PayloadView>,
+    /// Whether the payload was left out of the page (`data` is empty then).
+    pub payload_omitted: bool,
+    /// Set when a guard needed the payload and it had been left out: the outcome of the step
+    /// is then unknown, and the event must be folded again with its payload.
+    pub payload_needed: std::cell::Cell<bool>,
+}
+
+impl<'s> StepContext<'s> {
+    /// The context of an event with its payload (no view needed).
+    pub fn new(issue: &'s IssueState, event_type: &'s str, data: &'s str, actor: crate::event::ActorRef<'s>) -> Self {
+        StepContext {
+            issue,
+            event_type,
+            data,
+            actor,
+            view: None,
+            payload_omitted: false,
+            payload_needed: std::cell::Cell::new(false),
+        }
+    }
 }
 
 impl GuardContext for StepContext<'_> {
@@ -181,9 +205,19 @@ impl GuardContext for StepContext<'_> {
         if let Some(community) = a.community {
             actor.push(("community", text(community)));
         }
-        // A payload that does not parse (validation prevents it) reads as null: guards on it fail.
-        let data =
-            if reads.data { DataValue::from_str(self.data, arena).unwrap_or(DataValue::Null) } else { DataValue::Null };
+        let data = match &reads.data {
+            PayloadReads::Nothing => DataValue::Null,
+            PayloadReads::Fields(fields) if let Some(data) = self.view.and_then(|v| v.guard_payload(fields, arena)) => {
+                data
+            }
+            _ if self.payload_omitted => {
+                self.payload_needed.set(true);
+                DataValue::Null
+            }
+            // A payload that does not parse (validation prevents it) reads as null: guards on
+            // it fail.
+            _ => DataValue::from_str(self.data, arena).unwrap_or(DataValue::Null),
+        };
         let event = obj(&[("type", text(self.event_type)), ("data", data), ("actor", obj(&actor))]);
         obj(&[("event", event), ("issue", obj(issue))])
     }
@@ -254,12 +288,8 @@ mod tests {
             for rule in &rules {
                 let g = Guard::compile(rule).unwrap();
                 for data in &texts {
-                    let ctx = StepContext {
-                        issue: &issue,
-                        event_type: "MicroProjectUndertaken",
-                        data,
-                        actor: crate::event::ActorRef { id: "ch1", name: None, role: "charity", community: None },
-                    };
+                    let actor = crate::event::ActorRef { id: "ch1", name: None, role: "charity", community: None };
+                    let ctx = StepContext::new(&issue, "MicroProjectUndertaken", data, actor);
                     // when the guard is evaluated on the context built for what it reads,
                     let (a, b) = (Bump::new(), Bump::new());
                     let partial = ctx.build(&a, g.reads());
@@ -270,6 +300,91 @@ mod tests {
                         g.holds_in(&whole, &b),
                         "rule {rule} on {data} after {steps} steps"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_guard_answered_from_the_view_decides_exactly_as_over_the_payload() {
+        let issue = issue_after(9);
+        let actor = crate::event::ActorRef { id: "c1", name: None, role: "convener", community: None };
+        // Given events of the shipped guards' types with payloads in and out of each guard's
+        // range, and payloads whose view cannot answer (a reason that is an object, an integer
+        // above i64::MAX, a required field missing so that no view is made),
+        let cases: [(&str, Value); 10] = [
+            ("IssueClosed", json!({"reason": "duplicate", "summary": {"zh-CN": "重复"}})),
+            ("IssueClosed", json!({"reason": "resolved", "summary": {"zh-CN": "已解决"}})),
+            ("IssueWithdrawn", json!({"reason": {"zh-CN": "撤回", "en": "Withdrawn"}, "outcome": "other"})),
+            (
+                "MicroProjectUndertaken",
+                json!({"project_id": "p1", "title": {"zh-CN": "耳机"}, "undertaken_by": {"name": "社工"}, "budget_fen": 5_000_000, "funding_source": "micro_venture"}),
+            ),
+            (
+                "MicroProjectUndertaken",
+                json!({"project_id": "p1", "title": {"zh-CN": "耳机"}, "undertaken_by": {"name": "社工"}, "budget_fen": 5_000_001, "funding_source": "micro_venture"}),
+            ),
+            (
+                "MicroProjectUndertaken",
+                json!({"project_id": "p1", "title": {"zh-CN": "耳机"}, "undertaken_by": {"name": "社工"}, "budget_fen": u64::MAX, "funding_source": "x"}),
+            ),
+            ("Evaluated", json!({"evaluator": {"name": "赵代表"}, "satisfaction": 3, "outcome": "resolved"})),
+            ("Evaluated", json!({"evaluator": {"name": "赵代表"}, "satisfaction": 2, "outcome": "unresolved"})),
+            ("Evaluated", json!({"satisfaction": 5, "outcome": "resolved"})),
+            ("NeedAssessed", json!({"method": "visit", "priority": "high"})),
+        ];
+        let rules = [
+            json!({"in": [{"var": "event.data.reason"}, ["duplicate", "out_of_scope", "merged"]]}),
+            json!({"or": [{"<=": [{"var": "event.data.budget_fen"}, 5000000]}, {"!=": [{"var": "issue.escalation_level"}, "community"]}]}),
+            json!({">=": [{"var": "event.data.satisfaction"}, 3]}),
+            json!({"and": [{"==": [{"var": "event.data.outcome"}, "resolved"]}, {"==": [{"var": "event.data.project_id"}, "p1"]}]}),
+            json!({"==": [{"var": ["event.data.priority", "none"]}, "high"]}),
+            json!({"==": [{"var": "event.data.reason.en"}, "Withdrawn"]}),
+        ];
+        for (event_type, payload) in &cases {
+            let data = payload.to_string();
+            let view = PayloadView::parse(event_type, &data);
+            for rule in &rules {
+                let g = Guard::compile(rule).unwrap();
+                let over_payload =
+                    StepContext { view: Some(&view), ..StepContext::new(&issue, event_type, &data, actor) };
+                let from_view = StepContext {
+                    view: Some(&view),
+                    payload_omitted: true,
+                    ..StepContext::new(&issue, event_type, "", actor)
+                };
+                let (a, b) = (Bump::new(), Bump::new());
+                let plain = StepContext::new(&issue, event_type, &data, actor);
+                let whole = plain.build(&a, &Reads::ALL);
+                let with_payload = over_payload.build(&b, g.reads());
+                let truth = g.holds_in(&whole, &a);
+                // when the guard is evaluated with the payload beside the view,
+                assert_eq!(g.holds_in(&with_payload, &b), truth, "{rule} on {event_type} {data}");
+                // and with only the view, then it decides the same, or (when the view does
+                // not hold a field exactly) it asks for the payload instead of guessing.
+                let c = Bump::new();
+                let only_view = from_view.build(&c, g.reads());
+                if from_view.payload_needed.get() {
+                    let Some(PayloadReads::Fields(fields)) = Some(&g.reads().data) else {
+                        panic!("only named fields are answered from a view: {rule}")
+                    };
+                    assert!(
+                        fields.iter().any(|f| view.guard_value(f).is_none()),
+                        "{rule} on {event_type} {data}: the view held every field yet the payload was asked for"
+                    );
+                } else {
+                    assert_eq!(g.holds_in(&only_view, &c), truth, "{rule} on {event_type} {data}, from the view");
+                }
+            }
+        }
+        // A field the view lists as answered is answered for a payload that has it.
+        for (event_type, payload) in &cases {
+            let view = PayloadView::parse(event_type, &payload.to_string());
+            for field in payload.as_object().unwrap().keys() {
+                if PayloadView::answers(event_type, field) && view != PayloadView::Unread {
+                    let out_of_range = (field == "budget_fen" && payload[field] == json!(u64::MAX))
+                        || (field == "reason" && !payload[field].is_string());
+                    assert_eq!(view.guard_value(field).is_some(), !out_of_range, "{event_type}.{field}");
                 }
             }
         }

@@ -76,6 +76,10 @@ pub struct IssueIndex {
     communities: BTreeMap<String, BTreeSet<u64>>,
     problems: Vec<IndexProblem>,
     actors: issue::Actors,
+    /// Issues whose fold met an event whose payload a replay's page left out and needed it
+    /// (`crate::event::PageFields::Views`): their later events are passed over, and the
+    /// replay folds them again from their streams ([`IssueIndex::refold`]).
+    left_out: BTreeSet<String>,
 }
 
 impl IssueIndex {
@@ -106,10 +110,22 @@ impl IssueIndex {
             return;
         }
         let Some(id) = issue::id_of(e.stream) else { return };
+        if self.left_out.contains(id) {
+            return;
+        }
+        self.fold_issue_event(id, e);
+    }
+
+    /// Folds one event of issue `id` (whose stream has been folded up to the event before).
+    fn fold_issue_event(&mut self, id: &str, e: &EventRef<'_>) {
         if e.version == 0 {
             // The opening is read once: for the workflow it pins, then to start the state.
             let opening = match issue::Opening::read(e) {
                 Ok(o) => o,
+                Err(issue::ReplayError::PayloadLeftOut(_)) => {
+                    self.left_out.insert(id.to_string());
+                    return;
+                }
                 Err(err) => return self.problem(e, err.to_string()),
             };
             let (id_of_wf, version) = opening.pin();
@@ -134,7 +150,24 @@ impl IssueIndex {
             }
         } else if let Some(entry) = self.issues.get_mut(id) {
             let (s, wf) = &mut **entry;
-            issue::apply_with(s, wf, e, &mut self.actors);
+            if issue::try_apply_with(s, wf, e, &mut self.actors).is_err() {
+                self.left_out.insert(id.to_string());
+            }
+        }
+    }
+
+    /// The issues to fold again with their payloads (see [`IssueIndex::refold`]), by id.
+    pub fn left_out(&self) -> impl Iterator<Item = &str> {
+        self.left_out.iter().map(String::as_str)
+    }
+
+    /// Folds issue `id` again from the start: `events` is its stream, with payloads, up to
+    /// where the index has folded the log. Replaces what the index had of it.
+    pub fn refold<'e>(&mut self, id: &str, events: impl IntoIterator<Item = EventRef<'e>>) {
+        self.left_out.remove(id);
+        self.issues.remove(id);
+        for e in events {
+            self.fold_issue_event(id, &e);
         }
     }
 
@@ -166,6 +199,7 @@ impl IssueIndex {
         }
         self.problems.extend(other.problems);
         self.problems.sort_by_key(|p| p.position);
+        self.left_out.extend(other.left_out);
     }
 
     /// The highest published version of a workflow.

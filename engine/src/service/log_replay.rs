@@ -11,8 +11,10 @@
 
 use crate::catalog::Catalog;
 use crate::event::{EventPage, PageFields};
+use crate::issue::{self, PayloadView};
 use crate::projection::{ChainTracker, IssueIndex};
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, StoreError, read_stream_all};
+use crate::workflow::{CompiledWorkflow, PayloadReads, Reads};
 use chrono::{DateTime, Utc};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -31,6 +33,9 @@ pub struct LogReplay {
     pub events: u64,
     /// Position of the last event folded.
     pub position: u64,
+    /// Issues folded a second time from their streams, because their fold needed a payload
+    /// the replay's pages had left out (a view that did not decode, say); 0 in the usual case.
+    pub refolded: usize,
 }
 
 /// What one fold worker ends with.
@@ -105,7 +110,13 @@ async fn run(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<LogReplay, StoreError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
-    let fields = if verify_chains { PageFields::All } else { PageFields::Fold };
+    let fields = if verify_chains {
+        PageFields::All
+    } else if views_suffice(store.as_ref()).await? {
+        PageFields::Views
+    } else {
+        PageFields::Fold
+    };
     let mut senders = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
     for k in 0..workers {
@@ -191,7 +202,7 @@ async fn run(
         let part = part.map_err(|_| StoreError::Backend("a fold worker panicked".into()))?;
         // The first part becomes the result as it is (no copy); the others merge into it.
         let Some(out) = out.as_mut() else {
-            out = Some(LogReplay { index: part.index, chains: part.chains, events, position });
+            out = Some(LogReplay { index: part.index, chains: part.chains, events, position, refolded: 0 });
             continue;
         };
         out.index.merge(part.index);
@@ -199,12 +210,61 @@ async fn run(
             all.merge(c);
         }
     }
-    Ok(out.unwrap_or_else(|| LogReplay {
+    let mut out = out.unwrap_or_else(|| LogReplay {
         index: IssueIndex::new(),
         chains: verify_chains.then(ChainTracker::new),
         events: 0,
         position: 0,
-    }))
+        refolded: 0,
+    });
+    refold_left_out(store.as_ref(), &mut out, until).await?;
+    Ok(out)
+}
+
+/// Whether a replay may leave payloads out of its pages ([`PageFields::Views`]): whether every
+/// guard of every workflow published in the log reads no more of a payload than its stored
+/// view holds ([`PayloadView::answers`]). Otherwise most issues would be folded twice
+/// ([`refold_left_out`]), and the pages keep their payloads. Workflows are few: this reads
+/// their streams only.
+async fn views_suffice(store: &dyn EventStore) -> Result<bool, StoreError> {
+    let catalog = Catalog::shipped();
+    for stream in store.list_streams("workflow-").await? {
+        for e in read_stream_all(store, &stream).await? {
+            let doc: serde_json::Value = serde_json::from_str(e.data.get()).unwrap_or_default();
+            // One that does not compile folds no issue (the index reports it).
+            let Ok(wf) = CompiledWorkflow::compile(doc.get("definition").unwrap_or(&serde_json::Value::Null), catalog)
+            else {
+                continue;
+            };
+            let answered = |(event_type, reads): (&str, &Reads)| match &reads.data {
+                PayloadReads::Nothing => true,
+                PayloadReads::Fields(fields) => fields.iter().all(|f| PayloadView::answers(event_type, f)),
+                PayloadReads::Whole => false,
+            };
+            if !wf.guard_reads().all(answered) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Folds again, from their streams with every payload, the issues whose fold needed a payload
+/// their page had left out (a view that did not decode, a workflow published while the replay
+/// ran): a view can make a replay slower, never different. Up to where the replay folded.
+async fn refold_left_out(
+    store: &dyn EventStore,
+    out: &mut LogReplay,
+    until: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = out.index.left_out().map(str::to_string).collect();
+    for id in ids {
+        let events = read_stream_all(store, &issue::stream_of(&id)).await?;
+        let folded = events.iter().filter(|e| e.position <= out.position && until.is_none_or(|t| e.recorded_at <= t));
+        out.index.refold(&id, folded.map(|e| e.view()));
+        out.refolded += 1;
+    }
+    Ok(())
 }
 
 /// Hands a page to every worker; false if one has stopped (it only stops on a panic).

@@ -16,6 +16,7 @@ use crate::event::{
     Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
     PageFields, PageRow, Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
 };
+use crate::issue::PayloadView;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -368,12 +369,18 @@ fn decode_page_row(
         prev_hash: if all { hash(14)? } else { [0; 32] },
         hash: if all { hash(15)? } else { [0; 32] },
         payload_view: page.blob(&[]),
+        payload_omitted: false,
     })
 }
 
 /// A `position, stream, envelope, data, payload_view` row into a page; `None` if the row has
-/// no envelope.
-fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
+/// no envelope. A NULL `data` is a [`PageFields::Views`] row: the payload is looked up if the
+/// replay reads it ([`PayloadView::read_by_replay`]) and left out otherwise.
+fn decode_fold_row(
+    c: &Connection,
+    r: &rusqlite::Row<'_>,
+    page: &mut EventPageBuilder,
+) -> Result<Option<PageRow>, StoreError> {
     use rusqlite::types::ValueRef;
     let position = match r.get_ref(0)? {
         ValueRef::Integer(v) => v as u64,
@@ -393,8 +400,26 @@ fn decode_fold_row(r: &rusqlite::Row<'_>, page: &mut EventPageBuilder) -> Result
         ValueRef::Blob(b) => b,
         _ => &[],
     };
-    let row = page.packed_row(position, bytes(1, "stream")?, &envelope, bytes(3, "data")?, view);
+    let stream = bytes(1, "stream")?;
+    let looked_up;
+    let data = match r.get_ref(3)? {
+        ValueRef::Null if PayloadView::read_by_replay(stream, envelope.event_type, envelope.schema_version, view) => {
+            looked_up = payload_at(c, position)?;
+            Some(looked_up.as_bytes())
+        }
+        ValueRef::Null => None,
+        _ => Some(bytes(3, "data")?),
+    };
+    let row = page.packed_row(position, stream, &envelope, data, view);
     row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
+}
+
+/// The payload of the event at `position`.
+fn payload_at(c: &Connection, position: u64) -> Result<String, StoreError> {
+    let mut st = c.prepare_cached("SELECT data FROM events WHERE position = ?1")?;
+    st.query_row([position as i64], |r| r.get::<_, String>(0))
+        .optional()?
+        .ok_or_else(|| corrupt_event(position, "row vanished while being read"))
 }
 
 /// The fold's row from its columns, for a row without an envelope (written by an older
@@ -521,6 +546,11 @@ impl EventStore for SqliteStore {
                      LIMIT ?2"
                         .to_string()
                 }
+                // Without the payload: SQLite copies every column it returns, and the payload
+                // is the widest. The few a replay reads are looked up by position.
+                PageFields::Views => "SELECT position, stream, envelope, NULL, payload_view FROM events \
+                                      WHERE position > ?1 ORDER BY position LIMIT ?2"
+                    .to_string(),
             };
             let mut st = c.prepare_cached(&sql)?;
             let mut rows = st.query(params![after, limit])?;
@@ -534,7 +564,7 @@ impl EventStore for SqliteStore {
                         check_payload_view(r, &mut row, &mut page)?;
                         row
                     }
-                    PageFields::Fold => match decode_fold_row(r, &mut page)? {
+                    PageFields::Fold | PageFields::Views => match decode_fold_row(c, r, &mut page)? {
                         Some(row) => row,
                         None => fold_row_from_columns(c, r.get(0)?, &mut page)?,
                     },

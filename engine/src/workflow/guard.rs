@@ -31,22 +31,50 @@ pub struct Guard {
 /// more: a path computed at run time, the whole context, or the item-relative paths inside
 /// an iterating operator (`map`, `filter`, …) read everything. `event.type`, `event.actor`
 /// and the issue's own fields other than `counts` are always built (they are cheap).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reads {
     /// `issue.counts` (or the whole `issue`): build the counts.
     pub counts: bool,
-    /// `event.data` or any field of it: parse the payload.
-    pub data: bool,
+    /// What of `event.data`.
+    pub data: PayloadReads,
+}
+
+/// What a rule reads of the payload (`event.data`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PayloadReads {
+    /// Nothing.
+    #[default]
+    Nothing,
+    /// Only the values of these top-level fields (`event.data.<field>…`), sorted: a replay
+    /// may then build the payload from its stored view, where the view holds them exactly.
+    Fields(Vec<String>),
+    /// The whole payload, whether a field is there at all (`missing`), or a path the rule
+    /// does not name: only the payload itself answers.
+    Whole,
+}
+
+impl PayloadReads {
+    fn union(&mut self, other: &PayloadReads) {
+        match (&mut *self, other) {
+            (_, PayloadReads::Nothing) | (PayloadReads::Whole, _) => {}
+            (PayloadReads::Fields(mine), PayloadReads::Fields(theirs)) => {
+                mine.extend(theirs.iter().cloned());
+                mine.sort();
+                mine.dedup();
+            }
+            (me, other) => *me = other.clone(),
+        }
+    }
 }
 
 impl Reads {
     /// Everything that is built only on demand.
-    pub const ALL: Reads = Reads { counts: true, data: true };
+    pub const ALL: Reads = Reads { counts: true, data: PayloadReads::Whole };
 
     /// Reads of either.
     pub fn union(&mut self, other: &Reads) {
         self.counts |= other.counts;
-        self.data |= other.data;
+        self.data.union(&other.data);
     }
 
     /// Does it read everything (the whole context could be read)?
@@ -54,10 +82,19 @@ impl Reads {
         *self == Reads::ALL
     }
 
-    /// A path from the root of the context, segment by segment.
-    fn path(&mut self, segments: &[&str]) {
+    /// Does it read the payload at all?
+    pub fn reads_data(&self) -> bool {
+        self.data != PayloadReads::Nothing
+    }
+
+    /// A read of the value (`presence` false) or only of the presence of a path from the root
+    /// of the context, segment by segment.
+    fn path(&mut self, segments: &[&str], presence: bool) {
         match segments {
-            ["event", "data", ..] => self.data = true,
+            ["event", "data", field, ..] if !presence => {
+                self.data.union(&PayloadReads::Fields(vec![field.to_string()]))
+            }
+            ["event", "data", ..] => self.data = PayloadReads::Whole,
             ["event", _, ..] => {}
             ["issue"] | ["issue", "counts", ..] => self.counts = true,
             ["issue", _, ..] => {}
@@ -70,7 +107,8 @@ impl Reads {
     fn of(rule: &Value) -> Reads {
         let mut reads = Reads::default();
         walk(rule, &mut |seen| match seen {
-            Seen::Value(path) | Seen::Presence(path) => reads.path(&path),
+            Seen::Value(path) => reads.path(&path, false),
+            Seen::Presence(path) => reads.path(&path, true),
             Seen::Unnamed => reads = Reads::ALL,
         });
         reads
@@ -266,7 +304,7 @@ mod tests {
 
     #[test]
     fn knows_which_rules_read_the_payload() {
-        let reads = |r: Value| Guard::compile(&r).unwrap().reads().data;
+        let reads = |r: Value| Guard::compile(&r).unwrap().reads().reads_data();
         assert!(reads(json!({">": [{"var": "event.data.budget_fen"}, 0]})));
         assert!(reads(json!({">": [{"var": ["event.data.x", 0]}, 0]})));
         assert!(reads(json!({"!": [{"var": ""}]})));
@@ -277,20 +315,31 @@ mod tests {
 
     #[test]
     fn knows_which_parts_of_the_context_a_rule_reads() {
-        let reads = |r: Value| *Guard::compile(&r).unwrap().reads();
-        let data = Reads { data: true, ..Reads::default() };
-        // Given payload fields read by var (its default too), val, missing or missing_some,
-        // then the payload is read.
+        let reads = |r: Value| Guard::compile(&r).unwrap().reads().clone();
+        let fields = |f: &[&str]| Reads {
+            data: PayloadReads::Fields(f.iter().map(|s| s.to_string()).collect()),
+            ..Reads::default()
+        };
+        // Given payload fields read by value (var, its default too, val), then those fields
+        // are read, each once, sorted.
+        for (r, read) in [
+            (json!({">": [{"var": "event.data.budget_fen"}, 0]}), &["budget_fen"][..]),
+            (json!({">": [{"val": ["event", "data", "x"]}, 0]}), &["x"]),
+            (json!({"var": ["issue.state", {"var": "event.data.d.e"}]}), &["d"]),
+            (json!({"some": [{"var": "event.data.items"}, true]}), &["items"]),
+            (json!({"or": [{"var": "event.data.z"}, {"var": "event.data.a"}, {"var": "event.data.z"}]}), &["a", "z"]),
+        ] {
+            assert_eq!(reads(r.clone()), fields(read), "{r}");
+        }
+        // Given a presence test or the whole payload, then only the payload answers.
+        let whole = Reads { data: PayloadReads::Whole, ..Reads::default() };
         for r in [
-            json!({">": [{"var": "event.data.budget_fen"}, 0]}),
-            json!({">": [{"val": ["event", "data", "x"]}, 0]}),
             json!({"!": [{"missing": ["event.data.y"]}]}),
             json!({"!": [{"missing_some": [1, ["event.data.y", "event.data.z"]]}]}),
-            json!({"var": ["issue.state", {"var": "event.data.d"}]}),
             json!({"!": [{"var": "event.data"}]}),
-            json!({"some": [{"var": "event.data.items"}, true]}),
+            json!({"and": [{"var": "event.data.x"}, {"!": [{"var": "event.data"}]}]}),
         ] {
-            assert_eq!(reads(r.clone()), data, "{r}");
+            assert_eq!(reads(r.clone()), whole, "{r}");
         }
         // Issue fields other than counts, and the event's type and actor, are always built.
         assert_eq!(reads(json!({"==": [{"var": "event.actor.role"}, {"var": "issue.state"}]})), Reads::default());

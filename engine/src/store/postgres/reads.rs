@@ -74,7 +74,9 @@ impl Layout {
     pub(super) fn of(fields: PageFields) -> Layout {
         match fields {
             PageFields::All => Layout::Verified,
-            PageFields::Fold => Layout::Packed,
+            // A store may always return more: PostgreSQL sends the payloads of a replay's
+            // page too (leaving them out is an embedded-store saving).
+            PageFields::Fold | PageFields::Views => Layout::Packed,
         }
     }
 
@@ -220,7 +222,7 @@ fn packed_row(cols: &[Option<&[u8]>; COLS], page: &mut EventPageBuilder) -> Resu
     let envelope = FoldEnvelope::decode(blob).map_err(|e| corrupt_event(position, e))?;
     let (stream, data) = (cols[1].ok_or_else(|| bad("stream"))?, cols[3].ok_or_else(|| bad("data"))?);
     // A row without a view yet (an older writer's) is folded from its payload.
-    let row = page.packed_row(position, stream, &envelope, data, cols[4].unwrap_or_default());
+    let row = page.packed_row(position, stream, &envelope, Some(data), cols[4].unwrap_or_default());
     row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
@@ -278,6 +280,7 @@ fn page_row(
         prev_hash: if all { hash(14)? } else { [0; 32] },
         hash: if all { hash(15)? } else { [0; 32] },
         payload_view: page.blob(&[]),
+        payload_omitted: false,
     })
 }
 
