@@ -186,23 +186,11 @@ fn truncate_view(dir: &Path, event_type: &str) -> i64 {
     position
 }
 
-/// Given a log with workflow documents, issues and meetings, and an issue event whose view was
-/// cleared, when a replay reads its pages, then each carries every row with the fields of a
-/// fold's page, and the payload exactly where the replay reads it: workflow documents and
-/// the issue event without a view keep theirs; issue events whose views stand in for them,
-/// and events of other streams, leave theirs out.
-#[tokio::test]
-async fn a_replays_pages_leave_out_the_payloads_that_views_stand_in_for() {
-    let (dir, store) = fresh_sqlite();
-    given_a_log(&store).await;
-    let cleared: i64 = sqlite_db(dir.path())
-        .query_row(
-            "UPDATE events SET payload_view = NULL WHERE position = \
-             (SELECT MIN(position) FROM events WHERE type = 'NeedAssessed') RETURNING position",
-            [],
-            |r| r.get(0),
-        )
-        .expect("clear one view");
+/// Then a replay's page carries every row with the fields of a fold's page, and the payload
+/// exactly where the replay reads it: workflow documents and the issue event at `cleared`
+/// (without a view) keep theirs; issue events whose views stand in for them, and events of
+/// other streams, leave theirs out.
+async fn then_a_replays_page_leaves_out_what_views_stand_in_for(store: &Arc<dyn EventStore>, cleared: u64) {
     let views = store.read_all_page(0, 100_000, PageFields::Views).await.expect("a replay's page");
     let fold = store.read_all_page(0, 100_000, PageFields::Fold).await.expect("a fold's page");
     assert_eq!(views.len(), fold.len());
@@ -222,9 +210,25 @@ async fn a_replays_pages_leave_out_the_payloads_that_views_stand_in_for() {
             left_out += 1;
             other_streams += usize::from(!v.stream.starts_with("issue-"));
         }
-        assert_eq!(v.position == cleared as u64, v.stream.starts_with("issue-") && read);
+        assert_eq!(v.position == cleared, v.stream.starts_with("issue-") && read);
     }
     assert!(kept >= 3 && left_out > 50 && other_streams > 0, "{kept} {left_out} {other_streams}");
+}
+
+/// The statement that clears the view of the first NeedAssessed event, giving its position.
+const CLEAR_ONE_VIEW: &str = "UPDATE {events} SET payload_view = NULL WHERE position = \
+     (SELECT MIN(position) FROM {events} WHERE type = 'NeedAssessed') RETURNING position";
+
+/// Given a log with workflow documents, issues and meetings, and an issue event whose view was
+/// cleared, when a replay reads its pages, then they leave out the payloads views stand in for.
+#[tokio::test]
+async fn a_replays_pages_leave_out_the_payloads_that_views_stand_in_for() {
+    let (dir, store) = fresh_sqlite();
+    given_a_log(&store).await;
+    let cleared: i64 = sqlite_db(dir.path())
+        .query_row(&CLEAR_ONE_VIEW.replace("{events}", "events"), [], |r| r.get(0))
+        .expect("clear one view");
+    then_a_replays_page_leaves_out_what_views_stand_in_for(&store, cleared as u64).await;
     store.close().await;
 }
 
@@ -263,7 +267,8 @@ async fn a_guard_reading_more_than_the_views_hold_keeps_the_payloads_in_the_page
 
 /// The same promises on PostgreSQL: every row written with its view and folds replaying as
 /// parsing replays; rows without one (an older writer's) parsed, and filled in at the next
-/// start; a forged view refused by a verifying read.
+/// start; a forged view refused by a verifying read; a replay's pages without the payloads
+/// views stand in for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_views_are_written_filled_in_and_checked() {
     let Some(url) = crate::pg::url() else { return };
@@ -294,5 +299,10 @@ async fn on_postgres_views_are_written_filled_in_and_checked() {
         .await
         .expect("alter the view");
     then_only_verification_catches_the_forgery(&store, position).await;
+
+    // A replay's pages leave out the payloads views stand in for on PostgreSQL too.
+    let cleared: i64 =
+        sql.query_one(&CLEAR_ONE_VIEW.replace("{events}", "convene_events"), &[]).await.expect("clear one view").get(0);
+    then_a_replays_page_leaves_out_what_views_stand_in_for(&store, cleared as u64).await;
     store.close().await;
 }

@@ -158,6 +158,29 @@ impl EventPageBuilder {
         Span { start: start as u32, end: self.bytes.len() as u32 }
     }
 
+    /// Rows pushed so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Gives row `row`, pushed without its payload, the payload `data` (fetched after the
+    /// page); false if there is no such row.
+    pub fn fill_payload(&mut self, row: usize, data: &[u8]) -> bool {
+        let span = self.text(data);
+        match self.rows.get_mut(row) {
+            Some(r) => {
+                r.data = span;
+                r.payload_omitted = false;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn push(&mut self, row: PageRow) {
         self.rows.push(row);
     }

@@ -639,6 +639,23 @@ impl PostgresStore {
             decoder.feed(&chunk, &mut page)?;
         }
         let unpacked = decoder.unpacked();
+        if !decoder.wanted().is_empty() {
+            // The few payloads a replay's page reads (workflow documents, rows without a
+            // usable view), in one round trip.
+            let positions: Vec<i64> = decoder.wanted().iter().map(|&(_, p)| p).collect();
+            let st = client
+                .prepare_cached("SELECT position, data FROM convene_events WHERE position = ANY($1)")
+                .await
+                .map_err(pg_error)?;
+            let rows = client.query(&st, &[&positions]).await.map_err(pg_error)?;
+            let payloads: std::collections::HashMap<i64, &str> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            for &(row, position) in decoder.wanted() {
+                let data = payloads
+                    .get(&position)
+                    .ok_or_else(|| crate::store::corrupt_event(position as u64, "row vanished"))?;
+                page.fill_payload(row, data.as_bytes());
+            }
+        }
         decoder.finish()?;
         let page = page.finish().map_err(|e| StoreError::Backend(e.to_string()))?;
         Ok((!unpacked).then_some(page))

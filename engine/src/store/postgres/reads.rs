@@ -5,6 +5,7 @@ use crate::event::{
     Actor, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow, Payload,
     RecordedEvent, hex,
 };
+use crate::issue::PayloadView;
 use crate::store::{StoreError, corrupt_event};
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -67,6 +68,9 @@ pub(super) enum Layout {
     /// [`PAGE_COLUMNS`], the envelope and the payload view, checked against them (chain
     /// verification).
     Verified,
+    /// [`Layout::Packed`] without the payload, for a replay ([`PageFields::Views`]): the few
+    /// payloads it reads are fetched after the page by position ([`CopyPageDecoder::wanted`]).
+    Views,
 }
 
 impl Layout {
@@ -74,15 +78,15 @@ impl Layout {
     pub(super) fn of(fields: PageFields) -> Layout {
         match fields {
             PageFields::All => Layout::Verified,
-            // A store may always return more: PostgreSQL sends the payloads of a replay's
-            // page too (leaving them out is an embedded-store saving).
-            PageFields::Fold | PageFields::Views => Layout::Packed,
+            PageFields::Fold => Layout::Packed,
+            PageFields::Views => Layout::Views,
         }
     }
 
     pub(super) fn select(self) -> String {
         match self {
             Layout::Packed => "position, stream, envelope, data, payload_view".into(),
+            Layout::Views => "position, stream, envelope, NULL::text, payload_view".into(),
             Layout::FoldColumns => FOLD_COLUMNS.into(),
             Layout::Verified => format!("{PAGE_COLUMNS}, envelope, payload_view"),
         }
@@ -90,7 +94,7 @@ impl Layout {
 
     fn count(self) -> usize {
         match self {
-            Layout::Packed => 5,
+            Layout::Packed | Layout::Views => 5,
             Layout::FoldColumns => 12,
             Layout::Verified => 18,
         }
@@ -108,11 +112,13 @@ pub(super) struct CopyPageDecoder {
     /// A packed row without an envelope was met: the page is to be read as columns instead.
     unpacked: bool,
     carry: Vec<u8>,
+    /// [`Layout::Views`]: (row, position) of each row whose payload the replay reads.
+    wanted: Vec<(usize, i64)>,
 }
 
 impl CopyPageDecoder {
     pub(super) fn new(layout: Layout) -> Self {
-        CopyPageDecoder { layout, header: false, done: false, unpacked: false, carry: Vec::new() }
+        CopyPageDecoder { layout, header: false, done: false, unpacked: false, carry: Vec::new(), wanted: Vec::new() }
     }
 
     /// Did a row lack its envelope? (Then the page is incomplete: read it as [`Layout::FoldColumns`].)
@@ -133,6 +139,12 @@ impl CopyPageDecoder {
             self.carry = buf;
         }
         Ok(())
+    }
+
+    /// The rows of a [`Layout::Views`] page whose payloads are to be fetched, with their
+    /// positions ([`crate::issue::PayloadView::read_by_replay`]).
+    pub(super) fn wanted(&self) -> &[(usize, i64)] {
+        &self.wanted
     }
 
     /// Checks the stream ended with the trailer and nothing after it.
@@ -192,8 +204,13 @@ impl CopyPageDecoder {
                 }
             }
             match self.layout {
-                Layout::Packed => match packed_row(&cols, page)? {
-                    Some(row) => page.push(row),
+                Layout::Packed | Layout::Views => match packed_row(&cols, page, self.layout == Layout::Views)? {
+                    Some((row, wanted)) => {
+                        if wanted {
+                            self.wanted.push((page.len(), row.position as i64));
+                        }
+                        page.push(row);
+                    }
                     None => self.unpacked = true,
                 },
                 Layout::FoldColumns => {
@@ -213,17 +230,25 @@ impl CopyPageDecoder {
     }
 }
 
-/// A [`Layout::Packed`] tuple into a page row; `None` if it has no envelope.
-fn packed_row(cols: &[Option<&[u8]>; COLS], page: &mut EventPageBuilder) -> Result<Option<PageRow>, StoreError> {
+/// A [`Layout::Packed`] or [`Layout::Views`] (`views`) tuple into a page row, and whether the
+/// replay reads the payload a views tuple left out; `None` if it has no envelope.
+fn packed_row(
+    cols: &[Option<&[u8]>; COLS],
+    page: &mut EventPageBuilder,
+    views: bool,
+) -> Result<Option<(PageRow, bool)>, StoreError> {
     let bad = |what: &str| StoreError::Backend(format!("corrupt {what} in convene_events"));
     let position =
         cols[0].and_then(|b| b.try_into().ok()).map(i64::from_be_bytes).ok_or_else(|| bad("position"))? as u64;
     let Some(blob) = cols[2] else { return Ok(None) };
     let envelope = FoldEnvelope::decode(blob).map_err(|e| corrupt_event(position, e))?;
-    let (stream, data) = (cols[1].ok_or_else(|| bad("stream"))?, cols[3].ok_or_else(|| bad("data"))?);
+    let stream = cols[1].ok_or_else(|| bad("stream"))?;
     // A row without a view yet (an older writer's) is folded from its payload.
-    let row = page.packed_row(position, stream, &envelope, Some(data), cols[4].unwrap_or_default());
-    row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
+    let view = cols[4].unwrap_or_default();
+    let data = if views { None } else { Some(cols[3].ok_or_else(|| bad("data"))?) };
+    let wanted = views && PayloadView::read_by_replay(stream, envelope.event_type, envelope.schema_version, view);
+    let row = page.packed_row(position, stream, &envelope, data, view);
+    row.map(|r| Some((r, wanted))).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
 /// Checks a [`Layout::Verified`] tuple's envelope (its 17th field) against its columns.
