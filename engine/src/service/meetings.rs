@@ -331,8 +331,10 @@ impl Engine {
         let mut position = self.meetings.pm_position.lock().await;
         let mut appended = 0;
         loop {
-            // Views first: only the few meeting events with an effect are copied out.
-            let page = self.store.read_all_page(*position, 4096, crate::event::PageFields::All).await?;
+            // The narrowest page (no payloads, no hashes): most events are not meeting events
+            // with an effect, and the few that are are read whole, by id. On a large log this
+            // scan runs at every start, so it must not parse or check what it does not use.
+            let page = self.store.read_all_page(*position, 4096, crate::event::PageFields::Views).await?;
             if page.is_empty() {
                 return Ok(appended);
             }
@@ -343,7 +345,10 @@ impl Engine {
                         "AgendaItemAdded" | "AgendaItemDeliberated" | "MotionCarried" | "MotionFailed"
                     )
                 {
-                    appended += self.carry(&e.to_recorded()).await?;
+                    let whole = self.store.read_event(e.id).await?.ok_or_else(|| {
+                        crate::store::StoreError::Backend(format!("event {} vanished while being read", e.id))
+                    })?;
+                    appended += self.carry(&whole).await?;
                 }
                 *position = e.position;
             }

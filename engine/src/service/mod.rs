@@ -108,10 +108,14 @@ impl Engine {
         if let Some(k) = keys {
             let _ = person_keys.set(k);
         }
+        // The log so far is folded the way `convene replay` folds it (parallel, pages without
+        // the payloads views stand in for): a first start on a large log then takes a
+        // fraction of folding it page by page on one thread. `catch_up` folds what came since.
+        let index = replay_log(store.clone(), None, false, &|_| {}).await?.index;
         let engine = Engine {
             store,
             catalog: Catalog::shipped(),
-            index: RwLock::new(IssueIndex::new()),
+            index: RwLock::new(index),
             meetings: MeetingDesk::default(),
             person_keys,
         };
