@@ -48,7 +48,8 @@ pub enum PageFields {
     /// read the envelope fields from their packed copy ([`FoldEnvelope`]), so a row is five
     /// columns: position, stream, envelope, payload and its view.
     Fold,
-    /// What a whole-log replay of issues reads: [`PageFields::Fold`], but a store may leave
+    /// What a whole-log replay of issues reads (and scans that look at envelopes only, such
+    /// as the meetings' process manager): [`PageFields::Fold`], but a store may leave
     /// out the payload (`payload_omitted`) of an event with a stored view, since the fold
     /// reads the view, and of an event in neither an issue nor a workflow stream, which the
     /// replay does not fold. The payload of a workflow document, and of an issue event with no
