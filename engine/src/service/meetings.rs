@@ -332,8 +332,9 @@ impl Engine {
         let mut appended = 0;
         loop {
             // The narrowest page (no payloads, no hashes): most events are not meeting events
-            // with an effect, and the few that are are read whole, by id. On a large log this
-            // scan runs at every start, so it must not parse or check what it does not use.
+            // with an effect, and `carry` reads the meeting's stream, the event whole at its
+            // end, anyway. On a large log this scan runs at every start, so it must not parse
+            // or check what it does not use.
             let page = self.store.read_all_page(*position, 4096, crate::event::PageFields::Views).await?;
             if page.is_empty() {
                 return Ok(appended);
@@ -345,19 +346,20 @@ impl Engine {
                         "AgendaItemAdded" | "AgendaItemDeliberated" | "MotionCarried" | "MotionFailed"
                     )
                 {
-                    let whole = self.store.read_event(e.id).await?.ok_or_else(|| {
-                        crate::store::StoreError::Backend(format!("event {} vanished while being read", e.id))
-                    })?;
-                    appended += self.carry(&whole).await?;
+                    appended += self.carry(e.stream, e.version).await?;
                 }
                 *position = e.position;
             }
         }
     }
 
-    /// Carries one meeting event's effect to its issue.
-    async fn carry(&self, e: &RecordedEvent) -> Result<usize, EngineError> {
-        let events = self.store.read_stream(&e.stream, 0, Direction::Forward, (e.version + 1) as usize).await?;
+    /// Carries the effect of the meeting event at `version` of `stream` to its issue (read
+    /// whole here, with the meeting's events before it).
+    async fn carry(&self, stream: &str, version: u64) -> Result<usize, EngineError> {
+        let events = self.store.read_stream(stream, 0, Direction::Forward, (version + 1) as usize).await?;
+        let Some(e) = events.last().filter(|e| e.version == version) else {
+            return Err(StoreError::Backend(format!("{stream} version {version} vanished while being read")).into());
+        };
         let Ok(m) = meeting::replay(&events) else { return Ok(0) };
         let Some(effect) = effect_of(&m, e, self.catalog) else { return Ok(0) };
         let Some((first_id, ..)) = effect.events.first() else { return Ok(0) };

@@ -203,16 +203,6 @@ impl CompiledWorkflow {
         &self.states[i].title
     }
 
-    /// What the guards of each step read, state by state: `(event type, reads)` for every
-    /// step with a guard.
-    pub fn guard_reads(&self) -> impl Iterator<Item = (&str, &Reads)> {
-        self.states.iter().flat_map(|s| {
-            s.on.iter()
-                .filter(|(_, alts)| alts.list.iter().any(|t| t.guard.is_some()))
-                .map(|(ev, a)| (ev.as_str(), &a.reads))
-        })
-    }
-
     pub fn is_final(&self, i: usize) -> bool {
         self.states[i].is_final
     }

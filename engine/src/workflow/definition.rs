@@ -67,7 +67,25 @@ pub struct TransitionDef {
     pub title: Option<LocalizedText>,
 }
 
+impl Definition {
+    /// Every guard rule, with the event type of its step: states' own steps and `on_any`.
+    pub fn guards(&self) -> impl Iterator<Item = (&str, &Value)> {
+        let specs = self.states.values().flat_map(|s| s.on.iter()).chain(self.on_any.iter());
+        specs.flat_map(|(ev, spec)| spec.guards().map(move |g| (ev.as_str(), g)))
+    }
+}
+
 impl TransitionSpec {
+    /// The guard rules of the alternatives, in order.
+    fn guards(&self) -> impl Iterator<Item = &Value> {
+        let defs: &[TransitionDef] = match self {
+            TransitionSpec::Target(_) => &[],
+            TransitionSpec::One(d) => std::slice::from_ref(d),
+            TransitionSpec::Many(v) => v,
+        };
+        defs.iter().filter_map(|d| d.guard.as_ref())
+    }
+
     /// The alternatives in order.
     pub fn alternatives(&self) -> Vec<TransitionDef> {
         match self {

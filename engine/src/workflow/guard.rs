@@ -103,8 +103,8 @@ impl Reads {
         }
     }
 
-    /// What `rule` can read.
-    fn of(rule: &Value) -> Reads {
+    /// What `rule` can read (without compiling it).
+    pub fn of(rule: &Value) -> Reads {
         let mut reads = Reads::default();
         walk(rule, &mut |seen| match seen {
             Seen::Value(path) => reads.path(&path, false),
