@@ -554,8 +554,8 @@ impl EventStore for SqliteStore {
             };
             let mut st = c.prepare_cached(&sql)?;
             let mut rows = st.query(params![after, limit])?;
-            // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
-            let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
+            // The buffers grow if a page needs more.
+            let mut page = EventPageBuilder::for_page(limit as usize, fields);
             while let Some(r) = rows.next()? {
                 let row = match fields {
                     PageFields::All => {

@@ -632,8 +632,13 @@ impl PostgresStore {
         let client = self.client_once().await?;
         let stream = client.copy_out(sql.as_str()).await.map_err(pg_error)?;
         futures_util::pin_mut!(stream);
-        // ~600 bytes of text per event in practice; the buffer grows if a page needs more.
-        let mut page = EventPageBuilder::with_capacity(limit as usize, limit as usize * 640);
+        // The buffers grow if a page needs more.
+        let fields = match layout {
+            Layout::Packed | Layout::FoldColumns => PageFields::Fold,
+            Layout::Verified => PageFields::All,
+            Layout::Views => PageFields::Views,
+        };
+        let mut page = EventPageBuilder::for_page(limit as usize, fields);
         let mut decoder = CopyPageDecoder::new(layout);
         while let Some(chunk) = stream.try_next().await.map_err(pg_error)? {
             decoder.feed(&chunk, &mut page)?;
