@@ -6,6 +6,7 @@ use super::payload_view::PayloadView;
 use super::state::{Counts, MeetingRef};
 use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
+use crate::workflow::Name;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -213,7 +214,7 @@ pub(super) fn apply_view(
     counts: &mut Counts,
     meetings: &mut Vec<MeetingRef>,
     escalation_level: &mut String,
-    event_type: &str,
+    event_type: Name,
     view: PayloadView,
     version: u64,
     at: DateTime<Utc>,
@@ -221,7 +222,7 @@ pub(super) fn apply_view(
     // Each arm records the meeting a step came from.
     let mut met = |m: Option<String>| {
         if let Some(meeting_id) = m {
-            push_compact(meetings, MeetingRef { meeting_id, via: event_type.to_string(), version });
+            push_compact(meetings, MeetingRef { meeting_id, via: event_type, version });
         }
     };
     if event_type == "Deliberated" {

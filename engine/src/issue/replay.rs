@@ -135,7 +135,7 @@ pub fn start_opened(
             event_id: first.id,
             event_type: wf.event_name(first.event_type),
             from: None,
-            to: wf.state_name_shared(s),
+            to: wf.state_name_interned(s),
             at: first.recorded_at,
             actor: actors.get(first.actor),
         }],
@@ -198,12 +198,13 @@ pub fn try_apply_with(
         }
     };
     let view = stored.unwrap_or_else(|| PayloadView::parse(e.event_type, &data));
+    let event_name = wf.event_name(e.event_type);
     apply_view(
         &mut state.record,
         &mut state.counts,
         &mut state.meetings,
         &mut state.escalation_level,
-        e.event_type,
+        event_name,
         view,
         e.version,
         e.recorded_at,
@@ -223,9 +224,9 @@ pub fn try_apply_with(
         version: e.version,
         position: e.position,
         event_id: e.id,
-        event_type: wf.event_name(e.event_type),
-        from: Some(wf.state_name_shared(from)),
-        to: wf.state_name_shared(to),
+        event_type: event_name,
+        from: Some(wf.state_name_interned(from)),
+        to: wf.state_name_interned(to),
         at: e.recorded_at,
         actor: actors.get(e.actor),
     });

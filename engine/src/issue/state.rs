@@ -4,7 +4,7 @@ use super::PayloadView;
 use super::record::{DeliberationRecord, Resident};
 use crate::event::Actor;
 use crate::text::LocalizedText;
-use crate::workflow::{Bump, DataValue, GuardContext, PayloadReads, Reads};
+use crate::workflow::{Bump, DataValue, GuardContext, Name, PayloadReads, Reads};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -20,12 +20,12 @@ pub struct TransitionRecord {
     pub version: u64,
     pub position: u64,
     pub event_id: uuid::Uuid,
-    // State and event names are shared with the compiled workflow: a history of thousands
-    // of entries holds pointers, not copies.
+    // State and event names are interned (see `Name`): a history of thousands of entries holds
+    // one word per name.
     #[serde(rename = "type")]
-    pub event_type: std::sync::Arc<str>,
-    pub from: Option<std::sync::Arc<str>>,
-    pub to: std::sync::Arc<str>,
+    pub event_type: Name,
+    pub from: Option<Name>,
+    pub to: Name,
     pub at: DateTime<Utc>,
     /// Shared between the history entries of the same person (see `replay::Actors`).
     pub actor: std::sync::Arc<Actor>,
@@ -36,7 +36,7 @@ pub struct TransitionRecord {
 pub struct MeetingRef {
     pub meeting_id: String,
     /// Which event referred to it (PlacedOnAgenda, Deliberated, ResolutionPassed, …).
-    pub via: String,
+    pub via: Name,
     pub version: u64,
 }
 

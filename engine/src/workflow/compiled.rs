@@ -2,7 +2,7 @@
 
 use super::definition::Definition;
 use super::validate::{Diagnostic, is_publishable, validate_definition};
-use super::{Bump, DataValue, Guard, GuardContext, IsoDuration, Reads, parse_duration};
+use super::{Bump, DataValue, Guard, GuardContext, IsoDuration, Name, Reads, parse_duration};
 use crate::catalog::Catalog;
 use crate::event::canonical_json;
 use crate::text::LocalizedText;
@@ -14,7 +14,6 @@ use std::collections::HashMap;
 /// Maps looked up once or more per replayed event: a fast hasher (keys are the workflow's own
 /// state and event names, not attacker-chosen).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 struct Transition {
@@ -32,7 +31,7 @@ struct Alternatives {
 
 #[derive(Debug, Clone)]
 struct State {
-    name: Arc<str>,
+    name: Name,
     title: LocalizedText,
     is_final: bool,
     actionable_by: Vec<String>,
@@ -54,7 +53,7 @@ pub struct CompiledWorkflow {
     index: FastMap<String, usize>,
     initial: usize,
     /// Every event type the workflow names, shared by the histories replay builds.
-    event_names: FastMap<String, Arc<str>>,
+    event_names: FastMap<String, Name>,
 }
 
 /// Which way an event goes from a state.
@@ -134,7 +133,7 @@ impl CompiledWorkflow {
                     }
                 }
                 State {
-                    name: Arc::from(name.as_str()),
+                    name: Name::new(name),
                     title: st.title.clone(),
                     is_final: st.r#final,
                     actionable_by: st.actionable_by.clone(),
@@ -151,7 +150,7 @@ impl CompiledWorkflow {
             .flat_map(|st| st.on.keys())
             .chain(definition.on_any.keys())
             .chain(definition.roles.keys())
-            .map(|e| (e.clone(), Arc::from(e.as_str())))
+            .map(|e| (e.clone(), Name::new(e)))
             .collect();
         Ok((
             CompiledWorkflow { definition, document: doc.clone(), content_hash, states, index, initial, event_names },
@@ -179,9 +178,9 @@ impl CompiledWorkflow {
         &self.states[i].name
     }
 
-    /// The state's name, shared (for histories).
-    pub fn state_name_shared(&self, i: usize) -> Arc<str> {
-        self.states[i].name.clone()
+    /// The state's name, interned (for histories).
+    pub fn state_name_interned(&self, i: usize) -> Name {
+        self.states[i].name
     }
 
     /// Every event type an issue under this workflow records: the opening event, then each
@@ -194,9 +193,10 @@ impl CompiledWorkflow {
         types
     }
 
-    /// An event type's name, shared when the workflow names it.
-    pub fn event_name(&self, event_type: &str) -> Arc<str> {
-        self.event_names.get(event_type).cloned().unwrap_or_else(|| Arc::from(event_type))
+    /// An event type's name, interned (looked up in the workflow's own names first: the
+    /// process-wide table is locked only for a type the workflow does not name).
+    pub fn event_name(&self, event_type: &str) -> Name {
+        self.event_names.get(event_type).copied().unwrap_or_else(|| Name::new(event_type))
     }
 
     pub fn state_title(&self, i: usize) -> &LocalizedText {
