@@ -17,6 +17,7 @@ use crate::catalog::{UPCASTERS, upcast_version};
 use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
 use crate::workflow::{Bump, DataValue};
+use compact_str::CompactString;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -31,101 +32,101 @@ pub enum PayloadView {
     Raised(Opening),
     Assessed {
         assessor: Party,
-        method: String,
-        priority: String,
+        method: CompactString,
+        priority: CompactString,
         findings: LocalizedText,
         households_visited: u64,
-        recommended_steps: Vec<String>,
+        recommended_steps: Vec<CompactString>,
     },
     WishCollected {
-        wish_id: String,
+        wish_id: CompactString,
         wish: LocalizedText,
         estimated_cost_fen: u64,
     },
     WishClaimed {
-        wish_id: String,
+        wish_id: CompactString,
         claimed_by: Party,
     },
     WishFulfilled {
-        wish_id: String,
+        wish_id: CompactString,
         fulfilled_by: Party,
         value_fen: u64,
         volunteer_hours: f64,
     },
     PactDrafted {
-        pact_id: String,
+        pact_id: CompactString,
         title: LocalizedText,
         clauses: u64,
     },
     PactPublicized {
-        pact_id: String,
-        until: String,
+        pact_id: CompactString,
+        until: CompactString,
     },
     PactAdopted {
-        pact_id: String,
-        effective_from: String,
+        pact_id: CompactString,
+        effective_from: CompactString,
         votes: Option<Votes>,
-        meeting_id: Option<String>,
+        meeting_id: Option<CompactString>,
     },
     TeamFormed {
-        team_id: String,
+        team_id: CompactString,
         name: LocalizedText,
         leader: Party,
         members_count: u64,
-        meeting_id: Option<String>,
+        meeting_id: Option<CompactString>,
     },
     ProjectUndertaken {
-        project_id: String,
+        project_id: CompactString,
         title: LocalizedText,
         undertaken_by: Party,
         budget_fen: u64,
-        funding_source: String,
+        funding_source: CompactString,
     },
     /// Progress reported, or the project completed.
     ProjectProgress {
-        project_id: String,
+        project_id: CompactString,
         percent: Option<u64>,
         spent_fen: Option<u64>,
     },
     CharityPledged {
-        pledge_id: String,
+        pledge_id: CompactString,
         donor: PersonalText,
-        kind: String,
+        kind: CompactString,
         amount_fen: u64,
         volunteer_hours: f64,
     },
     CharityDelivered {
-        pledge_id: String,
+        pledge_id: CompactString,
         amount_fen: u64,
         volunteer_hours: f64,
     },
     /// Placed on an agenda, or deliberated: only the meeting it came from.
     Meeting {
-        meeting_id: Option<String>,
+        meeting_id: Option<CompactString>,
     },
     /// A resolution passed or rejected.
     Resolution {
-        meeting_id: String,
-        motion_id: String,
+        meeting_id: CompactString,
+        motion_id: CompactString,
         votes: Votes,
-        rule: String,
-        decided_steps: Vec<String>,
+        rule: CompactString,
+        decided_steps: Vec<CompactString>,
     },
     Evaluated {
         evaluator: Party,
         satisfaction: u64,
-        outcome: String,
+        outcome: CompactString,
     },
     Escalated {
-        from_level: String,
-        to_level: String,
+        from_level: CompactString,
+        to_level: CompactString,
         reason: LocalizedText,
     },
     /// Closed or withdrawn. The reason is kept as it was written (text, or text in two
     /// languages); a payload that does not parse still closes the record, with neither field.
     Closure {
         reason: Value,
-        outcome: Option<String>,
+        outcome: Option<CompactString>,
     },
     /// A payload that does not parse as its type's view (validation prevents it), or a type
     /// the record does not read.
@@ -209,18 +210,18 @@ impl<'de> Deserialize<'de> for Count {
 #[derive(Deserialize)]
 struct AssessedJson {
     assessor: Party,
-    method: String,
-    priority: String,
+    method: CompactString,
+    priority: CompactString,
     findings: LocalizedText,
     #[serde(default)]
     households_visited: u64,
     #[serde(default)]
-    recommended_steps: Vec<String>,
+    recommended_steps: Vec<CompactString>,
 }
 
 #[derive(Deserialize)]
 struct WishCollectedJson {
-    wish_id: String,
+    wish_id: CompactString,
     wish: LocalizedText,
     #[serde(default)]
     estimated_cost_fen: u64,
@@ -228,13 +229,13 @@ struct WishCollectedJson {
 
 #[derive(Deserialize)]
 struct WishClaimedJson {
-    wish_id: String,
+    wish_id: CompactString,
     claimed_by: Party,
 }
 
 #[derive(Deserialize)]
 struct WishFulfilledJson {
-    wish_id: String,
+    wish_id: CompactString,
     fulfilled_by: Party,
     #[serde(default)]
     value_fen: u64,
@@ -244,49 +245,49 @@ struct WishFulfilledJson {
 
 #[derive(Deserialize)]
 struct PactDraftedJson {
-    pact_id: String,
+    pact_id: CompactString,
     title: LocalizedText,
     clauses: Count,
 }
 
 #[derive(Deserialize)]
 struct PactPublicizedJson {
-    pact_id: String,
-    until: String,
+    pact_id: CompactString,
+    until: CompactString,
 }
 
 #[derive(Deserialize)]
 struct PactAdoptedJson {
-    pact_id: String,
-    effective_from: String,
+    pact_id: CompactString,
+    effective_from: CompactString,
     #[serde(default)]
     votes: Option<Votes>,
     #[serde(default)]
-    meeting_id: Option<String>,
+    meeting_id: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 struct TeamFormedJson {
-    team_id: String,
+    team_id: CompactString,
     name: LocalizedText,
     leader: Party,
     members_count: u64,
     #[serde(default)]
-    meeting_id: Option<String>,
+    meeting_id: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 struct ProjectUndertakenJson {
-    project_id: String,
+    project_id: CompactString,
     title: LocalizedText,
     undertaken_by: Party,
     budget_fen: u64,
-    funding_source: String,
+    funding_source: CompactString,
 }
 
 #[derive(Deserialize)]
 struct ProjectProgressJson {
-    project_id: String,
+    project_id: CompactString,
     #[serde(default)]
     percent: Option<u64>,
     #[serde(default)]
@@ -300,9 +301,9 @@ struct Donor {
 
 #[derive(Deserialize)]
 struct CharityPledgedJson {
-    pledge_id: String,
+    pledge_id: CompactString,
     donor: Donor,
-    kind: String,
+    kind: CompactString,
     #[serde(default)]
     amount_fen: u64,
     #[serde(default)]
@@ -311,7 +312,7 @@ struct CharityPledgedJson {
 
 #[derive(Deserialize)]
 struct CharityDeliveredJson {
-    pledge_id: String,
+    pledge_id: CompactString,
     #[serde(default)]
     amount_fen: u64,
     #[serde(default)]
@@ -321,30 +322,30 @@ struct CharityDeliveredJson {
 #[derive(Deserialize)]
 struct MeetingJson {
     #[serde(default)]
-    meeting_id: Option<String>,
+    meeting_id: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 struct ResolutionJson {
-    meeting_id: String,
-    motion_id: String,
+    meeting_id: CompactString,
+    motion_id: CompactString,
     votes: Votes,
-    rule: String,
+    rule: CompactString,
     #[serde(default)]
-    decided_steps: Vec<String>,
+    decided_steps: Vec<CompactString>,
 }
 
 #[derive(Deserialize)]
 struct EvaluatedJson {
     evaluator: Party,
     satisfaction: u64,
-    outcome: String,
+    outcome: CompactString,
 }
 
 #[derive(Deserialize)]
 struct EscalatedJson {
-    from_level: String,
-    to_level: String,
+    from_level: CompactString,
+    to_level: CompactString,
     reason: LocalizedText,
 }
 
@@ -455,7 +456,7 @@ impl PayloadView {
                 let p = data.get::<ClosureJson>().unwrap_or_default();
                 Some(V::Closure {
                     reason: p.reason,
-                    outcome: p.outcome.as_ref().and_then(Value::as_str).map(str::to_string),
+                    outcome: p.outcome.as_ref().and_then(Value::as_str).map(CompactString::from),
                 })
             }
             _ => None,

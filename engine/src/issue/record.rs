@@ -8,6 +8,7 @@ use crate::privacy::PersonalText;
 use crate::text::LocalizedText;
 use crate::workflow::Name;
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,16 +18,16 @@ use serde_json::Value;
 pub struct Party {
     /// person (absent: a person too) | body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person_id: Option<String>,
+    pub person_id: Option<CompactString>,
     pub name: PersonalText,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub society: Option<String>,
+    pub society: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organisation: Option<String>,
+    pub organisation: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<CompactString>,
 }
 
 /// A person whose name, phone and address are personal data (sealed per person when the
@@ -34,18 +35,18 @@ pub struct Party {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Resident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person_id: Option<String>,
+    pub person_id: Option<CompactString>,
     pub name: PersonalText,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<PersonalText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<PersonalText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub society: Option<String>,
+    pub society: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organisation: Option<String>,
+    pub organisation: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -59,17 +60,17 @@ pub struct Votes {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Assessment {
     pub assessor: Party,
-    pub method: String,
-    pub priority: String,
+    pub method: CompactString,
+    pub priority: CompactString,
     pub findings: LocalizedText,
     pub households_visited: u64,
-    pub recommended_steps: Vec<String>,
+    pub recommended_steps: Vec<CompactString>,
     pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Wish {
-    pub wish_id: String,
+    pub wish_id: CompactString,
     pub wish: LocalizedText,
     /// collected | claimed | fulfilled
     pub status: &'static str,
@@ -84,22 +85,22 @@ pub struct Wish {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Pact {
-    pub pact_id: String,
+    pub pact_id: CompactString,
     pub title: LocalizedText,
     pub clauses: usize,
     /// drafted | publicized | adopted
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub publicity_until: Option<String>,
+    pub publicity_until: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub effective_from: Option<String>,
+    pub effective_from: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub votes: Option<Votes>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Team {
-    pub team_id: String,
+    pub team_id: CompactString,
     pub name: LocalizedText,
     pub leader: Party,
     pub members_count: u64,
@@ -107,11 +108,11 @@ pub struct Team {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Project {
-    pub project_id: String,
+    pub project_id: CompactString,
     pub title: LocalizedText,
     pub undertaken_by: Party,
     pub budget_fen: u64,
-    pub funding_source: String,
+    pub funding_source: CompactString,
     pub percent: u64,
     pub spent_fen: u64,
     /// undertaken | completed
@@ -120,10 +121,10 @@ pub struct Project {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Pledge {
-    pub pledge_id: String,
+    pub pledge_id: CompactString,
     /// Sealed when the donor is an individual.
     pub donor: PersonalText,
-    pub kind: String,
+    pub kind: CompactString,
     pub amount_fen: u64,
     pub volunteer_hours: f64,
     pub delivered_fen: u64,
@@ -134,12 +135,12 @@ pub struct Pledge {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Resolution {
-    pub meeting_id: String,
-    pub motion_id: String,
+    pub meeting_id: CompactString,
+    pub motion_id: CompactString,
     pub passed: bool,
     pub votes: Votes,
-    pub rule: String,
-    pub decided_steps: Vec<String>,
+    pub rule: CompactString,
+    pub decided_steps: Vec<CompactString>,
     pub at: DateTime<Utc>,
 }
 
@@ -147,14 +148,14 @@ pub struct Resolution {
 pub struct Evaluation {
     pub evaluator: Party,
     pub satisfaction: u64,
-    pub outcome: String,
+    pub outcome: CompactString,
     pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Escalation {
-    pub from_level: String,
-    pub to_level: String,
+    pub from_level: CompactString,
+    pub to_level: CompactString,
     pub reason: LocalizedText,
     pub at: DateTime<Utc>,
 }
@@ -166,7 +167,7 @@ pub struct Closure {
     pub reason: Value,
     /// Withdrawals (schema v2): how the matter ended; `not_recorded` for one withdrawn under v1.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<CompactString>,
     pub at: DateTime<Utc>,
 }
 
@@ -220,7 +221,7 @@ pub(super) fn apply_view(
     at: DateTime<Utc>,
 ) {
     // Each arm records the meeting a step came from.
-    let mut met = |m: Option<String>| {
+    let mut met = |m: Option<CompactString>| {
         if let Some(meeting_id) = m {
             push_compact(meetings, MeetingRef { meeting_id, via: event_type, version });
         }
@@ -386,7 +387,8 @@ pub(super) fn apply_view(
             push_compact(&mut record.evaluations, Evaluation { evaluator, satisfaction, outcome, at });
         }
         V::Escalated { from_level, to_level, reason } => {
-            escalation_level.clone_from(&to_level);
+            escalation_level.clear();
+            escalation_level.push_str(&to_level);
             push_compact(&mut record.escalations, Escalation { from_level, to_level, reason, at });
         }
         V::Closure { reason, outcome } => {

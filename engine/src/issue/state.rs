@@ -34,7 +34,7 @@ pub struct TransitionRecord {
 /// A meeting the issue went through.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MeetingRef {
-    pub meeting_id: String,
+    pub meeting_id: compact_str::CompactString,
     /// Which event referred to it (PlacedOnAgenda, Deliberated, ResolutionPassed, …).
     pub via: Name,
     pub version: u64,

@@ -132,6 +132,16 @@ impl Codec for String {
     }
 }
 
+// Ids, roles and other short fields: up to 24 bytes are held inline, without an allocation.
+impl Codec for compact_str::CompactString {
+    fn put(&self, w: &mut Writer<'_>) {
+        w.str(self);
+    }
+    fn take(r: &mut Reader<'_>) -> Option<Self> {
+        r.str().map(compact_str::CompactString::new)
+    }
+}
+
 impl<T: Codec> Codec for Option<T> {
     fn put(&self, w: &mut Writer<'_>) {
         match self {
