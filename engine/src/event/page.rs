@@ -39,6 +39,37 @@ pub struct PageRow {
     pub payload_omitted: bool,
 }
 
+/// A row as a page keeps it: what every fold reads. A row's hashes and correlation and
+/// causation ids (98 of a [`PageRow`]'s 224 bytes) are kept beside it in [`Links`], and only in
+/// a page that has some: a narrow replay page has none, and its rows were mostly zeros that the
+/// readers wrote and the fold workers read past.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    position: u64,
+    version: u64,
+    recorded_at: DateTime<Utc>,
+    schema_version: u32,
+    id: Uuid,
+    stream: Span,
+    event_type: Span,
+    actor_id: Span,
+    actor_role: Span,
+    actor_name: Option<Span>,
+    actor_community: Option<Span>,
+    data: Span,
+    payload_view: Span,
+    payload_omitted: bool,
+}
+
+/// The fields of a row that only verifying readers and exports fill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Links {
+    correlation_id: Option<Uuid>,
+    causation_id: Option<Uuid>,
+    prev_hash: [u8; 32],
+    hash: [u8; 32],
+}
+
 /// Which envelope fields a page carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageFields {
@@ -106,14 +137,16 @@ pub struct EventPage {
     text: String,
     /// Binary fields (payload views), not UTF-8.
     blobs: Vec<u8>,
-    rows: Vec<PageRow>,
+    rows: Vec<Row>,
+    /// Empty, or one entry per row (see [`Row`]).
+    links: Vec<Links>,
 }
 
 /// Buffers of dropped pages, reused by the next builder: a replay allocates a page's ~1.5 MB
 /// once instead of once per page, and fresh memory was a visible cost (the kernel zeroes it).
 static POOL: std::sync::Mutex<Vec<Buffers>> = std::sync::Mutex::new(Vec::new());
-/// A page's text, binary fields and rows.
-type Buffers = (Vec<u8>, Vec<u8>, Vec<PageRow>);
+/// A page's text, binary fields, rows and their links.
+type Buffers = (Vec<u8>, Vec<u8>, Vec<Row>, Vec<Links>);
 /// Enough for every page in flight in a replay (two per reader and per fold worker queue).
 const POOLED: usize = 16;
 
@@ -122,16 +155,18 @@ impl Drop for EventPage {
         let mut text = std::mem::take(&mut self.text).into_bytes();
         let mut blobs = std::mem::take(&mut self.blobs);
         let mut rows = std::mem::take(&mut self.rows);
+        let mut links = std::mem::take(&mut self.links);
         if text.capacity() == 0 {
             return;
         }
         text.clear();
         blobs.clear();
         rows.clear();
+        links.clear();
         if let Ok(mut pool) = POOL.lock()
             && pool.len() < POOLED
         {
-            pool.push((text, blobs, rows));
+            pool.push((text, blobs, rows, links));
         }
     }
 }
@@ -145,7 +180,8 @@ pub struct PageError(String);
 pub struct EventPageBuilder {
     bytes: Vec<u8>,
     blobs: Vec<u8>,
-    rows: Vec<PageRow>,
+    rows: Vec<Row>,
+    links: Vec<Links>,
 }
 
 impl EventPageBuilder {
@@ -161,11 +197,11 @@ impl EventPageBuilder {
 
     fn with_capacities(rows: usize, bytes: usize, blob_bytes: usize) -> Self {
         let pooled = POOL.lock().ok().and_then(|mut p| p.pop());
-        let (mut b, mut blobs, mut r) = pooled.unwrap_or_default();
+        let (mut b, mut blobs, mut r, links) = pooled.unwrap_or_default();
         b.reserve(bytes);
         blobs.reserve(blob_bytes);
         r.reserve(rows);
-        Self { bytes: b, blobs, rows: r }
+        Self { bytes: b, blobs, rows: r, links }
     }
 
     /// Copies one binary field into the page's byte buffer (not checked as text).
@@ -208,7 +244,33 @@ impl EventPageBuilder {
     }
 
     pub fn push(&mut self, row: PageRow) {
-        self.rows.push(row);
+        let links = Links {
+            correlation_id: row.correlation_id,
+            causation_id: row.causation_id,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        };
+        // The first row with links gives every row one (the rows before it, none).
+        if !self.links.is_empty() || links != Links::default() {
+            self.links.resize(self.rows.len(), Links::default());
+            self.links.push(links);
+        }
+        self.rows.push(Row {
+            position: row.position,
+            version: row.version,
+            recorded_at: row.recorded_at,
+            schema_version: row.schema_version,
+            id: row.id,
+            stream: row.stream,
+            event_type: row.event_type,
+            actor_id: row.actor_id,
+            actor_role: row.actor_role,
+            actor_name: row.actor_name,
+            actor_community: row.actor_community,
+            data: row.data,
+            payload_view: row.payload_view,
+            payload_omitted: row.payload_omitted,
+        });
     }
 
     /// A fold's row from its position, stream, packed envelope, payload (`None`: left out)
@@ -289,7 +351,7 @@ impl EventPageBuilder {
                 return Err(PageError(format!("text of position {} is not UTF-8", r.position)));
             }
         }
-        Ok(EventPage { text, blobs: self.blobs, rows: self.rows })
+        Ok(EventPage { text, blobs: self.blobs, rows: self.rows, links: self.links })
     }
 }
 
@@ -375,6 +437,7 @@ impl EventPage {
 
     pub fn get(&self, i: usize) -> Option<EventRef<'_>> {
         let r = self.rows.get(i)?;
+        let l = self.links.get(i).copied().unwrap_or_default();
         Some(EventRef {
             id: r.id,
             stream: self.s(r.stream),
@@ -389,15 +452,15 @@ impl EventPage {
                 role: self.s(r.actor_role),
                 community: r.actor_community.map(|s| self.s(s)),
             },
-            correlation_id: r.correlation_id,
-            causation_id: r.causation_id,
+            correlation_id: l.correlation_id,
+            causation_id: l.causation_id,
             data: self.s(r.data),
             payload_view: self
                 .blobs
                 .get(r.payload_view.start as usize..r.payload_view.end as usize)
                 .unwrap_or_default(),
-            prev_hash: r.prev_hash,
-            hash: r.hash,
+            prev_hash: l.prev_hash,
+            hash: l.hash,
             payload_omitted: r.payload_omitted,
         })
     }
@@ -439,5 +502,60 @@ mod tests {
             payload_omitted: false,
         });
         assert!(b.finish().is_err());
+    }
+
+    fn row(b: &mut EventPageBuilder, position: u64, hash: [u8; 32], correlation_id: Option<Uuid>) -> PageRow {
+        let stream = b.text(b"issue-a");
+        let e = b.text(b"");
+        PageRow {
+            position,
+            version: position - 1,
+            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+            schema_version: 1,
+            id: Uuid::from_u128(position.into()),
+            correlation_id,
+            causation_id: None,
+            prev_hash: [position as u8; 32],
+            hash,
+            stream,
+            event_type: e,
+            actor_id: e,
+            actor_role: e,
+            actor_name: None,
+            actor_community: None,
+            data: e,
+            payload_view: e,
+            payload_omitted: false,
+        }
+    }
+
+    #[test]
+    fn hashes_and_links_read_back_as_pushed_whether_or_not_a_page_has_any() {
+        // Given a page whose rows carry no hashes (a narrow page): they read as zeros.
+        let mut b = EventPageBuilder::with_capacity(2, 64);
+        let r = PageRow { prev_hash: [0; 32], ..row(&mut b, 1, [0; 32], None) };
+        b.push(r);
+        let page = b.finish().unwrap();
+        let e = page.get(0).unwrap();
+        assert_eq!((e.hash, e.prev_hash, e.correlation_id), ([0; 32], [0; 32], None));
+
+        // Given a page whose second row is the first with links: each row reads its own.
+        let mut b = EventPageBuilder::with_capacity(3, 64);
+        let first = PageRow { prev_hash: [0; 32], ..row(&mut b, 1, [0; 32], None) };
+        b.push(first);
+        let second = row(&mut b, 2, [9; 32], Some(Uuid::from_u128(7)));
+        b.push(second);
+        let third = row(&mut b, 3, [8; 32], None);
+        b.push(third);
+        let page = b.finish().unwrap();
+        let got: Vec<_> = page.iter().map(|e| (e.position, e.hash, e.prev_hash, e.correlation_id)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, [0; 32], [0; 32], None),
+                (2, [9; 32], [2; 32], Some(Uuid::from_u128(7))),
+                (3, [8; 32], [3; 32], None),
+            ]
+        );
     }
 }
