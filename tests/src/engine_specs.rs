@@ -72,6 +72,23 @@ async fn an_issue_raised_and_taken_to_acting_through_the_engine_is_in_acting_wit
 }
 
 #[tokio::test]
+async fn an_engine_whose_index_was_left_to_the_exit_folds_the_log_again_and_answers_the_same() {
+    // Given an engine with an issue taken to acting
+    let (_dir, engine) = fresh_engine().await;
+    let id = raise(&engine).await;
+    record_all(&engine, &id, &to_acting()).await;
+    let before = engine.current(&id).await.expect("current");
+
+    // When its index is left to the exit (what the CLI does before it ends)
+    engine.leave_index_to_exit();
+
+    // Then it still answers, from the log folded again, exactly as before
+    assert_eq!(engine.current(&id).await.expect("current after"), before);
+    let listed = engine.list_issues(&IssueFilter::default(), None, 10).await.expect("list");
+    assert_eq!(listed.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+}
+
+#[tokio::test]
 async fn the_list_of_overdue_issues_holds_the_open_ones_past_their_states_deadline_at_the_time_asked() {
     // Given an issue left in `raised` (7-day deadline) and one taken on to `acting`.
     let (_dir, engine) = fresh_engine().await;

@@ -14,6 +14,7 @@ pub async fn run(target: &super::StoreTarget, args: DemoArgs) -> anyhow::Result<
     let engine = super::open_engine(target).await?;
     let s = convene_engine::demo::load_demo(&engine).await?;
     engine.store().close().await;
+    engine.leave_index_to_exit();
     if args.json {
         super::print_json(&s);
     } else {

@@ -287,5 +287,6 @@ pub async fn run(target: &super::StoreTarget, cmd: IssueCommand) -> anyhow::Resu
         }
     };
     engine.store().close().await;
+    engine.leave_index_to_exit();
     result
 }

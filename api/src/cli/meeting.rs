@@ -341,6 +341,7 @@ pub async fn run(target: &super::StoreTarget, cmd: MeetingCommandArgs) -> anyhow
         }
     };
     engine.store().close().await;
+    engine.leave_index_to_exit();
     result
 }
 

@@ -148,6 +148,16 @@ impl Engine {
         }
     }
 
+    /// For a process about to exit: empties the index without freeing what it held, since the
+    /// exit returns that memory at once, while freeing every issue state one by one took ~0.1 s
+    /// per 200,000 events (a quarter of a `convene issue show` on such a log). The engine stays
+    /// usable: its next read folds the log again, from the start.
+    pub fn leave_index_to_exit(&self) {
+        if let Ok(mut index) = self.index.write() {
+            std::mem::forget(std::mem::take(&mut *index));
+        }
+    }
+
     fn read_index(&self) -> Result<std::sync::RwLockReadGuard<'_, IssueIndex>, EngineError> {
         self.index.read().map_err(|_| EngineError::Poisoned)
     }
