@@ -13,18 +13,15 @@ pub struct Span {
     end: u32,
 }
 
-/// The fields of one event as a store decoded them; text fields are spans of the page buffer.
-#[derive(Debug, Clone)]
+/// The fields of one event as a store decoded them, but its [`RowLinks`]; text fields are
+/// spans of the page buffer.
+#[derive(Debug, Clone, Copy)]
 pub struct PageRow {
     pub position: u64,
     pub version: u64,
     pub recorded_at: DateTime<Utc>,
     pub schema_version: u32,
     pub id: Uuid,
-    pub correlation_id: Option<Uuid>,
-    pub causation_id: Option<Uuid>,
-    pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
     pub stream: Span,
     pub event_type: Span,
     pub actor_id: Span,
@@ -39,35 +36,16 @@ pub struct PageRow {
     pub payload_omitted: bool,
 }
 
-/// A row as a page keeps it: what every fold reads. A row's hashes and correlation and
-/// causation ids (98 of a [`PageRow`]'s 224 bytes) are kept beside it in [`Links`], and only in
-/// a page that has some: a narrow replay page has none, and its rows were mostly zeros that the
-/// readers wrote and the fold workers read past.
-#[derive(Debug, Clone, Copy)]
-struct Row {
-    position: u64,
-    version: u64,
-    recorded_at: DateTime<Utc>,
-    schema_version: u32,
-    id: Uuid,
-    stream: Span,
-    event_type: Span,
-    actor_id: Span,
-    actor_role: Span,
-    actor_name: Option<Span>,
-    actor_community: Option<Span>,
-    data: Span,
-    payload_view: Span,
-    payload_omitted: bool,
-}
-
-/// The fields of a row that only verifying readers and exports fill.
+/// A row's hashes and correlation and causation ids: what only verifying readers and exports
+/// fill (98 bytes an event). A page keeps them beside its rows ([`EventPageBuilder::push_linked`]),
+/// and only if some row has them: a narrow replay page's rows stay at 128 bytes, instead of
+/// carrying zeros the readers wrote and the fold workers read past.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Links {
-    correlation_id: Option<Uuid>,
-    causation_id: Option<Uuid>,
-    prev_hash: [u8; 32],
-    hash: [u8; 32],
+pub struct RowLinks {
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
 }
 
 /// Which envelope fields a page carries.
@@ -137,16 +115,16 @@ pub struct EventPage {
     text: String,
     /// Binary fields (payload views), not UTF-8.
     blobs: Vec<u8>,
-    rows: Vec<Row>,
-    /// Empty, or one entry per row (see [`Row`]).
-    links: Vec<Links>,
+    rows: Vec<PageRow>,
+    /// Empty, or one entry per row (see [`RowLinks`]).
+    links: Vec<RowLinks>,
 }
 
 /// Buffers of dropped pages, reused by the next builder: a replay allocates a page's ~1.5 MB
 /// once instead of once per page, and fresh memory was a visible cost (the kernel zeroes it).
 static POOL: std::sync::Mutex<Vec<Buffers>> = std::sync::Mutex::new(Vec::new());
 /// A page's text, binary fields, rows and their links.
-type Buffers = (Vec<u8>, Vec<u8>, Vec<Row>, Vec<Links>);
+type Buffers = (Vec<u8>, Vec<u8>, Vec<PageRow>, Vec<RowLinks>);
 /// Enough for every page in flight in a replay (two per reader and per fold worker queue).
 const POOLED: usize = 16;
 
@@ -180,8 +158,8 @@ pub struct PageError(String);
 pub struct EventPageBuilder {
     bytes: Vec<u8>,
     blobs: Vec<u8>,
-    rows: Vec<Row>,
-    links: Vec<Links>,
+    rows: Vec<PageRow>,
+    links: Vec<RowLinks>,
 }
 
 impl EventPageBuilder {
@@ -243,38 +221,24 @@ impl EventPageBuilder {
         }
     }
 
+    /// Pushes a row without links (they read as zeros and `None`).
     pub fn push(&mut self, row: PageRow) {
-        let links = Links {
-            correlation_id: row.correlation_id,
-            causation_id: row.causation_id,
-            prev_hash: row.prev_hash,
-            hash: row.hash,
-        };
-        // The first row with links gives every row one (the rows before it, none).
-        if !self.links.is_empty() || links != Links::default() {
-            self.links.resize(self.rows.len(), Links::default());
-            self.links.push(links);
+        if !self.links.is_empty() {
+            self.links.push(RowLinks::default());
         }
-        self.rows.push(Row {
-            position: row.position,
-            version: row.version,
-            recorded_at: row.recorded_at,
-            schema_version: row.schema_version,
-            id: row.id,
-            stream: row.stream,
-            event_type: row.event_type,
-            actor_id: row.actor_id,
-            actor_role: row.actor_role,
-            actor_name: row.actor_name,
-            actor_community: row.actor_community,
-            data: row.data,
-            payload_view: row.payload_view,
-            payload_omitted: row.payload_omitted,
-        });
+        self.rows.push(row);
+    }
+
+    /// Pushes a row with its links; the rows pushed before without any read as zeros.
+    pub fn push_linked(&mut self, row: PageRow, links: RowLinks) {
+        self.links.resize(self.rows.len(), RowLinks::default());
+        self.links.push(links);
+        self.rows.push(row);
     }
 
     /// A fold's row from its position, stream, packed envelope, payload (`None`: left out)
-    /// and payload view (hashes zero, correlation and causation absent); `None` if the
+    /// and payload view (pushed without links: hashes zero, correlation and causation
+    /// absent); `None` if the
     /// envelope's time is out of range.
     pub fn packed_row(
         &mut self,
@@ -290,10 +254,6 @@ impl EventPageBuilder {
             recorded_at: DateTime::<Utc>::from_timestamp_micros(e.recorded_us)?,
             schema_version: e.schema_version,
             id: e.id,
-            correlation_id: None,
-            causation_id: None,
-            prev_hash: [0; 32],
-            hash: [0; 32],
             stream: self.text(stream),
             event_type: self.text(e.event_type),
             actor_id: self.text(e.actor_id),
@@ -382,10 +342,6 @@ impl EventPage {
                 recorded_at: v.recorded_at,
                 schema_version: v.schema_version,
                 id: v.id,
-                correlation_id: v.correlation_id,
-                causation_id: v.causation_id,
-                prev_hash: v.prev_hash,
-                hash: v.hash,
                 stream: b.text(v.stream.as_bytes()),
                 event_type: b.text(v.event_type.as_bytes()),
                 actor_id: b.text(v.actor.id.as_bytes()),
@@ -396,7 +352,13 @@ impl EventPage {
                 payload_view: b.blob(v.payload_view),
                 payload_omitted: false,
             };
-            b.push(row);
+            let links = RowLinks {
+                correlation_id: v.correlation_id,
+                causation_id: v.causation_id,
+                prev_hash: v.prev_hash,
+                hash: v.hash,
+            };
+            b.push_linked(row, links);
         }
         // cannot fail: every field came from a valid &str.
         b.finish().unwrap_or_default()
@@ -480,31 +442,12 @@ mod tests {
         let zhong = "中".as_bytes();
         let stream = b.text(&zhong[..1]);
         let event_type = b.text(&zhong[1..]);
-        let e = b.text(b"");
-        b.push(PageRow {
-            position: 1,
-            version: 0,
-            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
-            schema_version: 1,
-            id: Uuid::nil(),
-            correlation_id: None,
-            causation_id: None,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            stream,
-            event_type,
-            actor_id: e,
-            actor_role: e,
-            actor_name: None,
-            actor_community: None,
-            data: e,
-            payload_view: e,
-            payload_omitted: false,
-        });
+        let cut = PageRow { stream, event_type, ..row(&mut b, 1) };
+        b.push(cut);
         assert!(b.finish().is_err());
     }
 
-    fn row(b: &mut EventPageBuilder, position: u64, hash: [u8; 32], correlation_id: Option<Uuid>) -> PageRow {
+    fn row(b: &mut EventPageBuilder, position: u64) -> PageRow {
         let stream = b.text(b"issue-a");
         let e = b.text(b"");
         PageRow {
@@ -513,10 +456,6 @@ mod tests {
             recorded_at: DateTime::<Utc>::UNIX_EPOCH,
             schema_version: 1,
             id: Uuid::from_u128(position.into()),
-            correlation_id,
-            causation_id: None,
-            prev_hash: [position as u8; 32],
-            hash,
             stream,
             event_type: e,
             actor_id: e,
@@ -533,20 +472,28 @@ mod tests {
     fn hashes_and_links_read_back_as_pushed_whether_or_not_a_page_has_any() {
         // Given a page whose rows carry no hashes (a narrow page): they read as zeros.
         let mut b = EventPageBuilder::with_capacity(2, 64);
-        let r = PageRow { prev_hash: [0; 32], ..row(&mut b, 1, [0; 32], None) };
+        let r = row(&mut b, 1);
         b.push(r);
         let page = b.finish().unwrap();
         let e = page.get(0).unwrap();
         assert_eq!((e.hash, e.prev_hash, e.correlation_id), ([0; 32], [0; 32], None));
 
         // Given a page whose second row is the first with links: each row reads its own.
-        let mut b = EventPageBuilder::with_capacity(3, 64);
-        let first = PageRow { prev_hash: [0; 32], ..row(&mut b, 1, [0; 32], None) };
+        let links = |prev: u8, hash: u8, correlation_id| RowLinks {
+            correlation_id,
+            causation_id: None,
+            prev_hash: [prev; 32],
+            hash: [hash; 32],
+        };
+        let mut b = EventPageBuilder::with_capacity(4, 64);
+        let first = row(&mut b, 1);
         b.push(first);
-        let second = row(&mut b, 2, [9; 32], Some(Uuid::from_u128(7)));
-        b.push(second);
-        let third = row(&mut b, 3, [8; 32], None);
-        b.push(third);
+        let second = row(&mut b, 2);
+        b.push_linked(second, links(2, 9, Some(Uuid::from_u128(7))));
+        let third = row(&mut b, 3);
+        b.push_linked(third, links(3, 8, None));
+        let fourth = row(&mut b, 4);
+        b.push(fourth);
         let page = b.finish().unwrap();
         let got: Vec<_> = page.iter().map(|e| (e.position, e.hash, e.prev_hash, e.correlation_id)).collect();
         assert_eq!(
@@ -555,6 +502,7 @@ mod tests {
                 (1, [0; 32], [0; 32], None),
                 (2, [9; 32], [2; 32], Some(Uuid::from_u128(7))),
                 (3, [8; 32], [3; 32], None),
+                (4, [0; 32], [0; 32], None),
             ]
         );
     }

@@ -14,7 +14,7 @@ use super::sqlite_watch::Watcher;
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, corrupt_event, validate_append};
 use crate::event::{
     Actor, EventPage, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, NewEvent, PAGE_COLUMN_NAMES, PAGE_COLUMNS,
-    PageFields, PageRow, Payload, RecordedEvent, chain_hash_bytes, event_hash_input,
+    PageFields, PageRow, Payload, RecordedEvent, RowLinks, chain_hash_bytes, event_hash_input,
 };
 use crate::issue::PayloadView;
 use async_trait::async_trait;
@@ -322,12 +322,12 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
 }
 
 /// One row into a page: text columns are copied into the page buffer as bytes (checked as
-/// UTF-8 once per page), hashes stay raw.
+/// UTF-8 once per page), hashes stay raw; its links only for [`PageFields::All`].
 fn decode_page_row(
     r: &rusqlite::Row<'_>,
     page: &mut EventPageBuilder,
     fields: PageFields,
-) -> Result<PageRow, StoreError> {
+) -> Result<(PageRow, Option<RowLinks>), StoreError> {
     use rusqlite::types::ValueRef;
     let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in the events table"));
     let int = |i: usize| -> Result<i64, StoreError> {
@@ -350,8 +350,12 @@ fn decode_page_row(
     let hash = |i: usize| -> Result<[u8; 32], StoreError> {
         required(i)?.try_into().map_err(|_| corrupt(PAGE_COLUMN_NAMES[i]))
     };
-    let all = fields == PageFields::All;
-    Ok(PageRow {
+    let links = if fields == PageFields::All {
+        Some(RowLinks { correlation_id: uuid(12)?, causation_id: uuid(13)?, prev_hash: hash(14)?, hash: hash(15)? })
+    } else {
+        None
+    };
+    let row = PageRow {
         position: int(0)? as u64,
         id: uuid(1)?.ok_or_else(|| corrupt("id"))?,
         stream: page.text(required(2)?),
@@ -364,13 +368,10 @@ fn decode_page_row(
         actor_name: bytes(9)?.map(|b| page.text(b)),
         actor_community: bytes(10)?.map(|b| page.text(b)),
         data: page.text(required(11)?),
-        correlation_id: if all { uuid(12)? } else { None },
-        causation_id: if all { uuid(13)? } else { None },
-        prev_hash: if all { hash(14)? } else { [0; 32] },
-        hash: if all { hash(15)? } else { [0; 32] },
         payload_view: page.blob(&[]),
         payload_omitted: false,
-    })
+    };
+    Ok((row, links))
 }
 
 /// A `position, stream, envelope, data, payload_view` row into a page; `None` if the row has
@@ -428,7 +429,7 @@ fn fold_row_from_columns(c: &Connection, position: i64, page: &mut EventPageBuil
     let mut st = c.prepare_cached(&format!("SELECT {FOLD_COLUMNS} FROM events WHERE position = ?1"))?;
     let mut rows = st.query([position])?;
     let r = rows.next()?.ok_or_else(|| corrupt_event(position as u64, "row vanished while being read"))?;
-    decode_page_row(r, page, PageFields::Fold)
+    Ok(decode_page_row(r, page, PageFields::Fold)?.0)
 }
 
 /// Checks a verified row's envelope (the column after [`PAGE_COLUMNS`]) against the columns
@@ -557,19 +558,21 @@ impl EventStore for SqliteStore {
             // The buffers grow if a page needs more.
             let mut page = EventPageBuilder::for_page(limit as usize, fields);
             while let Some(r) = rows.next()? {
-                let row = match fields {
+                match fields {
                     PageFields::All => {
-                        let mut row = decode_page_row(r, &mut page, fields)?;
+                        let (mut row, links) = decode_page_row(r, &mut page, fields)?;
                         check_envelope(r, &row, &page)?;
                         check_payload_view(r, &mut row, &mut page)?;
-                        row
+                        page.push_linked(row, links.unwrap_or_default());
                     }
-                    PageFields::Fold | PageFields::Views => match decode_fold_row(c, r, &mut page)? {
-                        Some(row) => row,
-                        None => fold_row_from_columns(c, r.get(0)?, &mut page)?,
-                    },
-                };
-                page.push(row);
+                    PageFields::Fold | PageFields::Views => {
+                        let row = match decode_fold_row(c, r, &mut page)? {
+                            Some(row) => row,
+                            None => fold_row_from_columns(c, r.get(0)?, &mut page)?,
+                        };
+                        page.push(row);
+                    }
+                }
             }
             page.finish().map_err(|e| StoreError::Backend(e.to_string()))
         })

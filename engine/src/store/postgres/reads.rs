@@ -3,7 +3,7 @@
 
 use crate::event::{
     Actor, EventPageBuilder, FOLD_COLUMNS, FoldEnvelope, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageFields, PageRow, Payload,
-    RecordedEvent, hex,
+    RecordedEvent, RowLinks, hex,
 };
 use crate::issue::PayloadView;
 use crate::store::{StoreError, corrupt_event};
@@ -214,14 +214,14 @@ impl CopyPageDecoder {
                     None => self.unpacked = true,
                 },
                 Layout::FoldColumns => {
-                    let row = page_row(&cols, page, PageFields::Fold)?;
+                    let (row, _) = page_row(&cols, page, PageFields::Fold)?;
                     page.push(row);
                 }
                 Layout::Verified => {
-                    let mut row = page_row(&cols, page, PageFields::All)?;
+                    let (mut row, links) = page_row(&cols, page, PageFields::All)?;
                     check_envelope(&cols, &row, page)?;
                     check_payload_view(&cols, &mut row, page)?;
-                    page.push(row);
+                    page.push_linked(row, links.unwrap_or_default());
                 }
             }
             at = p;
@@ -268,12 +268,13 @@ fn check_payload_view(
     page.check_payload_view(row, stored).map_err(|e| corrupt_event(row.position, e))
 }
 
-/// One tuple's columns (binary format, [`PAGE_COLUMNS`] order) into a page row.
+/// One tuple's columns (binary format, [`PAGE_COLUMNS`] order) into a page row; its links only for
+/// [`PageFields::All`].
 fn page_row(
     cols: &[Option<&[u8]>; COLS],
     page: &mut EventPageBuilder,
     fields: PageFields,
-) -> Result<PageRow, StoreError> {
+) -> Result<(PageRow, Option<RowLinks>), StoreError> {
     let bad = |i: usize| StoreError::Backend(format!("corrupt {} in convene_events", PAGE_COLUMN_NAMES[i]));
     let required = |i: usize| cols[i].ok_or_else(|| bad(i));
     let int8 =
@@ -284,10 +285,14 @@ fn page_row(
         cols[i].map(|b| Uuid::from_slice(b).map_err(|_| bad(i))).transpose()
     };
     let hash = |i: usize| -> Result<[u8; 32], StoreError> { required(i)?.try_into().map_err(|_| bad(i)) };
-    let all = fields == PageFields::All;
+    let links = if fields == PageFields::All {
+        Some(RowLinks { correlation_id: uuid(12)?, causation_id: uuid(13)?, prev_hash: hash(14)?, hash: hash(15)? })
+    } else {
+        None
+    };
     let recorded_at =
         int8(6)?.checked_add(PG_EPOCH_MICROS).and_then(DateTime::<Utc>::from_timestamp_micros).ok_or_else(|| bad(6))?;
-    Ok(PageRow {
+    let row = PageRow {
         position: int8(0)? as u64,
         id: uuid(1)?.ok_or_else(|| bad(1))?,
         stream: page.text(required(2)?),
@@ -300,13 +305,10 @@ fn page_row(
         actor_name: cols[9].map(|b| page.text(b)),
         actor_community: cols[10].map(|b| page.text(b)),
         data: page.text(required(11)?),
-        correlation_id: if all { uuid(12)? } else { None },
-        causation_id: if all { uuid(13)? } else { None },
-        prev_hash: if all { hash(14)? } else { [0; 32] },
-        hash: if all { hash(15)? } else { [0; 32] },
         payload_view: page.blob(&[]),
         payload_omitted: false,
-    })
+    };
+    Ok((row, links))
 }
 
 #[cfg(test)]
