@@ -10,6 +10,9 @@
 //! - `payload_view_specs`: a replay reading the stored payload views (and a verifying one,
 //!   which checks them first) builds the states a fold parsing every payload builds (new stores, older data directories, rows of an older
 //!   writer, another view format); a forged view fails verification; embedded and PostgreSQL;
+//! - `replay_segment_specs`: the embedded store's packed runs of the log read as their rows
+//!   (packed as writers commit, across a restart, at open for older logs, by an import); an
+//!   altered segment fails verification;
 //! - `engine_specs`: commands through `Engine` on a real store (time travel, pinning,
 //!   idempotency, optimistic concurrency);
 //! - `http`: every route and error status, in process (no socket);
@@ -96,6 +99,8 @@ mod pg_tls;
 mod postgres_cluster;
 #[cfg(test)]
 mod privacy_specs;
+#[cfg(test)]
+mod replay_segment_specs;
 #[cfg(test)]
 mod store_conformance;
 #[cfg(test)]

@@ -10,7 +10,7 @@ mod view;
 pub use envelope::{EnvelopeError, FoldEnvelope};
 pub use page::{
     EventPage, EventPageBuilder, FOLD_COLUMNS, PAGE_COLUMN_NAMES, PAGE_COLUMNS, PageError, PageFields, PageRow,
-    RowLinks, Span,
+    REPLAY_PAGE, RowLinks, Span,
 };
 pub use payload::Payload;
 pub use view::{ActorRef, EventRef};

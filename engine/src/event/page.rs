@@ -109,6 +109,10 @@ pub const PAGE_COLUMN_NAMES: [&str; 16] = [
     "hash",
 ];
 
+/// Events per page of a whole-log replay. The embedded store packs the log in runs of this
+/// many events (its replay segments), so each page of a replay is one of them.
+pub const REPLAY_PAGE: usize = 2_048;
+
 /// Events in global order, decoded into one buffer.
 #[derive(Debug, Default)]
 pub struct EventPage {

@@ -10,7 +10,7 @@
 //! a replay's time, which `convene bench` reports beside the replay.
 
 use crate::catalog::Catalog;
-use crate::event::{EventPage, PageFields};
+use crate::event::{EventPage, PageFields, REPLAY_PAGE};
 use crate::issue::{self, PayloadView};
 use crate::projection::{ChainTracker, IssueIndex};
 use crate::store::{EventStore, StoreError, read_stream_all};
@@ -21,7 +21,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-const PAGE: usize = 2_048;
+const PAGE: usize = REPLAY_PAGE;
 /// Fold workers at most (more cores than this only add merge work).
 const MAX_WORKERS: usize = 8;
 /// Readers at most (one per core, up to this).

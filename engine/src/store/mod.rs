@@ -18,6 +18,7 @@ mod sqlite;
 mod sqlite_derived;
 mod sqlite_envelope;
 mod sqlite_import;
+mod sqlite_segments;
 mod sqlite_views;
 mod sqlite_wal;
 mod sqlite_watch;

@@ -10,6 +10,7 @@
 //! Reads use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer.
 
+use super::sqlite_segments::{self, SEGMENT};
 use super::sqlite_watch::Watcher;
 use super::{AppendOutcome, Direction, EventStore, ExpectedVersion, StoreError, Tail, corrupt_event, validate_append};
 use crate::event::{
@@ -203,8 +204,10 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(sqlite_segments::SCHEMA)?;
         super::sqlite_envelope::migrate(&mut conn)?;
         super::sqlite_views::migrate(&mut conn)?;
+        super::sqlite_segments::migrate(&mut conn)?;
         if options.preallocate_wal {
             let bytes = super::sqlite_wal::wal_bytes_for(&conn, WAL_PREALLOCATED_PAGES)?;
             let added = super::sqlite_wal::preallocate(&conn, &options.path, bytes)?;
@@ -228,6 +231,7 @@ impl SqliteStore {
             head_tx,
             data_version: 0,
             stats: stats.clone(),
+            packer: sqlite_segments::Packer::default(),
         };
         let handle = std::thread::Builder::new()
             .name("convene-sqlite-writer".into())
@@ -415,8 +419,52 @@ fn decode_fold_row(
     row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
+/// Pushes the events of the segment starting at `first` onto a [`PageFields::Views`] page, as
+/// [`decode_fold_row`] would push their rows; false if there is no such segment.
+fn push_segment(c: &Connection, first: u64, page: &mut EventPageBuilder) -> Result<bool, StoreError> {
+    let Some(body) = sqlite_segments::load(c, first)? else { return Ok(false) };
+    let entries =
+        sqlite_segments::entries(&body).ok_or_else(|| corrupt_event(first, "an unreadable replay segment"))?;
+    for (i, e) in entries.iter().enumerate() {
+        let position = first + i as u64;
+        let envelope = FoldEnvelope::decode(e.envelope).map_err(|err| corrupt_event(position, err))?;
+        let looked_up;
+        let data = if PayloadView::read_by_replay(e.stream, envelope.event_type, envelope.schema_version, e.view) {
+            looked_up = payload_at(c, position)?;
+            Some(looked_up.as_bytes())
+        } else {
+            None
+        };
+        let row = page.packed_row(position, e.stream, &envelope, data, e.view);
+        page.push(row.ok_or_else(|| corrupt_event(position, "recorded_at"))?);
+    }
+    Ok(true)
+}
+
+/// Checks a verified row (its stored envelope and view, the two columns after
+/// [`PAGE_COLUMNS`]) against its entry in the segment of the run starting at `first`.
+fn check_segment_entry(
+    r: &rusqlite::Row<'_>,
+    row: &PageRow,
+    entries: &[sqlite_segments::Entry<'_>],
+    first: u64,
+) -> Result<(), StoreError> {
+    use rusqlite::types::ValueRef;
+    let raw = |i: usize| match r.get_ref(i) {
+        Ok(ValueRef::Text(b) | ValueRef::Blob(b)) => Some(b),
+        _ => None,
+    };
+    let n = PAGE_COLUMN_NAMES.len();
+    let entry = row.position.checked_sub(first).and_then(|i| entries.get(i as usize));
+    if entry.is_some_and(|e| raw(2) == Some(e.stream) && raw(n) == Some(e.envelope) && raw(n + 1) == Some(e.view)) {
+        Ok(())
+    } else {
+        Err(corrupt_event(row.position, "a replay segment that differs from the row"))
+    }
+}
+
 /// The payload of the event at `position`.
-fn payload_at(c: &Connection, position: u64) -> Result<String, StoreError> {
+pub(super) fn payload_at(c: &Connection, position: u64) -> Result<String, StoreError> {
     let mut st = c.prepare_cached("SELECT data FROM events WHERE position = ?1")?;
     st.query_row([position as i64], |r| r.get::<_, String>(0))
         .optional()?
@@ -553,16 +601,43 @@ impl EventStore for SqliteStore {
                                       WHERE position > ?1 ORDER BY position LIMIT ?2"
                     .to_string(),
             };
-            let mut st = c.prepare_cached(&sql)?;
-            let mut rows = st.query(params![after, limit])?;
             // The buffers grow if a page needs more.
             let mut page = EventPageBuilder::for_page(limit as usize, fields);
+            let (mut after, mut limit) = (after, limit);
+            // Whole runs from their segments, then whatever is left from the rows.
+            let segment = |after: i64, limit: i64| (after as u64).is_multiple_of(SEGMENT) && limit as u64 >= SEGMENT;
+            if fields == PageFields::Views {
+                while segment(after, limit) && push_segment(c, after as u64 + 1, &mut page)? {
+                    after += SEGMENT as i64;
+                    limit -= SEGMENT as i64;
+                }
+                if limit == 0 {
+                    return page.finish().map_err(|e| StoreError::Backend(e.to_string()));
+                }
+            }
+            // A verifying reader checks the segment of its run, if there is one, against the rows.
+            let checked = match fields {
+                PageFields::All if segment(after, limit) => sqlite_segments::load(c, after as u64 + 1)?,
+                _ => None,
+            };
+            let checked = match &checked {
+                Some(body) => Some(
+                    sqlite_segments::entries(body)
+                        .ok_or_else(|| corrupt_event(after as u64 + 1, "an unreadable replay segment"))?,
+                ),
+                None => None,
+            };
+            let mut st = c.prepare_cached(&sql)?;
+            let mut rows = st.query(params![after, limit])?;
             while let Some(r) = rows.next()? {
                 match fields {
                     PageFields::All => {
                         let (mut row, links) = decode_page_row(r, &mut page, fields)?;
                         check_envelope(r, &row, &page)?;
                         check_payload_view(r, &mut row, &mut page)?;
+                        if let Some(entries) = &checked {
+                            check_segment_entry(r, &row, entries, after as u64 + 1)?;
+                        }
                         page.push_linked(row, links.unwrap_or_default());
                     }
                     PageFields::Fold | PageFields::Views => {
@@ -573,6 +648,9 @@ impl EventStore for SqliteStore {
                         page.push(row);
                     }
                 }
+            }
+            if checked.is_some() && (page.len() as u64) < SEGMENT {
+                return Err(corrupt_event(after as u64 + 1, "a replay segment of events the log does not hold"));
             }
             page.finish().map_err(|e| StoreError::Backend(e.to_string()))
         })
@@ -682,6 +760,8 @@ struct Writer {
     /// process, e.g. a CLI command beside the server) commits, which invalidates the caches.
     data_version: i64,
     stats: Arc<CommitStats>,
+    /// The replay segment of the run being written.
+    packer: sqlite_segments::Packer,
 }
 
 /// One append's planned effect, applied to the caches only after the commit.
@@ -772,6 +852,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; nothing of the batch was written");
                 self.heads.clear();
+                self.packer.clear();
                 if let Ok(p) =
                     self.conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get::<_, i64>(0))
                 {
@@ -802,6 +883,7 @@ impl Writer {
         if dv != self.data_version {
             self.data_version = dv;
             self.heads.clear();
+            self.packer.clear();
             let (pos, us) = last_event(&tx)?;
             self.next_position = pos as u64 + 1;
             self.last_recorded_us = self.last_recorded_us.max(us);
@@ -831,6 +913,35 @@ impl Writer {
                     &mut envelope,
                 )?;
                 planned.push(Planned { outcome, chain });
+            }
+        }
+        // Runs of the log this batch completed get their replay segments in the same commit:
+        // packed from what was just written, or from their rows if the packer missed their start.
+        let mut packed = Vec::new();
+        let mut envelope = Vec::with_capacity(192);
+        for (req, p) in batch.iter().zip(&planned) {
+            let Ok(o) = &p.outcome else { continue };
+            if o.already_present {
+                continue;
+            }
+            for (i, e) in req.events.iter().enumerate() {
+                envelope.clear();
+                FoldEnvelope::of(
+                    &e.id,
+                    o.first_version + i as u64,
+                    &e.event_type,
+                    e.schema_version,
+                    recorded_us,
+                    &e.actor,
+                )
+                .encode(&mut envelope);
+                let at = o.first_position + i as u64;
+                packed.extend(self.packer.push(&tx, at, req.stream.as_bytes(), &envelope, e.payload_view())?);
+            }
+        }
+        for k in (self.next_position - 1) / SEGMENT..(position - 1) / SEGMENT {
+            if !packed.contains(&(k * SEGMENT + 1)) {
+                sqlite_segments::pack(&tx, k * SEGMENT + 1)?;
             }
         }
         tx.commit()?;

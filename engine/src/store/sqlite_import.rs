@@ -85,5 +85,8 @@ fn import_blocking(path: &std::path::Path, events: &[RecordedEvent]) -> Result<u
         }
     }
     tx.commit()?;
+    // The imported runs get their replay segments now rather than at the next open, so a
+    // replay right after a migration reads them packed too.
+    super::sqlite_segments::catch_up(&mut conn)?;
     Ok(position as u64)
 }

@@ -38,6 +38,8 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             let n = tx.execute("UPDATE events SET payload_view = NULL WHERE payload_view IS NOT NULL", [])?;
             tracing::info!(rows = n, from = stored, to = %format, "载荷视图格式变更 / payload view format changed");
         }
+        // The replay segments copy the views: they are packed again from the new ones.
+        tx.execute("DELETE FROM segments", [])?;
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![FORMAT_KEY, format])?;
         tx.commit()?;
     }
@@ -59,7 +61,8 @@ mod tests {
     fn table(conn: &Connection) {
         conn.execute_batch(
             "CREATE TABLE events (position INTEGER PRIMARY KEY, type TEXT, schema_version INTEGER, data TEXT);
-             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE segments (first INTEGER PRIMARY KEY, format INTEGER NOT NULL, body BLOB NOT NULL);",
         )
         .unwrap();
     }
@@ -88,8 +91,11 @@ mod tests {
         // Given views of another format, when it opens again, they are written afresh.
         conn.execute("UPDATE events SET payload_view = X'00'", []).unwrap();
         conn.execute("UPDATE meta SET value = '0' WHERE key = ?1", [FORMAT_KEY]).unwrap();
+        conn.execute("INSERT INTO segments VALUES (1, 0, X'00')", []).unwrap();
         migrate(&mut conn).unwrap();
         assert_eq!(views(&conn), vec![Some(expected), Some(Vec::new())]);
+        let segments: i64 = conn.query_row("SELECT COUNT(*) FROM segments", [], |r| r.get(0)).unwrap();
+        assert_eq!(segments, 0, "segments copying the old views are dropped, to be packed again");
         // And a second open with nothing missing changes nothing.
         migrate(&mut conn).unwrap();
         assert_eq!(views(&conn).len(), 2);
