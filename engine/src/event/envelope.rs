@@ -101,10 +101,6 @@ impl<'a> FoldEnvelope<'a> {
         }
     }
 
-    /// The format byte of the envelopes this version writes (what stores that keep envelopes
-    /// packed elsewhere record beside them, to know when to pack them again).
-    pub const FORMAT: u8 = FORMAT;
-
     /// Checks a stored envelope against this one (read from the hashed columns): a fold reads
     /// the stored copy, so a replay could otherwise show what no hash vouches for.
     pub fn check_stored(&self, blob: &[u8]) -> Result<(), EnvelopeError> {

@@ -423,30 +423,32 @@ fn decode_fold_row(
 /// [`decode_fold_row`] would push their rows; false if there is no such segment.
 fn push_segment(c: &Connection, first: u64, page: &mut EventPageBuilder) -> Result<bool, StoreError> {
     let Some(body) = sqlite_segments::load(c, first)? else { return Ok(false) };
-    let entries =
-        sqlite_segments::entries(&body).ok_or_else(|| corrupt_event(first, "an unreadable replay segment"))?;
-    for (i, e) in entries.iter().enumerate() {
-        let position = first + i as u64;
-        let envelope = FoldEnvelope::decode(e.envelope).map_err(|err| corrupt_event(position, err))?;
+    let unreadable = |at: u64| corrupt_event(at, "an unreadable replay segment");
+    let mut entries = sqlite_segments::entries(&body).ok_or_else(|| unreadable(first))?;
+    for position in first..first + SEGMENT {
+        let e = entries.next().ok_or_else(|| unreadable(position))?;
         let looked_up;
-        let data = if PayloadView::read_by_replay(e.stream, envelope.event_type, envelope.schema_version, e.view) {
+        let data = if PayloadView::read_by_replay(e.stream, e.envelope.event_type, e.envelope.schema_version, e.view) {
             looked_up = payload_at(c, position)?;
             Some(looked_up.as_bytes())
         } else {
             None
         };
-        let row = page.packed_row(position, e.stream, &envelope, data, e.view);
+        let row = page.packed_row(position, e.stream, &e.envelope, data, e.view);
         page.push(row.ok_or_else(|| corrupt_event(position, "recorded_at"))?);
+    }
+    if !entries.finished() {
+        return Err(unreadable(first));
     }
     Ok(true)
 }
 
-/// Checks a verified row (its stored envelope and view, the two columns after
-/// [`PAGE_COLUMNS`]) against its entry in the segment of the run starting at `first`.
+/// Checks a verified row (its stream, and its stored envelope and view: the two columns after
+/// [`PAGE_COLUMNS`]) against the next entry of its run's segment.
 fn check_segment_entry(
     r: &rusqlite::Row<'_>,
     row: &PageRow,
-    entries: &[sqlite_segments::Entry<'_>],
+    entries: &mut sqlite_segments::Entries<'_>,
     first: u64,
 ) -> Result<(), StoreError> {
     use rusqlite::types::ValueRef;
@@ -455,12 +457,14 @@ fn check_segment_entry(
         _ => None,
     };
     let n = PAGE_COLUMN_NAMES.len();
-    let entry = row.position.checked_sub(first).and_then(|i| entries.get(i as usize));
-    if entry.is_some_and(|e| raw(2) == Some(e.stream) && raw(n) == Some(e.envelope) && raw(n + 1) == Some(e.view)) {
-        Ok(())
-    } else {
-        Err(corrupt_event(row.position, "a replay segment that differs from the row"))
-    }
+    let expected = first + entries.read();
+    let same = entries.next().is_some_and(|e| {
+        row.position == expected
+            && raw(2) == Some(e.stream)
+            && raw(n).and_then(|b| FoldEnvelope::decode(b).ok()) == Some(e.envelope)
+            && raw(n + 1) == Some(e.view)
+    });
+    if same { Ok(()) } else { Err(corrupt_event(row.position, "a replay segment that differs from the row")) }
 }
 
 /// The payload of the event at `position`.
@@ -620,7 +624,7 @@ impl EventStore for SqliteStore {
                 PageFields::All if segment(after, limit) => sqlite_segments::load(c, after as u64 + 1)?,
                 _ => None,
             };
-            let checked = match &checked {
+            let mut checked = match &checked {
                 Some(body) => Some(
                     sqlite_segments::entries(body)
                         .ok_or_else(|| corrupt_event(after as u64 + 1, "an unreadable replay segment"))?,
@@ -635,7 +639,9 @@ impl EventStore for SqliteStore {
                         let (mut row, links) = decode_page_row(r, &mut page, fields)?;
                         check_envelope(r, &row, &page)?;
                         check_payload_view(r, &mut row, &mut page)?;
-                        if let Some(entries) = &checked {
+                        if let Some(entries) = checked.as_mut()
+                            && entries.read() < SEGMENT
+                        {
                             check_segment_entry(r, &row, entries, after as u64 + 1)?;
                         }
                         page.push_linked(row, links.unwrap_or_default());
@@ -649,7 +655,7 @@ impl EventStore for SqliteStore {
                     }
                 }
             }
-            if checked.is_some() && (page.len() as u64) < SEGMENT {
+            if checked.is_some_and(|entries| !entries.finished()) {
                 return Err(corrupt_event(after as u64 + 1, "a replay segment of events the log does not hold"));
             }
             page.finish().map_err(|e| StoreError::Backend(e.to_string()))
@@ -918,23 +924,14 @@ impl Writer {
         // Runs of the log this batch completed get their replay segments in the same commit:
         // packed from what was just written, or from their rows if the packer missed their start.
         let mut packed = Vec::new();
-        let mut envelope = Vec::with_capacity(192);
         for (req, p) in batch.iter().zip(&planned) {
             let Ok(o) = &p.outcome else { continue };
             if o.already_present {
                 continue;
             }
             for (i, e) in req.events.iter().enumerate() {
-                envelope.clear();
-                FoldEnvelope::of(
-                    &e.id,
-                    o.first_version + i as u64,
-                    &e.event_type,
-                    e.schema_version,
-                    recorded_us,
-                    &e.actor,
-                )
-                .encode(&mut envelope);
+                let version = o.first_version + i as u64;
+                let envelope = FoldEnvelope::of(&e.id, version, &e.event_type, e.schema_version, recorded_us, &e.actor);
                 let at = o.first_position + i as u64;
                 packed.extend(self.packer.push(&tx, at, req.stream.as_bytes(), &envelope, e.payload_view())?);
             }
