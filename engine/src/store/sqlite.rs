@@ -35,16 +35,23 @@ use uuid::Uuid;
 const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
 /// Page cache of the writer's connection, KiB (readers have 64 MiB).
 const WRITER_CACHE_KIB: i64 = 8_192;
-/// The writer checkpoints the WAL once it holds this many pages (~40 MB), not SQLite's 1,000:
-/// the pages every commit rewrites (the table's right edge, index leaves) are then copied
-/// back once per checkpoint instead of ten times, and a checkpoint's two syncs come ten times
-/// less often. 64 concurrent writers appended faster in each of six alternated bench pairs
-/// (+1% to +68% on a noisy host; BENCHMARKS.md, session 7). Only the writer's setting counts:
-/// the readers never commit.
-const WAL_CHECKPOINT_PAGES: i64 = 10_000;
-/// WAL space zero-filled at open when [`SqliteOptions::preallocate_wal`] asks for it: the
-/// checkpoint interval and a fifth more for the commit that crosses it (~49 MB).
-const WAL_PREALLOCATED_PAGES: i64 = WAL_CHECKPOINT_PAGES + WAL_CHECKPOINT_PAGES / 5;
+/// Page size of a new database (one keeps the size it was created with). A commit of 64
+/// appends dirtied ~40 pages of 4 KiB (the table's right edge, the leaves of both indexes),
+/// and SQLite writes each page to the WAL with two system calls, which cost microseconds
+/// each on this virtual machine: the commit, not the inserts, was most of the writer's time.
+/// With 8 KiB pages 64 concurrent writers appended 68–69k events/s where they appended
+/// 53–59k (BENCHMARKS.md, session 19); 16 KiB pages gained no more and slowed single appends.
+const PAGE_SIZE: i64 = 8_192;
+/// The writer checkpoints the WAL once it holds this many bytes of pages (~40 MB), not
+/// SQLite's 1,000 pages: the pages every commit rewrites (the table's right edge, index
+/// leaves) are then copied back once per checkpoint instead of ten times, and a checkpoint's
+/// two syncs come ten times less often. 64 concurrent writers appended faster in each of six
+/// alternated bench pairs (+1% to +68% on a noisy host; BENCHMARKS.md, session 7). Only the
+/// writer's setting counts: the readers never commit.
+const WAL_CHECKPOINT_BYTES: i64 = 40_960_000;
+/// WAL space zero-filled at open when [`SqliteOptions::preallocate_wal`] asks for it, in
+/// checkpoint intervals: one, and a fifth more for the commit that crosses it (~49 MB).
+const WAL_PREALLOCATED_INTERVALS: f64 = 1.2;
 /// Largest number of appends one transaction carries.
 const MAX_BATCH: usize = 4096;
 /// Largest number of events in one append.
@@ -178,6 +185,8 @@ pub(super) fn last_event(conn: &Connection) -> Result<(i64, i64), StoreError> {
 
 pub(super) fn open_conn(path: &Path, durable: bool) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
+    // Before the journal mode, which writes the header of a new database.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: each commit syncs the WAL before it becomes visible to readers, so nothing is
@@ -202,14 +211,18 @@ impl SqliteStore {
         // being appended to; a smaller cache than the readers' keeps SQLite's end-of-commit
         // truncation of the page cache (a walk over every cache slot) cheap.
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.execute_batch(SCHEMA)?;
+        // In pages of the size the database has (older ones were made with 4 KiB).
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let checkpoint_pages = WAL_CHECKPOINT_BYTES / page_size.max(512);
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages)?;
         conn.execute_batch(sqlite_segments::SCHEMA)?;
         super::sqlite_envelope::migrate(&mut conn)?;
         super::sqlite_views::migrate(&mut conn)?;
         super::sqlite_segments::migrate(&mut conn)?;
         if options.preallocate_wal {
-            let bytes = super::sqlite_wal::wal_bytes_for(&conn, WAL_PREALLOCATED_PAGES)?;
+            let pages = (checkpoint_pages as f64 * WAL_PREALLOCATED_INTERVALS) as i64;
+            let bytes = super::sqlite_wal::wal_bytes_for(&conn, pages)?;
             let added = super::sqlite_wal::preallocate(&conn, &options.path, bytes)?;
             if added > 0 {
                 tracing::debug!(bytes = added, "write-ahead log preallocated");
@@ -1178,6 +1191,36 @@ mod tests {
         assert!(store.list_streams("issue-\u{10ffff}").await.unwrap().is_empty());
         assert_eq!(store.list_streams("").await.unwrap().len(), 6);
         assert_eq!(store.list_streams("workflow-").await.unwrap(), ["workflow-w"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_new_log_gets_8_kib_pages_and_one_made_with_4_kib_keeps_them() {
+        let page_size = |dir: &Path| -> i64 {
+            let c = Connection::open(dir.join("convene.db")).unwrap();
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
+        };
+        let event = || vec![NewEvent::new("IssueWithdrawn", &serde_json::json!({}), Actor::new("u", "resident"))];
+        // Given no database, when the store opens, then its pages are 8 KiB.
+        let new = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions::in_dir(new.path())).unwrap();
+        store.append("issue-a", ExpectedVersion::Any, event()).await.unwrap();
+        store.close().await;
+        assert_eq!(page_size(new.path()), PAGE_SIZE);
+        // Given a database an older version made with 4 KiB pages, when the store opens and
+        // appends, then it keeps its pages and every event.
+        let old = tempfile::tempdir().unwrap();
+        let c = Connection::open(old.path().join("convene.db")).unwrap();
+        c.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);").unwrap();
+        drop(c);
+        for _ in 0..2 {
+            let store = SqliteStore::open(SqliteOptions::in_dir(old.path()).preallocating_wal()).unwrap();
+            store.append("issue-a", ExpectedVersion::Any, event()).await.unwrap();
+            store.close().await;
+        }
+        assert_eq!(page_size(old.path()), 4096);
+        let store = SqliteStore::open(SqliteOptions::in_dir(old.path())).unwrap();
+        assert_eq!(store.read_all(0, 10).await.unwrap().len(), 2);
         store.close().await;
     }
 
