@@ -69,6 +69,15 @@ fn segments(dir: &Path) -> Vec<i64> {
     st.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows")
 }
 
+/// Every segment's body, in order.
+fn bodies(dir: &Path) -> String {
+    sqlite_db(dir)
+        .query_row("SELECT group_concat(hex(body), '') FROM (SELECT body FROM segments ORDER BY first)", [], |r| {
+            r.get(0)
+        })
+        .expect("bodies")
+}
+
 /// Then there is one segment per complete run, and a replay's pages — a run at a time, and
 /// across runs and the unpacked tail — say what the rows say; a whole-log replay builds the
 /// states a verifying one (which reads rows only) builds.
@@ -131,9 +140,7 @@ async fn a_log_without_segments_is_read_from_its_rows_and_packed_when_it_opens()
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = open_sqlite(dir.path());
     let head = given_a_log(&store, 330, 0).await;
-    let before = sqlite_db(dir.path())
-        .query_row("SELECT group_concat(hex(body), '') FROM segments", [], |r| r.get::<_, String>(0))
-        .expect("bodies");
+    let before = bodies(dir.path());
     sqlite_db(dir.path()).execute_batch("DELETE FROM segments;").expect("lose the segments");
     let fast = store.read_all_page(0, head as usize, PageFields::Views).await.expect("rows instead");
     let rows = store.read_all_page(0, head as usize, PageFields::All).await.expect("verifying page");
@@ -144,9 +151,7 @@ async fn a_log_without_segments_is_read_from_its_rows_and_packed_when_it_opens()
 
     let store = open_sqlite(dir.path());
     then_replay_pages_are_the_rows(dir.path(), &store, head).await;
-    let after = sqlite_db(dir.path())
-        .query_row("SELECT group_concat(hex(body), '') FROM segments", [], |r| r.get::<_, String>(0))
-        .expect("bodies");
+    let after = bodies(dir.path());
     assert_eq!(after, before, "packed from the rows as the writer packed them");
     store.close().await;
 }
@@ -160,11 +165,6 @@ async fn an_imported_log_is_packed_as_its_original() {
     let events = from.read_all(0, head as usize).await.expect("the whole log");
     let (to_dir, to) = fresh_sqlite();
     assert_eq!(to.import(events).await.expect("import"), head);
-    let bodies = |dir: &Path| {
-        sqlite_db(dir)
-            .query_row("SELECT group_concat(hex(body), '') FROM segments", [], |r| r.get::<_, String>(0))
-            .expect("bodies")
-    };
     assert_eq!(bodies(to_dir.path()), bodies(from_dir.path()));
     then_replay_pages_are_the_rows(to_dir.path(), &to, head).await;
     from.close().await;

@@ -418,37 +418,46 @@ fn decode_fold_row(
         ValueRef::Blob(b) => b,
         _ => &[],
     };
-    let stream = bytes(1, "stream")?;
-    let looked_up;
     let data = match r.get_ref(3)? {
-        ValueRef::Null if PayloadView::read_by_replay(stream, envelope.event_type, envelope.schema_version, view) => {
-            looked_up = payload_at(c, position)?;
-            Some(looked_up.as_bytes())
-        }
         ValueRef::Null => None,
         _ => Some(bytes(3, "data")?),
     };
-    let row = page.packed_row(position, stream, &envelope, data, view);
-    row.map(Some).ok_or_else(|| corrupt_event(position, "recorded_at"))
+    fold_row(c, page, position, bytes(1, "stream")?, &envelope, data, view).map(Some)
+}
+
+/// A fold's row from its fields; `data` is `None` if the page left the payload out
+/// ([`PageFields::Views`]), and then looked up if the replay reads it after all
+/// ([`PayloadView::read_by_replay`]). Rows and segments both come through here.
+fn fold_row(
+    c: &Connection,
+    page: &mut EventPageBuilder,
+    position: u64,
+    stream: &[u8],
+    envelope: &FoldEnvelope<'_>,
+    data: Option<&[u8]>,
+    view: &[u8],
+) -> Result<PageRow, StoreError> {
+    let looked_up;
+    let data = match data {
+        None if PayloadView::read_by_replay(stream, envelope.event_type, envelope.schema_version, view) => {
+            looked_up = payload_at(c, position)?;
+            Some(looked_up.as_bytes())
+        }
+        data => data,
+    };
+    page.packed_row(position, stream, envelope, data, view).ok_or_else(|| corrupt_event(position, "recorded_at"))
 }
 
 /// Pushes the events of the segment starting at `first` onto a [`PageFields::Views`] page, as
-/// [`decode_fold_row`] would push their rows; false if there is no such segment.
+/// their rows would be pushed; false if there is no such segment.
 fn push_segment(c: &Connection, first: u64, page: &mut EventPageBuilder) -> Result<bool, StoreError> {
     let Some(body) = sqlite_segments::load(c, first)? else { return Ok(false) };
     let unreadable = |at: u64| corrupt_event(at, "an unreadable replay segment");
     let mut entries = sqlite_segments::entries(&body).ok_or_else(|| unreadable(first))?;
     for position in first..first + SEGMENT {
         let e = entries.next().ok_or_else(|| unreadable(position))?;
-        let looked_up;
-        let data = if PayloadView::read_by_replay(e.stream, e.envelope.event_type, e.envelope.schema_version, e.view) {
-            looked_up = payload_at(c, position)?;
-            Some(looked_up.as_bytes())
-        } else {
-            None
-        };
-        let row = page.packed_row(position, e.stream, &e.envelope, data, e.view);
-        page.push(row.ok_or_else(|| corrupt_event(position, "recorded_at"))?);
+        let row = fold_row(c, page, position, e.stream, &e.envelope, None, e.view)?;
+        page.push(row);
     }
     if !entries.finished() {
         return Err(unreadable(first));
@@ -481,7 +490,7 @@ fn check_segment_entry(
 }
 
 /// The payload of the event at `position`.
-pub(super) fn payload_at(c: &Connection, position: u64) -> Result<String, StoreError> {
+fn payload_at(c: &Connection, position: u64) -> Result<String, StoreError> {
     let mut st = c.prepare_cached("SELECT data FROM events WHERE position = ?1")?;
     st.query_row([position as i64], |r| r.get::<_, String>(0))
         .optional()?
@@ -633,17 +642,12 @@ impl EventStore for SqliteStore {
                 }
             }
             // A verifying reader checks the segment of its run, if there is one, against the rows.
-            let checked = match fields {
+            let body = match fields {
                 PageFields::All if segment(after, limit) => sqlite_segments::load(c, after as u64 + 1)?,
                 _ => None,
             };
-            let mut checked = match &checked {
-                Some(body) => Some(
-                    sqlite_segments::entries(body)
-                        .ok_or_else(|| corrupt_event(after as u64 + 1, "an unreadable replay segment"))?,
-                ),
-                None => None,
-            };
+            let unreadable = || corrupt_event(after as u64 + 1, "an unreadable replay segment");
+            let mut checked = body.as_deref().map(|b| sqlite_segments::entries(b).ok_or_else(unreadable)).transpose()?;
             let mut st = c.prepare_cached(&sql)?;
             let mut rows = st.query(params![after, limit])?;
             while let Some(r) = rows.next()? {
@@ -934,9 +938,7 @@ impl Writer {
                 planned.push(Planned { outcome, chain });
             }
         }
-        // Runs of the log this batch completed get their replay segments in the same commit:
-        // packed from what was just written, or from their rows if the packer missed their start.
-        let mut packed = Vec::new();
+        // Runs of the log this batch completes get their replay segments in the same commit.
         for (req, p) in batch.iter().zip(&planned) {
             let Ok(o) = &p.outcome else { continue };
             if o.already_present {
@@ -946,12 +948,7 @@ impl Writer {
                 let version = o.first_version + i as u64;
                 let envelope = FoldEnvelope::of(&e.id, version, &e.event_type, e.schema_version, recorded_us, &e.actor);
                 let at = o.first_position + i as u64;
-                packed.extend(self.packer.push(&tx, at, req.stream.as_bytes(), &envelope, e.payload_view())?);
-            }
-        }
-        for k in (self.next_position - 1) / SEGMENT..(position - 1) / SEGMENT {
-            if !packed.contains(&(k * SEGMENT + 1)) {
-                sqlite_segments::pack(&tx, k * SEGMENT + 1)?;
+                self.packer.push(&tx, at, req.stream.as_bytes(), &envelope, e.payload_view())?;
             }
         }
         tx.commit()?;

@@ -31,8 +31,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// The table, created with the store's schema (before the derived columns' migrations, which
-/// drop segments whose copies they rewrite) and by [`migrate`].
+/// The table, created with the store's schema, before the derived columns' migrations (which
+/// drop segments whose copies they rewrite) and [`migrate`].
 pub(super) const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS segments (first INTEGER PRIMARY KEY, format INTEGER NOT NULL, body BLOB NOT NULL);";
 
@@ -49,12 +49,11 @@ fn format() -> i64 {
     (LAYOUT as i64) << 8 | VIEW_FORMAT as i64
 }
 
-/// Adds the table if the database predates it, drops segments of another format, then packs
+/// Drops segments of another format, then packs
 /// every complete run without a segment. Idempotent; an interrupted run resumes at the next
 /// open. Runs after the derived columns are filled in (a run with a row lacking them is not
 /// packed).
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.execute_batch(SCHEMA)?;
     // Asked first without the write lock: every open asks, and the answer is almost always no.
     let stale: bool =
         conn.query_row("SELECT EXISTS (SELECT 1 FROM segments WHERE format != ?1)", [format()], |r| r.get(0))?;
@@ -90,7 +89,7 @@ pub(super) fn catch_up(conn: &mut Connection) -> Result<usize, StoreError> {
 
 /// Packs the run starting at `first` from its rows, in the caller's transaction. False, and
 /// nothing written, if the run is not complete or a row lacks its envelope or view.
-pub(super) fn pack(conn: &Connection, first: u64) -> Result<bool, StoreError> {
+fn pack(conn: &Connection, first: u64) -> Result<bool, StoreError> {
     pack_with(conn, first, &mut Body::default())
 }
 
@@ -210,8 +209,8 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 /// thousand events, on the writer thread every append waits for).
 ///
 /// Holds the body of the run being written, from its first event on. After a restart, a
-/// failed commit or a commit by another process, it waits for the next run to begin; the run
-/// it missed is packed from its rows ([`pack`]) when it completes.
+/// failed commit or a commit by another process, it waits for the next run to begin, and
+/// packs the run it missed the start of from its rows ([`pack`]) when it completes.
 #[derive(Debug, Default)]
 pub(super) struct Packer {
     /// Position of the body's first event.
@@ -220,8 +219,9 @@ pub(super) struct Packer {
 }
 
 impl Packer {
-    /// Adds the event just written at `position`. When it completes the run, writes the
-    /// segment in the caller's transaction and returns the run's first position.
+    /// Adds the event just written at `position`, in the caller's transaction. When it ends a
+    /// run, writes the run's segment: from what it was given if it saw the whole run, from
+    /// the run's rows otherwise.
     pub(super) fn push(
         &mut self,
         tx: &Connection,
@@ -229,22 +229,26 @@ impl Packer {
         stream: &[u8],
         envelope: &FoldEnvelope<'_>,
         view: &[u8],
-    ) -> Result<Option<u64>, StoreError> {
-        if self.body.count == 0 || position != self.first + self.body.count {
-            // Not the next event of the run being packed: start over if a run begins here.
+    ) -> Result<(), StoreError> {
+        let follows = self.body.count > 0 && position == self.first + self.body.count;
+        let starts = (position - 1).is_multiple_of(SEGMENT);
+        if !follows {
             self.clear();
-            if !(position - 1).is_multiple_of(SEGMENT) {
-                return Ok(None);
-            }
             self.first = position;
         }
-        self.body.push(stream, envelope, view);
-        if self.body.count < SEGMENT {
-            return Ok(None);
+        if follows || starts {
+            self.body.push(stream, envelope, view);
         }
-        self.body.store(tx, self.first)?;
+        if !position.is_multiple_of(SEGMENT) {
+            return Ok(());
+        }
+        if self.body.count == SEGMENT {
+            self.body.store(tx, self.first)?;
+        } else {
+            pack(tx, position + 1 - SEGMENT)?;
+        }
         self.clear();
-        Ok(Some(self.first))
+        Ok(())
     }
 
     /// Forgets the run being packed (its events were not committed, or not by this writer
@@ -359,11 +363,24 @@ mod tests {
     use super::*;
     use crate::event::Actor;
 
-    fn table(conn: &Connection) {
+    /// The columns segments are packed from, and the segments table (as the store makes it).
+    fn packed_table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE events (position INTEGER PRIMARY KEY, stream TEXT, envelope BLOB, payload_view BLOB);",
         )
         .unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn
+    }
+
+    /// A table of one run, migrated, and the run's body.
+    fn one_run() -> (Connection, Vec<u8>) {
+        let mut conn = packed_table();
+        rows(&conn, 1, SEGMENT);
+        migrate(&mut conn).unwrap();
+        let body = load(&conn, 1).unwrap().unwrap();
+        (conn, body)
     }
 
     fn stream(p: u64) -> String {
@@ -428,8 +445,7 @@ mod tests {
     #[test]
     fn complete_runs_are_packed_once_with_every_row_in_order_and_the_rest_is_left_to_the_rows() {
         // Given a log of two runs and a half, the second lacking one view
-        let mut conn = Connection::open_in_memory().unwrap();
-        table(&conn);
+        let mut conn = packed_table();
         rows(&conn, 1, 2 * SEGMENT + SEGMENT / 2);
         conn.execute("UPDATE events SET payload_view = NULL WHERE position = ?1", [SEGMENT as i64 + 5]).unwrap();
         // when the store migrates it
@@ -456,28 +472,34 @@ mod tests {
 
     #[test]
     fn the_writer_packs_what_it_writes_as_the_rows_would_be_packed() {
-        // Given rows of three runs, the writer's packer starting in the middle of the first
-        let conn = Connection::open_in_memory().unwrap();
-        table(&conn);
-        conn.execute_batch(SCHEMA).unwrap();
+        // Given rows of three runs, the second's segment as packed from its rows, and then the
+        // rows of that run gone (so only what the writer hands over can pack it again)
+        let conn = packed_table();
         rows(&conn, 1, 3 * SEGMENT);
+        assert!(pack(&conn, SEGMENT + 1).unwrap());
+        let from_rows = load(&conn, SEGMENT + 1).unwrap().unwrap();
+        conn.execute_batch("DELETE FROM segments").unwrap();
+        conn.execute("DELETE FROM events WHERE position > ?1 AND position <= ?2", [SEGMENT as i64, 2 * SEGMENT as i64])
+            .unwrap();
+        // when the writer's packer starts in the middle of the first run, and is interrupted
+        // in the third (a commit by another writer in between)
         let mut packer = Packer::default();
-        let mut written = Vec::new();
         for p in 100..=3 * SEGMENT {
-            // (a commit by another writer in between: the run under way is forgotten)
             if p == 2 * SEGMENT + 50 {
                 packer.clear();
             }
             let stored = envelope(p);
             let e = FoldEnvelope::decode(&stored).unwrap();
-            written.extend(packer.push(&conn, p, stream(p).as_bytes(), &e, &view(p)).unwrap());
+            packer.push(&conn, p, stream(p).as_bytes(), &e, &view(p)).unwrap();
         }
-        // then it packed the one run it saw whole, byte for byte as from its rows.
-        assert_eq!(written, vec![SEGMENT + 1]);
+        // then it packed the run it saw whole from what it was handed, byte for byte as from
+        // its rows, and the two it did not see whole from their rows.
+        assert_eq!(firsts(&conn), vec![1, SEGMENT as i64 + 1, 2 * SEGMENT as i64 + 1]);
         let by_writer = load(&conn, SEGMENT + 1).unwrap().unwrap();
-        assert!(pack(&conn, SEGMENT + 1).unwrap());
-        assert_eq!(load(&conn, SEGMENT + 1).unwrap().unwrap(), by_writer);
-        then_it_reads_as_its_rows(&conn, SEGMENT + 1);
+        assert_eq!(by_writer, from_rows);
+        for first in [1, SEGMENT + 1, 2 * SEGMENT + 1] {
+            then_it_reads_as_its_rows(&conn, first);
+        }
         // Beside its views, a body takes ~30 bytes an event (the columns it copies, ~120).
         let views: usize = (SEGMENT + 1..=2 * SEGMENT).map(|p| view(p).len()).sum();
         let overhead = (by_writer.len() - views) as f64 / SEGMENT as f64;
@@ -486,11 +508,7 @@ mod tests {
 
     #[test]
     fn segments_of_another_format_are_dropped_and_packed_again() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        table(&conn);
-        rows(&conn, 1, SEGMENT);
-        migrate(&mut conn).unwrap();
-        let body = load(&conn, 1).unwrap().unwrap();
+        let (mut conn, body) = one_run();
         conn.execute("UPDATE segments SET format = 0, body = X'00'", []).unwrap();
         assert_eq!(load(&conn, 1).unwrap(), None, "another format is not read");
         migrate(&mut conn).unwrap();
@@ -499,11 +517,7 @@ mod tests {
 
     #[test]
     fn a_body_cut_short_or_too_long_or_of_another_layout_or_pointing_past_its_table_is_refused() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        table(&conn);
-        rows(&conn, 1, SEGMENT);
-        migrate(&mut conn).unwrap();
-        let body = load(&conn, 1).unwrap().unwrap();
+        let (_conn, body) = one_run();
         let reads = |b: &[u8]| {
             let Some(mut e) = entries(b) else { return false };
             (0..SEGMENT).all(|_| e.next().is_some()) && e.finished()
